@@ -1,0 +1,30 @@
+"""The ``digitlab`` command line: a thin shell over the library.
+
+Sub-apps live in their own modules and register here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from digitlab.cli._common import DigitlabGroup
+from digitlab.cli.data import data_app
+from digitlab.cli.sql import sql_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    cls=DigitlabGroup,
+    name="digitlab",
+    help="Handwritten digit recognition: MNIST in SQL, every model family, explanations and a live drawing app.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_app, name="data")
+app.command("sql")(sql_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

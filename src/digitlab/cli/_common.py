@@ -1,0 +1,163 @@
+"""What every digitlab command shares: output formats, errors, progress.
+
+Conventions
+-----------
+* A command that prints a result takes ``--format`` (:class:`OutputFormat`)
+  and, with ``json``, prints exactly one JSON document on stdout via :func:`emit`.
+* Library errors become exit codes only here: :class:`~digitlab.errors.UserError`
+  exits 2, any other failure exits 1; one line on stderr, never a traceback.
+* Long work reports through a :data:`ProgressFn`; :func:`progress` shows it as a
+  Rich progress bar on a terminal and stays quiet in JSON mode or when piped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from digitlab.errors import DigitlabError, UserError
+from digitlab.settings import Settings, get_settings
+
+__all__ = [
+    "DataDirOption", "FormatOption", "HomeOption", "OutputFormat", "ProgressFn", "DigitlabGroup",
+    "console", "emit", "err_console", "progress", "settings_from", "to_jsonable",
+]
+
+console = Console()
+err_console = Console(stderr=True)
+
+#: ``progress(key, completed, total, **info)``: ``key`` names a bar; ``info`` is shown beside it.
+ProgressFn = Callable[..., None]
+
+
+class OutputFormat(str, enum.Enum):
+    """How a command prints its result."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOption = typer.Option(OutputFormat.table, "--format", "-f", help="Output: table, json or csv.")
+DataDirOption = typer.Option(None, "--data-dir", help="MNIST folder [default: $DIGITLAB_DATA, else the user cache].")
+HomeOption = typer.Option(None, "--home", help="digitlab's store and models [default: $DIGITLAB_HOME, else user data].")
+
+
+def settings_from(data_dir: Path | None = None, home: Path | None = None) -> Settings:
+    """Settings from the common options, falling back to environment and defaults."""
+    return get_settings(data_dir=data_dir, home=home)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, paths, dates and non-finite floats for ``json.dumps``."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (Path, enum.Enum)):
+        return str(value.value if isinstance(value, enum.Enum) else value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def emit(result: Any, fmt: OutputFormat, *, columns: Sequence[str] | None = None,
+         rows: Sequence[Sequence[Any]] | None = None, title: str | None = None,
+         render: Callable[[], None] | None = None) -> None:
+    """Print a command's result.
+
+    Parameters
+    ----------
+    result : any JSON-able value
+        Printed as one JSON document with ``--format json``.
+    columns, rows : optional
+        A table shown for ``table`` (Rich) and ``csv`` formats.
+    render : callable, optional
+        Custom rendering for the table format when no ``columns``/``rows``.
+    """
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(to_jsonable(result), ensure_ascii=False) + "\n")
+        return
+    if fmt is OutputFormat.csv and columns is not None and rows is not None:
+        import csv
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[("" if v is None else v) for v in to_jsonable(list(r))] for r in rows])
+        return
+    if columns is not None and rows is not None:
+        table = Table(title=title)
+        for c in columns:
+            table.add_column(str(c))
+        for r in rows:
+            table.add_row(*("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in r))
+        console.print(table)
+    elif render is not None:
+        render()
+    else:
+        console.print_json(json.dumps(to_jsonable(result)))
+
+
+@contextlib.contextmanager
+def progress(enabled: bool = True) -> Iterator[ProgressFn]:
+    """Yield a :data:`ProgressFn` drawing Rich bars on stderr when it is a terminal."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda *a, **k: None
+        return
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[info]}"), console=err_console, transient=False)
+    tasks: dict[str, Any] = {}
+
+    def update(key: str, completed: float, total: float | None = None, **info: Any) -> None:
+        text = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
+        if key not in tasks:
+            tasks[key] = bars.add_task(key, total=total, info=text)
+        bars.update(tasks[key], completed=completed, total=total, info=text)
+
+    with bars:
+        yield update
+
+
+class DigitlabGroup(TyperGroup):
+    """Root command group: turns library errors into one line and an exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except UserError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except DigitlabError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+        except MemoryError:
+            err_console.print("[red]internal error:[/red] out of memory")
+            raise typer.Exit(1) from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+            err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False,
+                              soft_wrap=True)
+            raise typer.Exit(1) from None

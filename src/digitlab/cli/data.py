@@ -1,0 +1,101 @@
+"""``digitlab data``: fetch, import, describe and explore datasets."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from digitlab.cli._common import (
+    DataDirOption, FormatOption, HomeOption, OutputFormat, console, emit, progress, settings_from,
+)
+from digitlab.data import Format, fetch_mnist, load_mnist, read_dataset
+from digitlab.store import Store, check_name
+
+data_app = typer.Typer(help="Fetch, import, describe and explore datasets.", no_args_is_help=True)
+
+
+@data_app.command("fetch")
+def fetch(
+    data_dir: Path | None = DataDirOption,
+    source: Path | None = typer.Option(None, "--from", help="Copy from this local folder instead of downloading."),
+    timeout: float = typer.Option(10.0, help="Seconds to try the mirrors before giving up."),
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Download the four MNIST files (verified by sha256) into the data folder."""
+    settings = settings_from(data_dir=data_dir)
+    with progress(fmt is not OutputFormat.json) as bar:
+        def report(name: str, done: int, total: int | None) -> None:
+            bar(name, done, total)
+        paths = fetch_mnist(settings.data_dir, source=source, timeout=timeout, progress=report)
+    emit({"data_dir": settings.data_dir, "files": paths}, fmt,
+         columns=["file", "path"], rows=[(k, str(v)) for k, v in paths.items()])
+
+
+@data_app.command("info")
+def info(data_dir: Path | None = DataDirOption, fmt: OutputFormat = FormatOption) -> None:
+    """Count MNIST images per split and label."""
+    settings = settings_from(data_dir=data_dir)
+    counts = {}
+    for split in ("train", "test"):
+        _, labels = load_mnist(settings.data_dir, split)
+        counts[split] = [int((labels == d).sum()) for d in range(10)]
+    result = {"data_dir": settings.data_dir, "splits": {s: {"total": sum(c), "per_label": c} for s, c in counts.items()}}
+    emit(result, fmt, title=f"MNIST in {settings.data_dir}",
+         columns=["split", "total", *map(str, range(10))],
+         rows=[(s, sum(c), *c) for s, c in counts.items()])
+
+
+@data_app.command("import")
+def import_(
+    path: str = typer.Argument(..., help="'mnist' for both MNIST splits, or a file or folder to import."),
+    name: str | None = typer.Option(None, "--name", help="Table name (required unless PATH is 'mnist')."),
+    fmt_in: Format | None = typer.Option(None, "--format", help="Input format [default: guessed from PATH]."),
+    split: str = typer.Option("train", help="For .npz files and IDX folders: train or test."),
+    data_dir: Path | None = DataDirOption,
+    home: Path | None = HomeOption,
+    out: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="Output: table or json."),
+) -> None:
+    """Load a dataset into the store as a table (replacing one of the same name atomically).
+
+    ``digitlab data import mnist`` creates ``mnist_train`` and ``mnist_test``.
+    """
+    settings = settings_from(data_dir=data_dir, home=home)
+    store = Store(settings.store_path)
+    start = time.perf_counter()
+    if path == "mnist" and not Path(path).exists():
+        jobs = [(f"mnist_{s}", *load_mnist(settings.data_dir, s)) for s in ("train", "test")]
+    else:
+        if name is None:
+            raise typer.BadParameter("--name is required when importing a file or folder", param_hint="--name")
+        check_name(name)
+        jobs = [(name, *read_dataset(path, fmt_in, split=split))]
+    imported = {table: store.import_arrays(table, x, y) for table, x, y in jobs}
+    result = {"store": settings.store_path, "tables": imported, "seconds": round(time.perf_counter() - start, 3)}
+    emit(result, out, columns=["table", "rows"], rows=list(imported.items()),
+         title=f"Imported into {settings.store_path} in {result['seconds']} s")
+
+
+@data_app.command("explore")
+def explore(
+    out: Path = typer.Option(..., "--out", help="Folder for the PNG figures."),
+    table: str | None = typer.Option(None, "--table", help="A store table instead of MNIST train."),
+    threshold: float = typer.Option(100.0, help="Variance threshold for the kept-pixels figure."),
+    seed: int = typer.Option(0, help="Seed for the random samples."),
+    data_dir: Path | None = DataDirOption,
+    home: Path | None = HomeOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Write figures: samples per label, mean digits, class counts, high-variance pixels."""
+    from digitlab.explore import explore_figures
+
+    settings = settings_from(data_dir=data_dir, home=home)
+    if table:
+        images, labels, _ = Store(settings.store_path).load(table)
+    else:
+        images, labels = load_mnist(settings.data_dir, "train")
+    result = explore_figures(images, labels, out, threshold=threshold, seed=seed)
+    emit(result, fmt, render=lambda: console.print(
+        f"{result['kept_pixels']} of 784 pixels have variance > {threshold:g}; figures in {out}:\n  "
+        + "\n  ".join(str(f) for f in result["figures"].values())))

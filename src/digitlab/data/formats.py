@@ -1,0 +1,88 @@
+"""Pick a reader by format name or by looking at the path."""
+
+from __future__ import annotations
+
+import enum
+import os
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.errors import DataError
+
+__all__ = ["Format", "detect_format", "read_dataset"]
+
+
+class Format(str, enum.Enum):
+    """Dataset formats digitlab reads."""
+
+    idx = "idx"
+    csv = "csv"
+    npz = "npz"
+    images = "images"
+
+
+def detect_format(path: str | os.PathLike[str]) -> Format:
+    """Guess the format of ``path`` from its suffix, or from a folder's content."""
+    p = Path(path)
+    if p.is_dir():
+        if any(f.name.startswith(("train-images", "t10k-images")) for f in p.iterdir()):
+            return Format.idx
+        return Format.images
+    name = p.name.lower().removesuffix(".gz")
+    if name.endswith(".csv"):
+        return Format.csv
+    if name.endswith(".npz"):
+        return Format.npz
+    if "idx" in name or name.endswith("ubyte"):
+        return Format.idx
+    raise DataError(p, "cannot tell the format from the name; pass --format idx|csv|npz|images")
+
+
+def _idx_labels_for(images_path: Path) -> Path:
+    name = images_path.name
+    for a, b in (("images-idx3", "labels-idx1"), ("images.idx3", "labels.idx1"), ("images", "labels")):
+        if a in name:
+            return images_path.with_name(name.replace(a, b))
+    raise DataError(images_path, "cannot find the matching labels file (expected '...labels-idx1...')")
+
+
+def read_dataset(path: str | os.PathLike[str], fmt: Format | None = None,
+                 split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Read any supported dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        A CSV or ``.npz`` file, an IDX images file (its labels file is found
+        beside it), a folder holding MNIST's IDX files, or a folder of images
+        with one sub-folder per label.
+    fmt : Format, optional
+        Force a format instead of guessing it.
+    split : {"train", "test"}
+        For a ``.npz`` or a folder of MNIST IDX files: which split to read.
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (n, 28, 28)
+    labels : ndarray of int64, shape (n,)
+    """
+    from digitlab.data.csv import read_csv
+    from digitlab.data.idx import read_idx_pair
+    from digitlab.data.images import read_image_folder
+    from digitlab.data.mnist import load_mnist
+    from digitlab.data.npz import read_npz
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(p, "no such file or folder")
+    fmt = Format(fmt) if fmt is not None else detect_format(p)
+    if fmt is Format.csv:
+        return read_csv(p)
+    if fmt is Format.npz:
+        return read_npz(p, split="test" if split == "test" else "train")
+    if fmt is Format.images:
+        return read_image_folder(p)
+    if p.is_dir():
+        return load_mnist(p, split=split)
+    return read_idx_pair(p, _idx_labels_for(p))

@@ -1,0 +1,217 @@
+"""Locate, load and fetch the four canonical MNIST files.
+
+The data folder is chosen by :func:`digitlab.settings.get_settings`:
+``--data-dir``, else ``$DIGITLAB_DATA``, else the user's cache folder.
+Each file may be stored raw or gzip-compressed; checksums are of the
+decompressed bytes, as published with MNIST.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from digitlab._io import atomic_path
+from digitlab.data.idx import read_idx_pair
+from digitlab.errors import DataError, DataNotFoundError, DigitlabError
+
+__all__ = ["MIRRORS", "MNIST_FILES", "MnistFile", "fetch_mnist", "find_mnist", "load_mnist", "missing_message"]
+
+
+@dataclass(frozen=True)
+class MnistFile:
+    """One canonical MNIST file and the checksums of its decompressed bytes."""
+
+    name: str
+    sha256: str
+    md5: str
+
+
+MNIST_FILES: dict[str, MnistFile] = {f.name: f for f in (
+    MnistFile("train-images-idx3-ubyte",
+              "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", "6bbc9ace898e44ae57da46a324031adb"),
+    MnistFile("train-labels-idx1-ubyte",
+              "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", "a25bea736e30d166cdddb491f175f624"),
+    MnistFile("t10k-images-idx3-ubyte",
+              "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", "2646ac647ad5339dbf082846283269ea"),
+    MnistFile("t10k-labels-idx1-ubyte",
+              "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", "27ae3e4e09519cfbb04c329615203637"),
+)}
+
+MIRRORS: tuple[str, ...] = (
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://yann.lecun.com/exdb/mnist/",
+)
+
+_SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def missing_message(data_dir: Path) -> str:
+    """The one message every command gives when MNIST is not found."""
+    names = ", ".join(f"{n}.gz" for n in MNIST_FILES)
+    return (f"MNIST not found in {data_dir}. Run 'digitlab data fetch', or put the four files "
+            f"({names}; raw or .gz) in that folder, or point --data-dir / DIGITLAB_DATA at a folder holding them.")
+
+
+def _resolve(data_dir: str | os.PathLike[str] | None) -> Path:
+    if data_dir is None:
+        from digitlab.settings import get_settings
+        return get_settings().data_dir
+    return Path(data_dir)
+
+
+def find_mnist(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+    """Return the path of each of the four MNIST files in ``data_dir``.
+
+    Raises
+    ------
+    DataNotFoundError
+        When any file is missing, with the standard message.
+    """
+    root = _resolve(data_dir)
+    found: dict[str, Path] = {}
+    for name in MNIST_FILES:
+        for candidate in (root / f"{name}.gz", root / name, root / name.replace("-idx", ".idx")):
+            if candidate.is_file():
+                found[name] = candidate
+                break
+        else:
+            raise DataNotFoundError(missing_message(root))
+    return found
+
+
+@lru_cache(maxsize=4)
+def _load_cached(images: Path, labels: Path, mtime: float) -> tuple[np.ndarray, np.ndarray]:
+    x, y = read_idx_pair(images, labels)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
+
+
+def load_mnist(data_dir: str | os.PathLike[str] | None = None,
+               split: Literal["train", "test"] | str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Load one MNIST split.
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        Folder of the four files; default from settings.
+    split : {"train", "test"}
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (60000, 28, 28) or (10000, 28, 28), read-only
+    labels : ndarray of int64, shape (n,), read-only
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    paths = find_mnist(data_dir)
+    img, lab = (paths[n] for n in _SPLITS[split])
+    return _load_cached(img.resolve(), lab.resolve(), img.stat().st_mtime + lab.stat().st_mtime)
+
+
+def _decompressed(data: bytes) -> bytes:
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def _verify(name: str, data: bytes, source: str) -> None:
+    expected = MNIST_FILES[name]
+    raw = _decompressed(data)
+    if hashlib.sha256(raw).hexdigest() != expected.sha256:
+        raise DataError(source, f"checksum mismatch for {name}: the file is corrupt or not canonical MNIST")
+
+
+ProgressFn = Callable[[str, int, int | None], None]
+
+
+def _download(url: str, timeout: float, progress: ProgressFn | None, name: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (https mirrors only)
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        chunks, done = [], 0
+        while chunk := resp.read(1 << 16):
+            chunks.append(chunk)
+            done += len(chunk)
+            if progress:
+                progress(name, done, total)
+    return b"".join(chunks)
+
+
+def fetch_mnist(data_dir: str | os.PathLike[str] | None = None, *, source: str | os.PathLike[str] | None = None,
+                mirrors: tuple[str, ...] = MIRRORS, timeout: float = 10.0,
+                progress: ProgressFn | None = None) -> dict[str, Path]:
+    """Download (or copy from ``source``) the four MNIST files, verified by checksum.
+
+    Files already present and valid are kept. Each file is written atomically
+    as ``<name>.gz`` once its decompressed bytes match the canonical sha256.
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        Destination folder; default from settings.
+    source : path-like, optional
+        A local folder holding the files: copy from it instead of downloading.
+    mirrors : tuple of str
+        Base URLs tried in order.
+    timeout : float
+        Seconds allowed for all attempts at reaching the mirrors before giving up.
+    progress : callable(name, bytes_done, bytes_total or None), optional
+
+    Returns
+    -------
+    dict of str to Path
+        Where each file now is.
+    """
+    root = _resolve(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Path] = {}
+    deadline = time.monotonic() + timeout
+    for name in MNIST_FILES:
+        target = root / f"{name}.gz"
+        if target.is_file():
+            try:
+                _verify(name, target.read_bytes(), str(target))
+                result[name] = target
+                continue
+            except (DataError, OSError, EOFError, gzip.BadGzipFile):
+                pass  # re-fetch a corrupt file
+        if source is not None:
+            src = find_mnist(source)[name]
+            data = src.read_bytes()
+            _verify(name, data, str(src))
+        else:
+            data, errors = b"", []
+            for base in mirrors:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    data = _download(f"{base}{name}.gz", min(left, timeout), progress, name)
+                    _verify(name, data, f"{base}{name}.gz")
+                    break
+                except (urllib.error.URLError, OSError, TimeoutError, EOFError, DataError) as exc:
+                    errors.append(f"{base}: {getattr(exc, 'reason', exc)}")
+                    data = b""
+            if not data:
+                raise DigitlabError(
+                    "could not download MNIST (" + "; ".join(errors or ["timed out"]) + "). "
+                    + missing_message(root).split(". ", 1)[1])
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data if data[:2] == b"\x1f\x8b" else gzip.compress(data))
+        result[name] = target
+    return result
+
+

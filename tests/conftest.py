@@ -1,0 +1,72 @@
+"""Shared fixtures. MNIST is read from $DIGITLAB_DATA (CI: ../shared/data/mnist); tests never download."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+_REPO = Path(__file__).resolve().parents[1]
+_DEFAULT_DATA = _REPO.parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The folder holding the four MNIST files."""
+    path = Path(os.environ.get("DIGITLAB_DATA") or _DEFAULT_DATA)
+    assert (path / "train-images-idx3-ubyte.gz").exists() or (path / "train-images-idx3-ubyte").exists(), (
+        f"MNIST not found in {path}: set DIGITLAB_DATA to the folder holding the four MNIST files")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_train(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST train images (60000, 28, 28) uint8 and labels (60000,)."""
+    from digitlab.data import load_mnist
+    return load_mnist(mnist_dir, "train")
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST test images (10000, 28, 28) uint8 and labels (10000,)."""
+    from digitlab.data import load_mnist
+    return load_mnist(mnist_dir, "test")
+
+
+@pytest.fixture(scope="session")
+def small_train(mnist_train: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified sample of 3000 MNIST training images (300 per digit), fixed seed."""
+    x, y = mnist_train
+    rng = np.random.default_rng(0)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == d), 300, replace=False) for d in range(10)])
+    rng.shuffle(idx)
+    return x[idx], y[idx]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_dir: Path) -> Path:
+    """A fresh $DIGITLAB_HOME for one test, with $DIGITLAB_DATA pointing at MNIST."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("DIGITLAB_HOME", str(h))
+    monkeypatch.setenv("DIGITLAB_DATA", str(mnist_dir))
+    return h
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """Typer's CliRunner (stdout and stderr kept apart)."""
+    return CliRunner()
+
+
+@pytest.fixture
+def cli(runner: CliRunner, home: Path):
+    """Invoke ``digitlab ARGS...`` in-process with a fresh home; returns the Result."""
+    from digitlab.cli import app
+
+    def invoke(*args: str, **kwargs):
+        return runner.invoke(app, [str(a) for a in args], **kwargs)
+
+    return invoke
