@@ -1,0 +1,5 @@
+"""``python -m digitlab`` runs the CLI."""
+
+from digitlab.cli import main
+
+main()
