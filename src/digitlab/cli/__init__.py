@@ -9,6 +9,7 @@ import typer
 
 from digitlab.cli._common import DigitlabGroup
 from digitlab.cli.data import data_app
+from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command
 
 __all__ = ["app", "main"]
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.command("sql")(sql_command)
+app.command("serve")(serve_command)
 
 
 def main() -> None:
