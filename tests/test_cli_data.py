@@ -48,7 +48,7 @@ def test_sql_error_exits_2(cli):
 
 def test_import_file_under_a_name(cli, tmp_path, mnist_test):
     write_csv(tmp_path / "d.csv", mnist_test[0][:20], mnist_test[1][:20], label="last", header=True)
-    r = cli("data", "import", tmp_path / "d.csv", "--name", "mine", "--output", "json")
+    r = cli("data", "import", tmp_path / "d.csv", "--name", "mine", "--format", "csv", "--format", "json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["tables"] == {"mine": 20}
 
