@@ -102,13 +102,15 @@ def _check_size(data: bytes, max_side: int, max_pixels: int) -> None:
         raise TooLargeError(f"image is {w}x{h} = {w * h} pixels; at most {max_pixels} are accepted")
 
 
-def image_to_input(data: bytes, max_side: int, max_pixels: int) -> np.ndarray | None:
-    """Decode image bytes and normalise to MNIST style.
+def image_to_input(data: bytes | str, max_side: int, max_pixels: int) -> np.ndarray | None:
+    """Decode an image (bytes, or base64 / data: URL text) and normalise it to MNIST style.
 
     Returns
     -------
     ndarray of float32, shape (784,), or None when the picture has no ink
     """
+    if isinstance(data, str):
+        data = image_bytes(data)
     _check_size(data, max_side, max_pixels)
     return _normalised(preprocess.decode_image(data))
 

@@ -29,7 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digitlab.errors import DataNotFoundError, DigitlabError, ModelError, NotFoundError, UserError
-from digitlab.serve._inputs import TooLargeError, image_bytes, image_to_input, strokes_to_input
+from digitlab.serve._inputs import TooLargeError, image_to_input, strokes_to_input
 from digitlab.serve.models import ModelRegistry, ServedModel
 from digitlab.serve.schemas import (
     ErrorResponse, HealthResponse, ModelsResponse, PredictRequest, PredictResponse, SampleResponse,
@@ -39,6 +39,7 @@ from digitlab.serve.settings import ServeSettings
 __all__ = ["create_app"]
 
 log = logging.getLogger("digitlab.serve")
+_INLINE_PARSE_BYTES = 32 * 1024  # smaller JSON bodies (784 pixels are ~4 kB) are parsed on the event loop
 STATIC = Path(__file__).resolve().parent / "static"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in [
@@ -250,8 +251,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if not body.strip():
             raise HTTPException(400, "the request body is empty; send a JSON object with 'pixels', 'image' or "
                                      "'strokes'")
-        try:
-            req = PredictRequest.model_validate_json(body)
+        try:  # big bodies (images, long strokes) are parsed off the event loop so others are not held up
+            req = (PredictRequest.model_validate_json(body) if len(body) < _INLINE_PARSE_BYTES
+                   else await run_in_threadpool(PredictRequest.model_validate_json, body))
         except ValidationError as exc:
             errors = exc.errors()
             if errors and errors[0].get("type") == "json_invalid":
@@ -292,15 +294,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 x = await run_in_threadpool(strokes_to_input, req.strokes, req.width, req.height, pen)
         else:
             with _http_errors():
-                data = upload if upload is not None else image_bytes(req.image or "")
-                x = await run_in_threadpool(image_to_input, data, settings.max_image_side,
-                                            settings.max_image_pixels)
+                x = await run_in_threadpool(image_to_input, upload if upload is not None else req.image or "",
+                                            settings.max_image_side, settings.max_image_pixels)
         out: dict[str, Any] = {"model": served.name}
         if x is None:
             out.update(no_ink=True, digit=None, probabilities=None, scores=None,
                        input=np.zeros(784, dtype=np.float32))
         else:
-            pred = await with_timeout(served.predict(x))
+            pred = await with_timeout(served.submit(x))
             out.update(no_ink=False, digit=pred.digit, probabilities=pred.probabilities, scores=pred.scores,
                        input=x)
             if req.explain is not False:

@@ -79,15 +79,22 @@ class ServedModel:
             probs = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
         return scores, probs
 
-    async def predict(self, x: np.ndarray) -> Prediction:
-        """Predict one image ``x`` (784,) float32, batched with concurrent requests."""
+    def submit(self, x: np.ndarray) -> asyncio.Future[Prediction]:
+        """Queue one image ``x`` (784,) float32; the future is answered with concurrent requests' batch.
+
+        Call from the event loop. Cancelling the future drops the image if its batch has not started.
+        """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Prediction] = loop.create_future()
         self._pending.append((x, fut))
         if not self._draining:
             self._draining = True
             loop.create_task(self._drain())
-        return await fut
+        return fut
+
+    async def predict(self, x: np.ndarray) -> Prediction:
+        """Predict one image ``x`` (784,) float32, batched with concurrent requests."""
+        return await self.submit(x)
 
     async def _drain(self) -> None:
         try:
