@@ -302,3 +302,14 @@ def test_health_docs_and_page(client) -> None:
     assert page.status_code == 200 and '<canvas id="pad"' in page.text
     for asset in ("app.js", "style.css"):
         assert client.get(f"/static/{asset}").status_code == 200
+
+
+def test_softmax_shortcut_only_when_it_equals_predict_proba(settings) -> None:
+    """One model call gives both outputs only for models whose probabilities are the softmax of their scores."""
+    from digitlab.models.io import load_model
+    from digitlab.serve.models import ServedModel
+
+    served = ServedModel(load_model(settings.models_dir / "centroid"))
+    assert served._proba_is_softmax is False  # the centroid's softmax has a temperature
+    served.estimator.temperature = 1.0  # now predict_proba == softmax(-distance**2) == softmax(scores)
+    assert ServedModel(served.loaded)._proba_is_softmax is True

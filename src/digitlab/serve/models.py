@@ -46,6 +46,12 @@ class Prediction:
         return int(np.argmax(self.probabilities))
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (n, k) scores."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 class ServedModel:
     """A loaded model with a lock and a micro-batching queue.
 
@@ -66,17 +72,28 @@ class ServedModel:
         classes = np.asarray(getattr(loaded.estimator, "classes_", np.arange(10)))
         if classes.shape != (10,) or not np.array_equal(classes.astype(np.int64), np.arange(10)):
             raise ModelError(f"model {loaded.name!r} must predict the ten digits 0-9, it has classes {classes.tolist()}")
+        self._proba_is_softmax = self._check_softmax()
 
     @property
     def estimator(self) -> Any:
         """The fitted estimator."""
         return self.loaded.estimator
 
+    def _check_softmax(self) -> bool:
+        """Whether ``predict_proba`` is the softmax of ``scores`` (checked on probe images): then one call gives both."""
+        rng = np.random.default_rng(0)
+        probe = np.concatenate([np.zeros((1, 784)), rng.integers(0, 256, (3, 784))]).astype(np.float32)
+        with self.lock:
+            scores = np.asarray(self.estimator.scores(probe), dtype=np.float64)
+            probs = np.asarray(self.estimator.predict_proba(probe), dtype=np.float64)
+        return bool(scores.shape == probs.shape and np.allclose(_softmax(scores), probs, rtol=1e-5, atol=1e-7))
+
     def predict_batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores and probabilities of ``X`` (n, 784) float32; both (n, 10). Blocking, holds the lock."""
         with self.lock:
             scores = np.asarray(self.estimator.scores(X), dtype=np.float64)
-            probs = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+            probs = (_softmax(scores) if self._proba_is_softmax
+                     else np.asarray(self.estimator.predict_proba(X), dtype=np.float64))
         return scores, probs
 
     def submit(self, x: np.ndarray) -> asyncio.Future[Prediction]:
