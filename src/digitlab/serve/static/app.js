@@ -172,6 +172,7 @@
     const big = $("digit");
     if (data.no_ink) { showEmpty("Nothing drawn yet"); return; }
     big.textContent = String(data.digit); big.classList.remove("empty");
+    $("badge").textContent = String(data.digit);
     const p = data.probabilities[data.digit];
     $("confidence").textContent = `It's a ${data.digit} — ${(100 * p).toFixed(p > 0.999 ? 2 : 1)}% sure`;
     $("timing").textContent = `${data.model} · server ${data.elapsed_ms.toFixed(1)} ms · round trip ${roundTripMs.toFixed(0)} ms`;
@@ -193,7 +194,7 @@
 
   function showEmpty(text) {
     state.last = null;
-    $("digit").textContent = "?"; $("digit").classList.add("empty");
+    $("digit").textContent = "?"; $("digit").classList.add("empty"); $("badge").textContent = "";
     $("confidence").textContent = text; $("timing").textContent = "";
     bars.forEach((li) => {
       li.classList.remove("win", "explained");
