@@ -313,3 +313,20 @@ def test_softmax_shortcut_only_when_it_equals_predict_proba(settings) -> None:
     assert served._proba_is_softmax is False  # the centroid's softmax has a temperature
     served.estimator.temperature = 1.0  # now predict_proba == softmax(-distance**2) == softmax(scores)
     assert ServedModel(served.loaded)._proba_is_softmax is True
+
+
+def test_a_prediction_over_the_time_limit_is_503(settings, monkeypatch) -> None:
+    import time
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from digitlab.serve import create_app
+
+    app = create_app(replace(settings, request_timeout=0.2))
+    with TestClient(app) as c:
+        served = app.state.registry.get("centroid")
+        slow = served.estimator.scores
+        monkeypatch.setattr(served.estimator, "scores", lambda X: (time.sleep(0.5), slow(X))[1])
+        r = c.post("/v1/predict", json={"pixels": _PIX})
+        assert r.status_code == 503 and "0.2 s" in r.json()["detail"]
