@@ -128,6 +128,7 @@ def main() -> None:
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     rows = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         bodies = _bodies(args.data_dir, tmp)
@@ -151,6 +152,7 @@ def main() -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    load_after = os.getloadavg()[0]
     acc = info.get("test_accuracy")
     model_desc = (f"model `{args.model}` ({info.get('model_type')}, family {info.get('family')}"
                   + (f", test accuracy {acc:.4f}" if isinstance(acc, float) else "") + ")")
@@ -159,7 +161,8 @@ def main() -> None:
     body = (f"`digitlab serve` (one uvicorn process, micro-batched inference) with {model_desc}, loaded by "
             f"`wrk` on the same machine for {args.seconds:g} s per row. Inputs: one MNIST test image as 784 "
             "pixels, and the same digit drawn on a 280x280 canvas as a PNG data: URL (decoded and normalised "
-            "per request).\n\n"
+            f"per request). The machine is shared: 1-minute load average {load_before:.1f} before the runs, "
+            f"{load_after:.1f} after (2 cores), so tail latencies include waiting for a core.\n\n"
             + table(["input", "clients", "requests/s", "p50 ms", "p99 ms", "errors", "requests"], rows)
             + f"\n\nTarget at 32 clients without explain: >= 500 requests/s, p99 <= 50 ms, zero errors: "
             + ("**met**." if met else "**not met** on this run (see the rows above)."))

@@ -60,7 +60,7 @@ class ServeSettings:
     max_stroke_points: int = 20_000
     max_pen_width: float = 200.0
     request_timeout: float = 10.0
-    max_batch: int = 64
+    max_batch: int = 32
     torch_threads: int = max(1, min(2, os.cpu_count() or 1))
 
 
