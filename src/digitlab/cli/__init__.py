@@ -9,6 +9,7 @@ import typer
 
 from digitlab.cli._common import DigitlabGroup
 from digitlab.cli.data import data_app
+from digitlab.cli.dpmm import dpmm_app
 from digitlab.cli.sql import sql_command
 
 __all__ = ["app", "main"]
@@ -22,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(dpmm_app, name="dpmm")
 app.command("sql")(sql_command)
 
 
