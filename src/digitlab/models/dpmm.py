@@ -88,10 +88,12 @@ class ChainState:
     label_counts : int64 (K, n_classes) -- training labels per cluster (zeros without labels)
     loglik : list of float -- joint log-likelihood after the initial pass and after every sweep
     moves : list of int -- points that changed cluster in every sweep
+    seconds : list of float -- wall seconds of the initial pass and of every sweep (with the resampling)
     """
 
     def __init__(self, assign: np.ndarray, sizes: np.ndarray, ones: np.ndarray, a: np.ndarray, b: np.ndarray,
-                 alpha: float, label_counts: np.ndarray, loglik: list[float], moves: list[int]) -> None:
+                 alpha: float, label_counts: np.ndarray, loglik: list[float], moves: list[int],
+                 seconds: list[float] | None = None) -> None:
         self.assign = assign
         self.sizes = sizes
         self.ones = ones
@@ -101,6 +103,7 @@ class ChainState:
         self.label_counts = label_counts
         self.loglik = [float(v) for v in loglik]
         self.moves = [int(v) for v in moves]
+        self.seconds = [float(v) for v in (seconds or [])]
 
     @property
     def n_clusters(self) -> int:
@@ -132,7 +135,9 @@ def _run_chain(c: int, X: np.ndarray, y_idx: np.ndarray | None, n_classes: int, 
     chain = GibbsChain(X, rng, est.alpha, a0, b0)
     loglik: list[float] = []
     moves: list[int] = []
+    seconds: list[float] = []
     for sweep in range(est.iters + 1):  # sweep 0 seats the points one by one (sequential initialisation)
+        t = time.perf_counter()
         moved = chain.sweep()
         if sweep > 0:
             moves.append(moved)
@@ -141,12 +146,13 @@ def _run_chain(c: int, X: np.ndarray, y_idx: np.ndarray | None, n_classes: int, 
         if est.resample_alpha:
             chain.update_alpha()
         loglik.append(chain.joint_loglik())
+        seconds.append(time.perf_counter() - t)
         report(c, sweep, chain.K, loglik[-1])
     assign, sizes, ones = chain.compact()
     counts = np.zeros((sizes.shape[0], n_classes), np.int64)
     if y_idx is not None:
         np.add.at(counts, (assign, y_idx), 1)
-    return ChainState(assign, sizes, ones, chain.a.copy(), chain.b.copy(), chain.alpha, counts, loglik, moves)
+    return ChainState(assign, sizes, ones, chain.a.copy(), chain.b.copy(), chain.alpha, counts, loglik, moves, seconds)
 
 
 class DPMixtureClassifier(DigitClassifier):
@@ -370,7 +376,8 @@ class DPMixtureClassifier(DigitClassifier):
             arrays[f"chain{c}.a"] = st.a.astype(np.float64)
             arrays[f"chain{c}.b"] = st.b.astype(np.float64)
             arrays[f"chain{c}.label_counts"] = st.label_counts.astype(np.int64)
-            chains.append({"alpha": st.alpha, "n_clusters": st.n_clusters, "loglik": st.loglik, "moves": st.moves})
+            chains.append({"alpha": st.alpha, "n_clusters": st.n_clusters, "loglik": st.loglik, "moves": st.moves,
+                           "seconds": st.seconds})
         meta = {"n_chains": len(self.chains_), "chains": chains, "n_features_in": int(self.n_features_in_),
                 "n_train": int(self.n_train_), "fit_seconds": float(self.fit_seconds_)}
         return arrays, meta
@@ -394,7 +401,7 @@ class DPMixtureClassifier(DigitClassifier):
                 np.asarray(arrays[f"chain{c}.assign"], np.int32), sizes, ones,
                 np.asarray(arrays[f"chain{c}.a"], np.float64), np.asarray(arrays[f"chain{c}.b"], np.float64),
                 float(info["alpha"]), np.asarray(arrays[f"chain{c}.label_counts"], np.int64),
-                info["loglik"], info["moves"]))
+                info["loglik"], info["moves"], info.get("seconds")))
         est.n_features_in_ = int(meta["n_features_in"])
         est.n_train_ = int(meta["n_train"])
         est.fit_seconds_ = float(meta["fit_seconds"])
