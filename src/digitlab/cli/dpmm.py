@@ -143,11 +143,16 @@ def complete_cmd(
     hidden = ~mask
     mae = np.abs(pred[:, hidden] - truth[:, hidden]).mean(axis=1)
     acc = ((pred[:, hidden] >= 0.5) == truth[:, hidden].astype(bool)).mean(axis=1)
+    # what the model predicts for the hidden half when it sees nothing: the baseline the visible half must beat
+    blind = complete(model, xt[idx[0]], np.zeros(784, dtype=bool))
+    baseline = np.abs(blind[hidden][None, :] - truth[:, hidden]).mean(axis=1)
     result = {"name": name, "keep": keep, "out": out, "seed": seed,
               "images": [{"test_index": int(i), "label": int(yt[i]), "hidden_mae": float(e),
                           "hidden_pixel_accuracy": float(a), "probabilities": np.round(p, 4).tolist()}
                          for i, e, a, p in zip(idx, mae, acc, pred)],
-              "mean_hidden_mae": float(mae.mean()), "mean_hidden_pixel_accuracy": float(acc.mean())}
-    emit(result, fmt, title=f"Completions from the {keep} half, drawn in {out}",
+              "mean_hidden_mae": float(mae.mean()), "mean_hidden_pixel_accuracy": float(acc.mean()),
+              "mean_hidden_mae_unseen": float(baseline.mean())}
+    emit(result, fmt, title=f"Completions from the {keep} half, drawn in {out} (hidden-pixel MAE "
+                            f"{mae.mean():.3f}; {baseline.mean():.3f} when nothing is visible)",
          columns=["test index", "label", "hidden-pixel MAE", "hidden-pixel accuracy"],
          rows=[(int(i), int(yt[i]), float(e), float(a)) for i, e, a in zip(idx, mae, acc)])

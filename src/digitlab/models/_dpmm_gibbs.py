@@ -49,7 +49,8 @@ def _den(T: np.ndarray, n: int, c: np.ndarray) -> float:
     return v
 
 
-# Rows of the float cache F, shape (6, capacity, D), for cluster k and pixel d:
+# Rows of the float cache F, shape (6, D, capacity), for pixel d and cluster slot k (clusters contiguous,
+# so adding a pixel's row over all clusters is one vectorised loop):
 _L1, _L0, _L1M, _L0M, _W, _WM = 0, 1, 2, 3, 4, 5
 # log(n1 + a), log(n0 + b), the same with one member fewer (0 when that count is 0),
 # W = L1 - L0 and Wm = L1m - L0m.
@@ -68,12 +69,12 @@ def _refresh(k, n1, nk, a, b, F, S0, S0m):  # type: ignore[no-untyped-def]
         l0 = math.log(c0 + b[d])
         l1m = math.log(c1 - 1.0 + a[d]) if c1 >= 1 else 0.0
         l0m = math.log(c0 - 1.0 + b[d]) if c0 >= 1 else 0.0
-        F[_L1, k, d] = l1
-        F[_L0, k, d] = l0
-        F[_L1M, k, d] = l1m
-        F[_L0M, k, d] = l0m
-        F[_W, k, d] = l1 - l0
-        F[_WM, k, d] = l1m - l0m
+        F[_L1, d, k] = l1
+        F[_L0, d, k] = l0
+        F[_L1M, d, k] = l1m
+        F[_L0M, d, k] = l0m
+        F[_W, d, k] = l1 - l0
+        F[_WM, d, k] = l1m - l0m
         s0 += l0
         s0m += l0m
     S0[k] = s0
@@ -98,25 +99,25 @@ def _shift(k, xi, n1, nk, a, b, F, S0, S0m, add):  # type: ignore[no-untyped-def
         if xi[d]:
             if add:
                 n1[k, d] += 1
-                F[_L1M, k, d] = F[_L1, k, d]
-                F[_L1, k, d] = math.log(n1[k, d] + a[d])
+                F[_L1M, d, k] = F[_L1, d, k]
+                F[_L1, d, k] = math.log(n1[k, d] + a[d])
             else:
                 n1[k, d] -= 1
-                F[_L1, k, d] = F[_L1M, k, d]
+                F[_L1, d, k] = F[_L1M, d, k]
                 c1 = n1[k, d]
-                F[_L1M, k, d] = math.log(c1 - 1.0 + a[d]) if c1 >= 1 else 0.0
+                F[_L1M, d, k] = math.log(c1 - 1.0 + a[d]) if c1 >= 1 else 0.0
         else:
             c0 = m - n1[k, d]
             if add:
-                F[_L0M, k, d] = F[_L0, k, d]
-                F[_L0, k, d] = math.log(c0 + b[d])
+                F[_L0M, d, k] = F[_L0, d, k]
+                F[_L0, d, k] = math.log(c0 + b[d])
             else:
-                F[_L0, k, d] = F[_L0M, k, d]
-                F[_L0M, k, d] = math.log(c0 - 1.0 + b[d]) if c0 >= 1 else 0.0
-        F[_W, k, d] = F[_L1, k, d] - F[_L0, k, d]
-        F[_WM, k, d] = F[_L1M, k, d] - F[_L0M, k, d]
-        s0 += F[_L0, k, d]
-        s0m += F[_L0M, k, d]
+                F[_L0, d, k] = F[_L0M, d, k]
+                F[_L0M, d, k] = math.log(c0 - 1.0 + b[d]) if c0 >= 1 else 0.0
+        F[_W, d, k] = F[_L1, d, k] - F[_L0, d, k]
+        F[_WM, d, k] = F[_L1M, d, k] - F[_L0M, d, k]
+        s0 += F[_L0, d, k]
+        s0m += F[_L0M, d, k]
     S0[k] = s0
     S0m[k] = s0m
 
@@ -130,8 +131,8 @@ def _grow(nk, n1, F, S0, S0m, ids, pos):  # type: ignore[no-untyped-def]
     nk2[:cap] = nk
     n12 = np.zeros((new, D), n1.dtype)
     n12[:cap] = n1
-    F2 = np.zeros((F.shape[0], new, D))
-    F2[:, :cap] = F
+    F2 = np.zeros((F.shape[0], D, new))
+    F2[:, :, :cap] = F
     S02 = np.zeros(new)
     S02[:cap] = S0
     S0m2 = np.zeros(new)
@@ -158,6 +159,11 @@ def _sweep(rng, X, indptr, indices, order, z, nk, n1, F, S0, S0m, ids, pos, K, a
     T0 = _den(T, 0, c)
     log_alpha = math.log(alpha)
     lp = np.zeros(n1.shape[0] + 1)
+    acc = np.zeros(n1.shape[0])
+    hi = 0  # slots >= hi have never been used in this sweep's state
+    for j in range(K):
+        if ids[j] + 1 > hi:
+            hi = ids[j] + 1
     moves = 0
     for t in range(order.shape[0]):
         i = order[t]
@@ -178,18 +184,22 @@ def _sweep(rng, X, indptr, indices, order, z, nk, n1, F, S0, S0m, ids, pos, K, a
             K -= 1
             z[i] = -1
             own = -2 - own  # not a member any more (distinct from -1 = never seated)
+        # acc[k] = sum over the point's on pixels of W[d, k], for every slot below the high-water mark
+        for k in range(hi):
+            acc[k] = 0.0
+        for p in range(st, en):
+            row = F[_W, indices[p]]
+            for k in range(hi):
+                acc[k] += row[k]
         for j in range(K):
             k = ids[j]
             if k == own:
                 s = S0m[k] - _den(T, nk[k] - 1, c)
                 for p in range(st, en):
-                    s += F[_WM, k, indices[p]]
+                    s += F[_WM, indices[p], k]
                 lp[j] = math.log(nk[k] - 1.0) + s
             else:
-                s = S0[k] - _den(T, nk[k], c)
-                for p in range(st, en):
-                    s += F[_W, k, indices[p]]
-                lp[j] = math.log(nk[k]) + s
+                lp[j] = math.log(nk[k]) + acc[k] + S0[k] - _den(T, nk[k], c)
         s = S00 - T0
         for p in range(st, en):
             s += W0[indices[p]]
@@ -204,10 +214,10 @@ def _sweep(rng, X, indptr, indices, order, z, nk, n1, F, S0, S0m, ids, pos, K, a
             tot += lp[j]
         u = rng.random() * tot
         choice = K
-        acc = 0.0
+        cum = 0.0
         for j in range(K + 1):
-            acc += lp[j]
-            if u < acc:
+            cum += lp[j]
+            if u < cum:
                 choice = j
                 break
         fresh = choice == K
@@ -222,14 +232,17 @@ def _sweep(rng, X, indptr, indices, order, z, nk, n1, F, S0, S0m, ids, pos, K, a
             if K == n1.shape[0]:
                 nk, n1, F, S0, S0m, ids, pos = _grow(nk, n1, F, S0, S0m, ids, pos)
                 lp = np.zeros(n1.shape[0] + 1)
+                acc = np.zeros(n1.shape[0])
             new = ids[K]
             K += 1
+            if new + 1 > hi:
+                hi = new + 1
             nk[new] = 0
             n1[new, :] = 0
-            F[_L1, new, :] = la
-            F[_L0, new, :] = lb
-            F[_L1M, new, :] = 0.0
-            F[_L0M, new, :] = 0.0
+            F[_L1, :, new] = la
+            F[_L0, :, new] = lb
+            F[_L1M, :, new] = 0.0
+            F[_L0M, :, new] = 0.0
         _shift(new, xi, n1, nk, a, b, F, S0, S0m, True)
         z[i] = new
     return nk, n1, F, S0, S0m, ids, pos, K, moves
@@ -376,7 +389,7 @@ class GibbsChain:
         cap = max(int(capacity), 2)
         self.nk = np.zeros(cap, np.int64)
         self.n1 = np.zeros((cap, self.D), np.int64)
-        self.F = np.zeros((6, cap, self.D))
+        self.F = np.zeros((6, self.D, cap))
         self.S0 = np.zeros(cap)
         self.S0m = np.zeros(cap)
         self.ids = np.arange(cap, dtype=np.int64)

@@ -263,23 +263,26 @@ class DPMixtureClassifier(DigitClassifier):
         """
         self._check_params()
         digits = self._digits()
-        Xb = binarize(X, float(self.threshold))
-        if Xb.shape[1] != N_PIXELS:
-            raise UserError(f"images must have {N_PIXELS} pixels (28 x 28), got {Xb.shape[1]}")
+        X = np.asarray(X)
+        if X.ndim == 3:
+            X = X.reshape(X.shape[0], -1)
+        if X.ndim != 2 or X.shape[1] != N_PIXELS:
+            raise UserError(f"images must be (n, 784) or (n, 28, 28) pixel arrays, got shape {X.shape}")
         y_idx = None
         if y is not None:
             y = np.asarray(y).astype(np.int64).ravel()
-            if y.shape[0] != Xb.shape[0]:
-                raise UserError(f"X has {Xb.shape[0]} rows but y has {y.shape[0]} labels")
+            if y.shape[0] != X.shape[0]:
+                raise UserError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels")
             if digits is not None:
                 keep = np.isin(y, digits)
-                Xb, y = Xb[keep], y[keep]
+                X, y = X[keep], y[keep]  # filter before binarising: the full training set is 60,000 images
                 self.classes_ = np.asarray(digits, dtype=np.int64)
             else:
                 self.classes_ = np.unique(y)
             y_idx = np.searchsorted(self.classes_, y)
         else:
             self.classes_ = np.zeros(0, np.int64)
+        Xb = binarize(X, float(self.threshold)) if X.shape[0] else np.zeros((0, N_PIXELS), np.uint8)
         if Xb.shape[0] < 2:
             raise UserError(f"need at least 2 training images (after keeping digits {digits}), got {Xb.shape[0]}")
         n_classes = len(self.classes_)
