@@ -69,8 +69,8 @@ def main() -> None:
 
     body = "\n".join([
         f"**Seed's workload** (all {n:,} MNIST 2s and 3s, train + test, binarised at 128; 5 chains x 5 Gibbs "
-        "iterations after one sequential-initialisation pass; alpha and every pixel's Beta(a_d, b_d) resampled "
-        "each sweep):",
+        "iterations after one sequential-initialisation pass; alpha and every pixel's Beta(a_d, b_d) "
+        "resampled each sweep):",
         "",
         table(["wall s", "chain-sweeps", "wall s per chain-sweep", "speed-up vs seed (156.4 min)",
                "1-min load average before / after"],
@@ -78,8 +78,8 @@ def main() -> None:
                 f"{load_before:.2f} / {load_after:.2f}"]]),
         "",
         "Per chain (2 chains run at a time on the 2 cores, each in its own thread; seconds are each chain's own "
-        "wall time, resampling included, while sharing the machine; joint log-likelihood log p(z | alpha) + log p(X | z, a, b) in millions, after the initial pass "
-        "and each sweep):",
+        "wall time, resampling included, while sharing the machine; joint log-likelihood "
+        "log p(z | alpha) + log p(X | z, a, b) in millions, after the initial pass and each sweep):",
         "",
         table(["chain", "clusters", "alpha", "init pass s", "s per sweep", "points moved per sweep",
                "joint log-likelihood (1e6)"], rows),

@@ -113,7 +113,7 @@ def test_progress_reports_every_chain_and_sweep() -> None:
     assert all(n == 3 and i["clusters"] >= 0 for _, _, n, i in calls)
 
 
-def test_visible_pixels_are_returned_and_hidden_half_is_predicted(synthetic_fit) -> None:  # type: ignore[no-untyped-def]
+def test_visible_pixels_are_returned_and_hidden_half_is_predicted(synthetic_fit):  # type: ignore[no-untyped-def]
     est, X, truth, protos = synthetic_fit
     mask = half_mask("left")
     image = protos[0].astype(np.float64) * 255  # the top bar: its left half identifies it

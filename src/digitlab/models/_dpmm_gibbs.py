@@ -145,7 +145,8 @@ def _grow(nk, n1, F, S0, S0m, ids, pos):  # type: ignore[no-untyped-def]
 
 
 @njit(**_JIT)
-def _sweep(rng, X, indptr, indices, order, z, nk, n1, F, S0, S0m, ids, pos, K, alpha, a, b, T):  # type: ignore[no-untyped-def]
+def _sweep(rng, X, indptr, indices, order, z, nk, n1, F, S0, S0m, ids, pos, K,  # type: ignore[no-untyped-def]
+           alpha, a, b, T):
     """One collapsed Gibbs sweep over the points in ``order``; points with ``z < 0`` are seated.
 
     Returns the (possibly regrown) arrays, the new number of clusters and the
