@@ -202,3 +202,49 @@ def test_cli_fit_clusters_complete(cli) -> None:  # type: ignore[no-untyped-def]
 def test_cli_complete_rejects_unknown_half(cli) -> None:  # type: ignore[no-untyped-def]
     res = cli("dpmm", "complete", "nosuch", "--keep", "middle", "--out", "k.png")
     assert res.exit_code == 2 and "keep must be one of" in res.stderr
+
+
+def test_alpha_update_samples_its_posterior() -> None:
+    from digitlab.models._dpmm_gibbs import _update_alpha
+
+    K, N = 5, 50
+    grid = np.linspace(1e-4, 30, 300_001)
+    # Gamma(1, 1) prior times the CRP likelihood of a partition with K blocks of N points
+    logpost = -grid + K * np.log(grid) + _lgamma(grid) - _lgamma(grid + N)
+    w = np.exp(logpost - logpost.max())
+    exact_mean = (grid * w).sum() / w.sum()
+    rng = np.random.default_rng(0)
+    alpha, draws = 1.0, []
+    for _ in range(20000):
+        alpha = _update_alpha(rng, alpha, K, N, 1.0, 1.0)
+        draws.append(alpha)
+    assert abs(np.mean(draws) - exact_mean) < 0.03 * exact_mean
+
+
+def _lgamma(x: np.ndarray) -> np.ndarray:
+    from scipy.special import gammaln
+
+    return gammaln(x)
+
+
+def test_beta_hyperparameter_update_samples_its_posterior() -> None:
+    from digitlab.models._dpmm_gibbs import HYPER_HI, HYPER_LO, _update_hypers
+
+    n1 = np.array([[5], [0], [12]], dtype=np.int64)  # 3 clusters, 1 pixel
+    nk = np.array([10, 4, 20], dtype=np.int64)
+    ids = np.arange(3, dtype=np.int64)
+    u = np.linspace(math.log(HYPER_LO), math.log(HYPER_HI), 401)
+    la, lb = np.meshgrid(u, u, indexing="ij")
+    a, b = np.exp(la), np.exp(lb)
+    logpost = sum(_lgamma(a + c) + _lgamma(b + m - c) - _lgamma(a + b + m) + _lgamma(a + b) - _lgamma(a) - _lgamma(b)
+                  for c, m in zip(n1[:, 0], nk))
+    w = np.exp(logpost - logpost.max())
+    w /= w.sum()
+    exact = ((la * w).sum(), (lb * w).sum())
+    rng = np.random.default_rng(0)
+    av, bv, draws = np.ones(1), np.ones(1), []
+    for _ in range(20000):
+        _update_hypers(rng, n1, nk, ids, 3, av, bv)
+        draws.append((math.log(av[0]), math.log(bv[0])))
+    got = np.mean(draws, axis=0)
+    assert abs(got[0] - exact[0]) < 0.1 and abs(got[1] - exact[1]) < 0.1
