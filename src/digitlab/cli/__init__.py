@@ -22,6 +22,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from digitlab import __version__
+
+        typer.echo(f"digitlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Handwritten digit recognition: MNIST in SQL, every model family, explanations and a live drawing app."""
+
+
 app.add_typer(data_app, name="data")
 app.add_typer(dpmm_app, name="dpmm")
 app.command("sql")(sql_command)
