@@ -9,6 +9,7 @@ import typer
 
 from digitlab.cli._common import DigitlabGroup
 from digitlab.cli.data import data_app
+from digitlab.cli.dpmm import dpmm_app
 from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command
 
@@ -40,6 +41,7 @@ def _root(
 
 
 app.add_typer(data_app, name="data")
+app.add_typer(dpmm_app, name="dpmm")
 app.command("sql")(sql_command)
 app.command("serve")(serve_command)
 
