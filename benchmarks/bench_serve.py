@@ -26,7 +26,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 from _report import table, write_section
 from PIL import Image
 
