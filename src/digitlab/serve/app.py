@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import numpy as np
 import orjson
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -175,6 +177,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
     """
     registry = ModelRegistry(settings.models_dir, max_batch=settings.max_batch,
                              torch_threads=settings.torch_threads)
+    # CPU-bound input work (decoding, normalising) runs on as many threads as there are cores: more
+    # threads only fight over the GIL and stretch everyone's latency.
+    cpu_limiter = anyio.CapacityLimiter(settings.preprocess_threads)
+
+    async def on_cpu(fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=cpu_limiter)
+
     mnist_lock = threading.Lock()
     mnist_cache: dict[str, Any] = {}
 
@@ -253,7 +262,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                                      "'strokes'")
         try:  # big bodies (images, long strokes) are parsed off the event loop so others are not held up
             req = (PredictRequest.model_validate_json(body) if len(body) < _INLINE_PARSE_BYTES
-                   else await run_in_threadpool(PredictRequest.model_validate_json, body))
+                   else await on_cpu(PredictRequest.model_validate_json, body))
         except ValidationError as exc:
             errors = exc.errors()
             if errors and errors[0].get("type") == "json_invalid":
@@ -291,10 +300,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
                                          f"{settings.max_image_side} px")
             pen = req.pen_width or max(req.width, req.height) / 14
             with _http_errors():
-                x = await run_in_threadpool(strokes_to_input, req.strokes, req.width, req.height, pen)
+                x = await on_cpu(strokes_to_input, req.strokes, req.width, req.height, pen)
         else:
             with _http_errors():
-                x = await run_in_threadpool(image_to_input, upload if upload is not None else req.image or "",
+                x = await on_cpu(image_to_input, upload if upload is not None else req.image or "",
                                             settings.max_image_side, settings.max_image_pixels)
         out: dict[str, Any] = {"model": served.name}
         if x is None:

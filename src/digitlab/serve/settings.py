@@ -47,6 +47,8 @@ class ServeSettings:
         Most concurrent predictions run together in one model call.
     torch_threads : int
         Cap on torch's intra-op threads (the server shares the cores with its clients).
+    preprocess_threads : int
+        Worker threads decoding and normalising images and strokes (about one per core).
     """
 
     data_dir: Path
@@ -62,6 +64,7 @@ class ServeSettings:
     request_timeout: float = 10.0
     max_batch: int = 32
     torch_threads: int = max(1, min(2, os.cpu_count() or 1))
+    preprocess_threads: int = max(2, os.cpu_count() or 1)
 
 
 def serve_settings(data_dir: str | os.PathLike[str] | None = None,
