@@ -113,6 +113,30 @@ def test_drawn_digit_is_recognised_and_bars_appear(page, strokes, digit) -> None
     assert ink > 0
 
 
+def test_live_predictions_never_have_two_requests_in_flight(page) -> None:
+    page.evaluate("""() => {
+        window.__live = {inFlight: 0, maxInFlight: 0, sent: 0};
+        const orig = window.fetch;
+        window.fetch = async (...args) => {
+            if (!String(args[0]).includes('/v1/predict')) return orig(...args);
+            const l = window.__live; l.sent++; l.inFlight++; l.maxInFlight = Math.max(l.maxInFlight, l.inFlight);
+            try { return await orig(...args); } finally { l.inFlight--; }
+        };
+    }""")
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.15 * box["height"])
+    page.mouse.down()
+    for i in range(40):  # a slow stroke: ~1.2 s of drawing
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + (0.15 + 0.7 * i / 39) * box["height"])
+        page.wait_for_timeout(30)
+    sent_while_drawing = page.evaluate("window.__live.sent")
+    page.mouse.up()
+    assert _predicted(page) == "1"
+    live = page.evaluate("window.__live")
+    assert sent_while_drawing >= 2 and live["sent"] > sent_while_drawing  # live updates, then once more at the end
+    assert live["maxInFlight"] == 1
+
+
 def test_click_a_bar_explains_that_digit_then_undo_and_clear(page) -> None:
     _draw(page, SEVEN)
     _predicted(page)
