@@ -38,9 +38,11 @@ from digitlab.serve.schemas import (
 )
 from digitlab.serve.settings import ServeSettings
 
-__all__ = ["create_app"]
+__all__ = ["SETTINGS_ENV", "app_from_env", "create_app"]
 
 log = logging.getLogger("digitlab.serve")
+#: Environment variable carrying the settings (JSON) to worker processes started by uvicorn.
+SETTINGS_ENV = "DIGITLAB_SERVE_SETTINGS"
 _INLINE_PARSE_BYTES = 32 * 1024  # smaller JSON bodies (784 pixels are ~4 kB) are parsed on the event loop
 STATIC = Path(__file__).resolve().parent / "static"
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -176,7 +178,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         Serves the page at ``/``, the API under ``/v1``, ``/healthz`` and OpenAPI docs at ``/docs``.
     """
     registry = ModelRegistry(settings.models_dir, max_batch=settings.max_batch,
-                             torch_threads=settings.torch_threads)
+                             torch_threads=settings.torch_threads, freeze_gc=settings.freeze_gc)
     # CPU-bound input work (decoding, normalising) runs on as many threads as there are cores: more
     # threads only fight over the GIL and stretch everyone's latency.
     cpu_limiter = anyio.CapacityLimiter(settings.preprocess_threads)
@@ -373,3 +375,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
     return app
 
 
+
+
+def app_from_env() -> FastAPI:
+    """Application factory for uvicorn worker processes: settings from ``$DIGITLAB_SERVE_SETTINGS`` (JSON)."""
+    import json
+    import os
+
+    from digitlab.serve.settings import settings_from_json
+
+    return create_app(settings_from_json(json.loads(os.environ[SETTINGS_ENV])))

@@ -177,10 +177,14 @@ class ModelRegistry:
         Passed to each :class:`ServedModel`.
     torch_threads : int, optional
         Cap on torch's intra-op threads, applied once a loaded model has imported torch.
+    freeze_gc : bool, default=False
+        After loading a model, ``gc.freeze()`` everything alive (for a server process: short GC pauses).
     """
 
-    def __init__(self, models_dir: Path, max_batch: int = 64, torch_threads: int | None = None) -> None:
+    def __init__(self, models_dir: Path, max_batch: int = 32, torch_threads: int | None = None,
+                 freeze_gc: bool = False) -> None:
         self.models_dir = Path(models_dir)
+        self.freeze_gc = freeze_gc
         self.max_batch = max_batch
         self.torch_threads = torch_threads
         self._models: dict[str, ServedModel] = {}
@@ -218,11 +222,12 @@ class ModelRegistry:
                 torch = sys.modules.get("torch")
                 if torch is not None and self.torch_threads:
                     torch.set_num_threads(self.torch_threads)
-                # Move everything loaded so far (libraries, weights) out of the garbage collector's reach:
-                # full collections then scan only what requests allocate, instead of pausing every
-                # request for ~80 ms while they walk the ~100k objects of numpy/sklearn/torch/pydantic.
-                gc.collect()
-                gc.freeze()
+                if self.freeze_gc:
+                    # Move everything loaded so far (libraries, weights) out of the garbage collector's reach:
+                    # full collections then scan only what requests allocate, instead of pausing requests
+                    # for ~80 ms while they walk the ~100k objects of numpy/sklearn/torch/pydantic.
+                    gc.collect()
+                    gc.freeze()
                 self._models[name] = served
         return served
 
