@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SCALE", "class_index", "linear_contributions", "softmax"]
+__all__ = ["SCALE", "binary_margin", "class_index", "linear_contributions", "softmax"]
 
 #: Pixels are divided by this before any linear or kernel model sees them (0-255 -> [0, 1]).
 SCALE = 255.0
@@ -41,3 +41,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=1, keepdims=True)
+
+
+def binary_margin(s: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``decision_function`` shape: (n,) margin ``s1 - s0`` for two classes, else ``s`` (n, k)."""
+    return s[:, 1] - s[:, 0] if s.shape[1] == 2 else s

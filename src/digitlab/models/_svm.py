@@ -25,7 +25,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models._linear import SCALE, softmax
+from digitlab.models._linear import SCALE, binary_margin, softmax
 from digitlab.models.base import DigitClassifier, as_pixels
 
 __all__ = ["KernelSVMBase", "fit_temperature", "ovr_votes"]
@@ -112,7 +112,7 @@ class KernelSVMBase(DigitClassifier):
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         k = len(self.classes_)
         if k < 2:
-            raise ValueError(f"need at least 2 classes, got {k}")
+            raise ValueError(f"need at least 2 classes; the labels have only {k} class")
         Xs = X / SCALE
         n_comp = int(min(self.n_components, Xs.shape[1], Xs.shape[0]))
         report("fit", 0, 3, stage="pca")
@@ -181,17 +181,22 @@ class KernelSVMBase(DigitClassifier):
         X = validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64)
         return self._project(X / SCALE)
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def scores(self, X: Any) -> np.ndarray:
         """One-vs-rest scores (votes + confidence, as scikit-learn's SVC), shape (n_samples, n_classes)."""
         return self._ovr(self._Z(X))
 
+    def decision_function(self, X: Any) -> np.ndarray:
+        """One-vs-rest scores (votes + confidence, as scikit-learn's SVC), shape (n_samples, n_classes); for two classes the margin ``score1 - score0``, shape (n_samples,)."""
+        return binary_margin(self.scores(X))
+
     def predict(self, X: Any) -> np.ndarray:
         """Class with the most one-vs-one votes (ties broken by confidence), shape (n_samples,)."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        s = self.scores(X)
+        return self.classes_[np.argmax(s, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``softmax(decision_function / temperature_)``, shape (n_samples, n_classes)."""
-        return softmax(self.decision_function(X) / self.temperature_)
+        return softmax(self.scores(X) / self.temperature_)
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self)

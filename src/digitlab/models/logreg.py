@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models._linear import SCALE, class_index, linear_contributions, softmax
+from digitlab.models._linear import SCALE, binary_margin, class_index, linear_contributions, softmax
 from digitlab.models.base import DigitClassifier, as_pixels
 
 __all__ = ["LogisticRegressionClassifier"]
@@ -43,6 +43,8 @@ class LogisticRegressionClassifier(DigitClassifier):
     coef_ : ndarray of shape (n_classes, n_features)
         Weights on scaled pixels (x / 255).
     intercept_ : ndarray of shape (n_classes,)
+    n_iter_ : int
+        L-BFGS iterations run.
     n_features_in_ : int
 
     Notes
@@ -81,9 +83,9 @@ class LogisticRegressionClassifier(DigitClassifier):
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"need at least 2 classes, got {len(self.classes_)}")
+            raise ValueError(f"need at least 2 classes; the labels have only {len(self.classes_)} class")
         Xs = (X / SCALE).astype(np.float32)
-        coef, icpt = _fit_lbfgs(Xs, y_idx, len(self.classes_), C=float(self.C),
+        coef, icpt, self.n_iter_ = _fit_lbfgs(Xs, y_idx, len(self.classes_), C=float(self.C),
                                 ovr=self.multi_class == "ovr", max_iter=int(self.max_iter), tol=float(self.tol))
         self.coef_ = np.asarray(coef, dtype=np.float64)
         self.intercept_ = np.asarray(icpt, dtype=np.float64)
@@ -93,17 +95,22 @@ class LogisticRegressionClassifier(DigitClassifier):
         check_is_fitted(self)
         return validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64) / SCALE
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def scores(self, X: Any) -> np.ndarray:
         """Linear class scores, shape (n_samples, n_classes)."""
         return self._scaled(X) @ self.coef_.T + self.intercept_
 
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Linear class scores, shape (n_samples, n_classes); for two classes the margin ``score1 - score0``, shape (n_samples,)."""
+        return binary_margin(self.scores(X))
+
     def predict(self, X: Any) -> np.ndarray:
         """Class of the highest score, shape (n_samples,)."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        s = self.scores(X)
+        return self.classes_[np.argmax(s, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Softmax of the scores (multinomial) or normalised sigmoids (ovr), shape (n_samples, n_classes)."""
-        s = self.decision_function(X)
+        s = self.scores(X)
         if self.multi_class == "multinomial":
             return softmax(s)
         p = 1.0 / (1.0 + np.exp(-s))
@@ -115,7 +122,7 @@ class LogisticRegressionClassifier(DigitClassifier):
         Returns
         -------
         ndarray of shape (n_samples, n_features); rows sum to
-        ``decision_function(X)[:, k] - intercept_[k]``.
+        ``scores(X)[:, k] - intercept_[k]``.
         """
         k = class_index(self.classes_, digit)
         return linear_contributions(self._scaled(X), self.coef_[k])
@@ -137,7 +144,7 @@ class LogisticRegressionClassifier(DigitClassifier):
 
 
 def _fit_lbfgs(Xs: np.ndarray, y_idx: np.ndarray, k: int, *, C: float, ovr: bool, max_iter: int,
-               tol: float) -> tuple[np.ndarray, np.ndarray]:
+               tol: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Minimise ``sum_i loss_i + |W|^2 / (2 C)`` (scikit-learn's objective) with L-BFGS.
 
     Parameters
@@ -154,6 +161,8 @@ def _fit_lbfgs(Xs: np.ndarray, y_idx: np.ndarray, k: int, *, C: float, ovr: bool
     -------
     coef : ndarray of shape (k, d)
     intercept : ndarray of shape (k,)
+    n_iter : int
+        L-BFGS iterations run.
     """
     n, d = Xs.shape
     Y = np.zeros((n, k), dtype=np.float32)
@@ -182,4 +191,4 @@ def _fit_lbfgs(Xs: np.ndarray, y_idx: np.ndarray, k: int, *, C: float, ovr: bool
     res = minimize(f, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
                    options={"maxiter": max_iter, "gtol": tol * scale, "ftol": 1e-10})
     theta = res.x
-    return theta[: d * k].reshape(d, k).T.copy(), theta[d * k:].copy()
+    return theta[: d * k].reshape(d, k).T.copy(), theta[d * k:].copy(), max(int(res.nit), 1)

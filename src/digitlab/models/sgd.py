@@ -40,6 +40,8 @@ class BinarySGDClassifier(DigitClassifier):
     coef_ : ndarray of shape (n_features,)
         Weights on x / 255.
     intercept_ : float
+    n_iter_ : int
+        Epochs run.
     n_features_in_ : int
     """
 
@@ -81,13 +83,15 @@ class BinarySGDClassifier(DigitClassifier):
         X, y = validate_data(self, as_pixels(X, np.float64), y, dtype=np.float64)
         target = self.binary_target(y)
         if target.min() == target.max():
-            raise ValueError(f"training labels must include digit {self.digit!r} and other labels")
+            raise ValueError(f"training labels must include digit {self.digit!r} and other labels; "
+                             f"as 'is {self.digit}' vs rest they have only one class")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             m = SGDClassifier(loss="log_loss", alpha=float(self.alpha), max_iter=int(self.max_iter), tol=self.tol,
                               class_weight=None if self.class_weight == "none" else "balanced",
                               random_state=self.random_state).fit(X / SCALE, target)
         self.classes_ = np.array([0, 1])
+        self.n_iter_ = int(m.n_iter_)
         self.coef_ = m.coef_[0].astype(np.float64)
         self.intercept_ = float(m.intercept_[0])
         return self
@@ -99,6 +103,11 @@ class BinarySGDClassifier(DigitClassifier):
     def decision_function(self, X: Any) -> np.ndarray:
         """Log-odds of "is ``digit``", shape (n_samples,)."""
         return self._scaled(X) @ self.coef_ + self.intercept_
+
+    def scores(self, X: Any) -> np.ndarray:
+        """Class scores ``[-log-odds, log-odds]``, shape (n_samples, 2) (see :meth:`contributions`)."""
+        d = self.decision_function(X)
+        return np.column_stack([-d, d])
 
     def predict(self, X: Any) -> np.ndarray:
         """1 where the model says "is ``digit``", else 0; shape (n_samples,)."""

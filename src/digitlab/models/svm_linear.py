@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models._linear import SCALE, class_index, linear_contributions, softmax
+from digitlab.models._linear import SCALE, binary_margin, class_index, linear_contributions, softmax
 from digitlab.models._svm import fit_temperature
 from digitlab.models.base import DigitClassifier, as_pixels
 
@@ -37,6 +37,8 @@ class LinearSVMClassifier(DigitClassifier):
     classes_ : ndarray of shape (n_classes,)
     coef_ : ndarray of shape (n_classes, n_features)
     intercept_ : ndarray of shape (n_classes,)
+    n_iter_ : int
+        liblinear iterations (largest over the classes).
     temperature_ : float
         ``predict_proba`` is ``softmax(scores / temperature_)``; fitted by
         log-loss on (at most 5,000 of) the training images.
@@ -73,13 +75,14 @@ class LinearSVMClassifier(DigitClassifier):
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         k = len(self.classes_)
         if k < 2:
-            raise ValueError(f"need at least 2 classes, got {k}")
+            raise ValueError(f"need at least 2 classes; the labels have only {k} class")
         Xs = X / SCALE
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             m = LinearSVC(C=float(self.C), dual=False, max_iter=int(self.max_iter), tol=float(self.tol),
                           random_state=self.random_state).fit(Xs, y_idx)
         coef, icpt = m.coef_.astype(np.float64), m.intercept_.astype(np.float64)
+        self.n_iter_ = int(np.max(m.n_iter_))
         if k == 2:
             coef, icpt = np.vstack([-coef[0] / 2, coef[0] / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
         self.coef_, self.intercept_ = coef, icpt
@@ -91,17 +94,22 @@ class LinearSVMClassifier(DigitClassifier):
         check_is_fitted(self)
         return validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64) / SCALE
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def scores(self, X: Any) -> np.ndarray:
         """Signed distances to each class's hyperplane, shape (n_samples, n_classes)."""
         return self._scaled(X) @ self.coef_.T + self.intercept_
 
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Signed distances to each class's hyperplane, shape (n_samples, n_classes); for two classes the margin ``score1 - score0``, shape (n_samples,)."""
+        return binary_margin(self.scores(X))
+
     def predict(self, X: Any) -> np.ndarray:
         """Class of the highest score, shape (n_samples,)."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        s = self.scores(X)
+        return self.classes_[np.argmax(s, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``softmax(scores / temperature_)``, shape (n_samples, n_classes)."""
-        return softmax(self.decision_function(X) / self.temperature_)
+        return softmax(self.scores(X) / self.temperature_)
 
     def contributions(self, X: Any, digit: Any) -> np.ndarray:
         """Exact per-pixel contributions ``coef_[k, j] * x_j / 255`` to class ``digit``'s score.
