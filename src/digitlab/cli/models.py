@@ -216,8 +216,9 @@ def train_command(
     train_size: int | None = typer.Option(None, "--train-size", help="Train on a stratified sample of N images."),
     sets: list[str] = typer.Option([], "--set", help="Model parameter key=value (repeatable); "
                                                      "'--key value' works too."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sample, the folds and the model's random_state."),
-    name: str | None = typer.Option(None, "--name", help="Save as this name [default: the model's name]."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the sample and the folds (0 if not given); also "
+                                                          "sets the model's random_state/seed param when given."),
+    name: str | None = typer.Option(None, "--name", help="Save as this name (default: the model's name)."),
     where: str | None = typer.Option(None, "--where", help="SQL condition selecting training rows, e.g. "
                                                            "\"hash(id) % 5 != 0\"."),
     table: str = typer.Option("mnist_train", "--table", help="Training dataset: mnist_train, a store table or a "
@@ -247,15 +248,16 @@ def train_command(
     if folds is not None and folds < 2:
         raise UserError(f"--folds must be at least 2, got {folds}")
     images, labels, ids = load_dataset(settings, table, where)
+    sample_seed = 0 if seed is None else seed
     if train_size is not None:
-        keep = stratified_sample(labels, train_size, seed)
+        keep = stratified_sample(labels, train_size, sample_seed)
         images, labels, ids = images[keep], labels[keep], ids[keep]
     X = images.reshape(len(images), -1)
     store = Store(settings.store_path)
     show = fmt is not OutputFormat.json
 
     if folds is not None:
-        result = _cross_validate(est, model, X, labels, folds, seed, show)
+        result = _cross_validate(est, model, X, labels, folds, sample_seed, show)
         run = record_run(store, run=new_run_id("cv"), kind="cv", model_name=None, model_type=model,
                          params=est.get_params(), dataset=table, where=where,
                          train_seconds=result["mean"].get("train_seconds"), accuracy=result["mean"]["accuracy"],
@@ -280,7 +282,7 @@ def train_command(
         "train_class_counts": counts,
         "dataset": table,
         "where": where,
-        "seed": seed,
+        "seed": sample_seed,
         "train_seconds": round(seconds, 3),
         "test_metrics": ev.metrics,
         "run": run,

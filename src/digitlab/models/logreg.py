@@ -64,7 +64,7 @@ class LogisticRegressionClassifier(DigitClassifier):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X: Any, y: Any) -> LogisticRegressionClassifier:
+    def fit(self, X: Any, y: Any, progress: Any = None) -> LogisticRegressionClassifier:
         """Fit the model.
 
         Parameters
@@ -72,6 +72,8 @@ class LogisticRegressionClassifier(DigitClassifier):
         X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
             Pixel intensities 0-255.
         y : array-like of shape (n_samples,)
+        progress : callable, optional
+            ``progress("L-BFGS", iteration, max_iter)`` after each iteration.
 
         Returns
         -------
@@ -88,7 +90,8 @@ class LogisticRegressionClassifier(DigitClassifier):
             raise ValueError(f"need at least 2 classes; the labels have only {len(self.classes_)} class")
         Xs = (X / SCALE).astype(np.float32)
         coef, icpt, self.n_iter_ = _fit_lbfgs(Xs, y_idx, len(self.classes_), C=float(self.C),
-                                ovr=self.multi_class == "ovr", max_iter=int(self.max_iter), tol=float(self.tol))
+                                ovr=self.multi_class == "ovr", max_iter=int(self.max_iter), tol=float(self.tol),
+                                                progress=progress)
         self.coef_ = np.asarray(coef, dtype=np.float64)
         self.intercept_ = np.asarray(icpt, dtype=np.float64)
         return self
@@ -146,7 +149,7 @@ class LogisticRegressionClassifier(DigitClassifier):
 
 
 def _fit_lbfgs(Xs: np.ndarray, y_idx: np.ndarray, k: int, *, C: float, ovr: bool, max_iter: int,
-               tol: float) -> tuple[np.ndarray, np.ndarray, int]:
+               tol: float, progress: Any = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Minimise ``sum_i loss_i + |W|^2 / (2 C)`` (scikit-learn's objective) with L-BFGS.
 
     Parameters
@@ -190,7 +193,14 @@ def _fit_lbfgs(Xs: np.ndarray, y_idx: np.ndarray, k: int, *, C: float, ovr: bool
         loss += float(np.sum(W.astype(np.float64) ** 2)) / (2 * C)
         return loss * scale, np.concatenate([gW.ravel(), gb]) * scale
 
-    res = minimize(f, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
+    done = [0]
+
+    def step(_: np.ndarray) -> None:
+        done[0] += 1
+        if progress is not None:
+            progress("L-BFGS", done[0], max_iter)
+
+    res = minimize(f, np.zeros(d * k + k), jac=True, method="L-BFGS-B", callback=step,
                    options={"maxiter": max_iter, "gtol": tol * scale, "ftol": 1e-10})
     theta = res.x
     return theta[: d * k].reshape(d, k).T.copy(), theta[d * k:].copy(), max(int(res.nit), 1)
