@@ -142,3 +142,28 @@ def test_parse_param_follows_the_default_type(raw: str, default, expected) -> No
 def test_parse_param_rejects_bad_bool() -> None:
     with pytest.raises(UserError, match="expected bool"):
         parse_param("m", "k", "maybe", True)
+
+
+def test_predict_reports_no_ink_instead_of_a_guess(trained, cli, mnist_test, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import digitlab.preprocess as pre
+
+    class NoInkError(UserError):
+        """Stand-in for the preprocess engineer's error (used if preprocess does not define one yet)."""
+
+    no_ink = getattr(pre, "NoInkError", NoInkError)
+    monkeypatch.setattr(pre, "NoInkError", no_ink, raising=False)
+    real = pre.load_image
+
+    def load(path):
+        if Path(path).name == "blank.png":
+            raise no_ink(f"{path}: no ink")
+        return real(path)
+
+    monkeypatch.setattr(pre, "load_image", load)
+    Image.fromarray(mnist_test[0][0]).save(tmp_path / "digit.png")
+    Image.new("L", (50, 50), 255).save(tmp_path / "blank.png")
+    out = _json(cli("predict", "c", tmp_path / "blank.png", tmp_path / "digit.png", "--format", "json"))
+    blank, digit = out["predictions"]
+    assert blank["note"] == "no ink" and blank["digit"] is None
+    assert digit["digit"] == int(mnist_test[1][0])
