@@ -103,6 +103,16 @@ def test_tree_contributions_sum_to_bag_averaged_score(fitted, small_test) -> Non
                                    rtol=1e-6, atol=1e-6)
 
 
+def test_kernel_svm_probabilities_are_calibrated_on_held_out_images(fitted, small_test) -> None:
+    x, y = small_test
+    est = fitted["svm-rbf"]
+    p = est.predict_proba(x)
+    p_true = p[np.arange(len(y)), np.searchsorted(est.classes_, y)]
+    # held-out temperature: not one-hot, yet the true class gets most of the mass on average
+    assert 0.5 < p_true.mean() < 0.99
+    assert est.temperature_ > 0.05
+
+
 @pytest.mark.parametrize("name", ["svm-rbf", "svm-poly", "svm-sigmoid"])
 def test_kernel_svms_have_no_exact_contributions(name: str) -> None:
     assert not hasattr(make_model(name), "contributions")
@@ -111,9 +121,12 @@ def test_kernel_svms_have_no_exact_contributions(name: str) -> None:
 def test_kernel_svm_numpy_decisions_match_libsvm(fitted, small_train, small_test) -> None:
     from sklearn.svm import SVC
 
+    from digitlab.models._svm import _calibration_split
+
     est = fitted["svm-rbf"]
     x, y = small_train
-    svc = SVC(kernel="rbf", C=est.C, gamma=est.gamma, decision_function_shape="ovo").fit(est._Z(x), y)
+    rows, _ = _calibration_split(np.searchsorted(est.classes_, y), est.calibration_size, est.random_state)
+    svc = SVC(kernel="rbf", C=est.C, gamma=est.gamma, decision_function_shape="ovo").fit(est._Z(x[rows]), y[rows])
     z = est._Z(small_test[0][:200])
     np.testing.assert_allclose(est._ovo(z), svc.decision_function(z), atol=2e-3)
 

@@ -25,6 +25,8 @@ class PolySVMClassifier(KernelSVMBase):
     whiten : bool, default=False
     cache_size : float, default=1000.0
         libsvm kernel cache in MB.
+    calibration_size : int, default=1000
+        Training images held out (stratified) to fit the probability temperature.
     random_state : int, default=0
 
     Attributes
@@ -37,7 +39,7 @@ class PolySVMClassifier(KernelSVMBase):
 
     def __init__(self, C: float = 1.0, gamma: float = 0.3, degree: int = 3, coef0: float = 1.0,
                  n_components: int = 50, whiten: bool = False, cache_size: float = 1000.0,
-                 random_state: int = 0) -> None:
+                 calibration_size: int = 1000, random_state: int = 0) -> None:
         self.C = C
         self.gamma = gamma
         self.degree = degree
@@ -45,4 +47,5 @@ class PolySVMClassifier(KernelSVMBase):
         self.n_components = n_components
         self.whiten = whiten
         self.cache_size = cache_size
+        self.calibration_size = calibration_size
         self.random_state = random_state

@@ -26,6 +26,8 @@ class RBFSVMClassifier(KernelSVMBase):
         noisy trailing components the same weight as the strokes.
     cache_size : float, default=1000.0
         libsvm kernel cache in MB; bigger is faster on 60k images.
+    calibration_size : int, default=1000
+        Training images held out (stratified) to fit the probability temperature.
     random_state : int, default=0
 
     Attributes
@@ -37,10 +39,11 @@ class RBFSVMClassifier(KernelSVMBase):
     kernel = "rbf"
 
     def __init__(self, C: float = 10.0, gamma: float = 0.05, n_components: int = 50, whiten: bool = False,
-                 cache_size: float = 1000.0, random_state: int = 0) -> None:
+                 cache_size: float = 1000.0, calibration_size: int = 1000, random_state: int = 0) -> None:
         self.C = C
         self.gamma = gamma
         self.n_components = n_components
         self.whiten = whiten
         self.cache_size = cache_size
+        self.calibration_size = calibration_size
         self.random_state = random_state

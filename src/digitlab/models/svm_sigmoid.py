@@ -24,6 +24,8 @@ class SigmoidSVMClassifier(KernelSVMBase):
     n_components : int, default=50
     whiten : bool, default=False
     cache_size : float, default=1000.0
+    calibration_size : int, default=1000
+        Training images held out (stratified) to fit the probability temperature.
     random_state : int, default=0
 
     Attributes
@@ -35,11 +37,13 @@ class SigmoidSVMClassifier(KernelSVMBase):
     kernel = "sigmoid"
 
     def __init__(self, C: float = 10.0, gamma: float = 0.002, coef0: float = -1.0, n_components: int = 50,
-                 whiten: bool = False, cache_size: float = 1000.0, random_state: int = 0) -> None:
+                 whiten: bool = False, cache_size: float = 1000.0, calibration_size: int = 1000,
+                 random_state: int = 0) -> None:
         self.C = C
         self.gamma = gamma
         self.coef0 = coef0
         self.n_components = n_components
         self.whiten = whiten
         self.cache_size = cache_size
+        self.calibration_size = calibration_size
         self.random_state = random_state
