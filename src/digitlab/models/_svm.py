@@ -204,7 +204,10 @@ class KernelSVMBase(DigitClassifier):
         return self._ovr(self._Z(X))
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """One-vs-rest scores (votes + confidence, as scikit-learn's SVC), shape (n_samples, n_classes); for two classes the margin ``score1 - score0``, shape (n_samples,)."""
+        """One-vs-rest scores (votes + confidence, as scikit-learn's SVC), shape (n_samples, n_classes).
+
+        For two classes: the margin ``score1 - score0``, shape (n_samples,).
+        """
         return binary_margin(self.scores(X))
 
     def predict(self, X: Any) -> np.ndarray:

@@ -99,7 +99,10 @@ class LinearSVMClassifier(DigitClassifier):
         return self._scaled(X) @ self.coef_.T + self.intercept_
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Signed distances to each class's hyperplane, shape (n_samples, n_classes); for two classes the margin ``score1 - score0``, shape (n_samples,)."""
+        """Signed distances to each class's hyperplane, shape (n_samples, n_classes).
+
+        For two classes: the margin ``score1 - score0``, shape (n_samples,).
+        """
         return binary_margin(self.scores(X))
 
     def predict(self, X: Any) -> np.ndarray:

@@ -159,7 +159,10 @@ class BaggedBoostedTreesClassifier(DigitClassifier):
         return s
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Bag-averaged raw scores (log-odds), shape (n_samples, n_classes); for two classes the margin ``score1 - score0``, shape (n_samples,)."""
+        """Bag-averaged raw scores (log-odds), shape (n_samples, n_classes).
+
+        For two classes: the margin ``score1 - score0``, shape (n_samples,).
+        """
         return binary_margin(self.scores(X))
 
     def predict(self, X: Any) -> np.ndarray:
