@@ -9,9 +9,11 @@ import typer
 
 from digitlab.cli._common import DigitlabGroup
 from digitlab.cli.data import data_app
+from digitlab.cli.dpmm import dpmm_app
 from digitlab.cli.models import (
     compare_command, evaluate_command, learning_curve_command, predict_command, runs_command, train_command,
 )
+from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command
 
 __all__ = ["app", "main"]
@@ -24,7 +26,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from digitlab import __version__
+
+        typer.echo(f"digitlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Handwritten digit recognition: MNIST in SQL, every model family, explanations and a live drawing app."""
+
+
 app.add_typer(data_app, name="data")
+app.add_typer(dpmm_app, name="dpmm")
 app.command("sql")(sql_command)
 app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train_command)
 app.command("evaluate")(evaluate_command)
@@ -32,6 +52,7 @@ app.command("learning-curve")(learning_curve_command)
 app.command("runs")(runs_command)
 app.command("compare")(compare_command)
 app.command("predict")(predict_command)
+app.command("serve")(serve_command)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import time
 from pathlib import Path
 
@@ -47,20 +48,34 @@ def info(data_dir: Path | None = DataDirOption, fmt: OutputFormat = FormatOption
          rows=[(s, sum(c), *c) for s, c in counts.items()])
 
 
+class ImportFormat(str, enum.Enum):
+    """``--format`` of ``data import``: an input format, or the output format."""
+
+    idx = "idx"
+    csv = "csv"
+    npz = "npz"
+    images = "images"
+    json = "json"
+    table = "table"
+
+
 @data_app.command("import")
 def import_(
     path: str = typer.Argument(..., help="'mnist' for both MNIST splits, or a file or folder to import."),
     name: str | None = typer.Option(None, "--name", help="Table name (required unless PATH is 'mnist')."),
-    fmt_in: Format | None = typer.Option(None, "--format", help="Input format [default: guessed from PATH]."),
+    formats: list[ImportFormat] = typer.Option(
+        [], "--format", "-f",
+        help="Input format idx|csv|npz|images [default: guessed from PATH], and/or output json|table; repeatable."),
     split: str = typer.Option("train", help="For .npz files and IDX folders: train or test."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
-    out: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="Output: table or json."),
 ) -> None:
     """Load a dataset into the store as a table (replacing one of the same name atomically).
 
     ``digitlab data import mnist`` creates ``mnist_train`` and ``mnist_test``.
     """
+    fmt_in = next((Format(f.value) for f in formats if f.value in Format.__members__), None)
+    out = OutputFormat.json if ImportFormat.json in formats else OutputFormat.table
     settings = settings_from(data_dir=data_dir, home=home)
     store = Store(settings.store_path)
     start = time.perf_counter()

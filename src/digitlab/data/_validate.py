@@ -12,13 +12,21 @@ IMAGE_SHAPE = (28, 28)
 N_PIXELS = 28 * 28
 
 
+def fmt_value(v: object) -> str:
+    """Show a numpy scalar as the plain number a user wrote (``12``, ``2.5``, ``nan``)."""
+    v = v.item() if isinstance(v, np.generic) else v
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return repr(v)
+
+
 def check_labels(labels: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
     """Return labels as int64, raising DataError at the first one outside 0-9."""
     labels = np.asarray(labels)
     bad = np.flatnonzero((labels < 0) | (labels > 9))
     if bad.size:
         i = int(bad[0])
-        raise DataError(path, f"label must be 0-9, got {labels[i]!r}", record=i)
+        raise DataError(path, f"label must be 0-9, got {fmt_value(labels[i])}", record=i)
     return labels.astype(np.int64)
 
 
@@ -29,10 +37,10 @@ def check_pixels(values: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray
         else np.argwhere((values < 0) | (values > 255))
     if bad.size:
         row, col = (int(v) for v in bad[0])
-        raise DataError(path, f"pixel {col} must be 0-255, got {values[row, col]!r}", record=row)
+        raise DataError(path, f"pixel {col} must be 0-255, got {fmt_value(values[row, col])}", record=row)
     if values.dtype.kind == "f" and not np.all(values == np.round(values)):
         row, col = (int(v) for v in np.argwhere(values != np.round(values))[0])
-        raise DataError(path, f"pixel {col} must be an integer 0-255, got {values[row, col]!r}", record=row)
+        raise DataError(path, f"pixel {col} must be an integer 0-255, got {fmt_value(values[row, col])}", record=row)
     return values.astype(np.uint8)
 
 

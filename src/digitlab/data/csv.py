@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from digitlab._io import atomic_path
-from digitlab.data._validate import N_PIXELS, check_labels, check_pixels, check_pair
+from digitlab.data._validate import N_PIXELS, check_labels, check_pair, check_pixels, fmt_value
 from digitlab.errors import DataError
 
 __all__ = ["read_csv", "write_csv"]
@@ -137,7 +137,7 @@ def read_csv(path: str | os.PathLike[str], label: LabelPosition = "auto") -> tup
     labels_raw = columns[:, li]
     if not np.all(labels_raw == np.round(labels_raw)):
         row = int(np.flatnonzero(labels_raw != np.round(labels_raw))[0])
-        raise DataError(path, f"label must be an integer 0-9, got {labels_raw[row]!r}", record=row)
+        raise DataError(path, f"label must be an integer 0-9, got {fmt_value(labels_raw[row])}", record=row)
     labels = check_labels(labels_raw, path)
     pixels = check_pixels(np.delete(columns, li, axis=1), path)
     return pixels.reshape(-1, 28, 28), labels

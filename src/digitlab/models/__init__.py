@@ -24,6 +24,7 @@ MODELS: dict[str, str] = {
     "svm-poly": "digitlab.models.svm_poly:PolySVMClassifier",
     "svm-sigmoid": "digitlab.models.svm_sigmoid:SigmoidSVMClassifier",
     "trees": "digitlab.models.trees:BaggedBoostedTreesClassifier",
+    "dpmm": "digitlab.models.dpmm:DPMixtureClassifier",
 }
 
 

@@ -1,0 +1,174 @@
+"""Load test of MLPaint's REST API: requests/s and p50/p99 latency of ``POST /v1/predict``.
+
+Starts ``digitlab serve`` on 127.0.0.1 (a free port) in a subprocess, drives it
+with ``wrk`` (Debian: ``apt-get install wrk``; a Lua script sends the POST
+bodies) at 1, 8 and 32 concurrent connections, for pixels and image inputs,
+with and without an explanation, then stops the server. Every run is bounded
+in time (``--seconds``). Target on 2 cores at 32 clients without explain:
+>= 500 requests/s, p99 <= 50 ms, zero errors.
+
+Run: python benchmarks/bench_serve.py [--model default] [--home DIR] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from _report import table, write_section
+from PIL import Image
+
+from digitlab.data import load_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LUA = r"""
+local f = io.open(os.getenv("BENCH_BODY"), "rb")
+wrk.method = "POST"
+wrk.body = f:read("*all")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+local bad = 0
+function response(status, headers, body)
+  if status ~= 200 then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"errors": %d, "status_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bodies(data_dir: str | None, tmp: Path) -> dict[str, Path]:
+    """Request bodies: an MNIST test image as pixels, and drawn-canvas-sized (280x280) PNG."""
+    x, _ = load_mnist(data_dir, "test")
+    img = x[0]
+    buf = io.BytesIO()
+    Image.fromarray(255 - img).resize((280, 280), Image.Resampling.BILINEAR).save(buf, format="PNG")
+    png = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    out = {}
+    for name, body in {
+        "pixels": {"pixels": img.reshape(-1).tolist()},
+        "pixels + explain": {"pixels": img.reshape(-1).tolist(), "explain": True},
+        "image (280x280 PNG)": {"image": png},
+        "image (280x280 PNG) + explain": {"image": png, "explain": True},
+    }.items():
+        path = tmp / f"body{len(out)}.json"
+        path.write_text(json.dumps(body), encoding="utf-8")
+        out[name] = path
+    return out
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with code {proc.returncode}: {proc.stderr.read().decode()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the server did not become healthy in time")
+
+
+def _wrk(url: str, lua: Path, body: Path, conns: int, seconds: float) -> dict[str, float]:
+    threads = min(conns, 2)
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(lua),
+           url + "/v1/predict"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BENCH_BODY": str(body)},
+                         timeout=seconds + 60, check=True)
+    line = next(line for line in res.stdout.splitlines() if line.startswith("BENCH "))
+    r = json.loads(line[6:])
+    return {"rps": r["requests"] / (r["duration_us"] / 1e6), "p50": r["p50_us"] / 1000, "p99": r["p99_us"] / 1000,
+            "errors": r["errors"] + r["status_errors"], "requests": r["requests"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="default", help="Model to serve (default: the bundled CNN).")
+    ap.add_argument("--home", default=None, help="DIGITLAB_HOME holding the model (default: environment).")
+    ap.add_argument("--data-dir", default=None, help="MNIST folder (default: $DIGITLAB_DATA).")
+    ap.add_argument("--seconds", type=float, default=5.0, help="Duration of each load run.")
+    ap.add_argument("--clients", default="1,8,32", help="Concurrent connections, comma-separated.")
+    ap.add_argument("--no-write", action="store_true", help="Print only; do not update BENCHMARKS.md.")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    clients = [int(c) for c in args.clients.split(",")]
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-m", "digitlab", "serve", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
+           "--model", args.model, "--log-level", "error"]
+    if args.home:
+        cmd += ["--home", args.home]
+    if args.data_dir:
+        cmd += ["--data-dir", args.data_dir]
+    rows = []
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        bodies = _bodies(args.data_dir, tmp)
+        lua = tmp / "post.lua"
+        lua.write_text(LUA, encoding="utf-8")
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            _wait_healthy(url, proc)
+            with urllib.request.urlopen(url + "/v1/models", timeout=10) as r:
+                info = next(m for m in json.load(r)["models"] if m["name"] == args.model)
+            for name, body in bodies.items():
+                _wrk(url, lua, body, 4, 1.0)  # warm-up
+                for c in clients:
+                    m = _wrk(url, lua, body, c, args.seconds)
+                    rows.append([name, c, round(m["rps"]), round(m["p50"], 2), round(m["p99"], 2), m["errors"],
+                                 m["requests"]])
+                    print(rows[-1], flush=True)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    load_after = os.getloadavg()[0]
+    acc = info.get("test_accuracy")
+    model_desc = (f"model `{args.model}` ({info.get('model_type')}, family {info.get('family')}"
+                  + (f", test accuracy {acc:.4f}" if isinstance(acc, float) else "") + ")")
+    target = [r for r in rows if r[1] == 32 and "explain" not in r[0]]
+    met = all(r[2] >= 500 and r[4] <= 50 and r[5] == 0 for r in target)
+    body = (f"`digitlab serve` (one uvicorn process, micro-batched inference) with {model_desc}, loaded by "
+            f"`wrk` on the same machine for {args.seconds:g} s per row. Inputs: one MNIST test image as 784 "
+            "pixels, and the same digit drawn on a 280x280 canvas as a PNG data: URL (decoded and normalised "
+            f"per request). The machine is shared: 1-minute load average {load_before:.1f} before the runs, "
+            f"{load_after:.1f} after (2 cores), so tail latencies include waiting for a core.\n\n"
+            + table(["input", "clients", "requests/s", "p50 ms", "p99 ms", "errors", "requests"], rows)
+            + f"\n\nTarget at 32 clients without explain: >= 500 requests/s, p99 <= 50 ms, zero errors: "
+            + ("**met**." if met else "**not met** on this run (see the rows above)."))
+    if not args.no_write:
+        write_section("serve", "MLPaint REST API under load", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

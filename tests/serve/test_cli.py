@@ -1,0 +1,28 @@
+"""``digitlab serve``: a clear failure without a model, and uvicorn started with the given options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def test_serve_without_the_model_fails_clearly(cli) -> None:
+    result = cli("serve", "--model", "nosuchmodel", "--no-browser")
+    assert result.exit_code == 2
+    assert "cannot serve model 'nosuchmodel'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_runs_uvicorn_on_the_given_address(cli, home: Path, model_home: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    import webbrowser
+
+    calls: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))
+    monkeypatch.setattr(webbrowser, "open", lambda url: calls.setdefault("browser", url))
+    result = cli("serve", "--model", "centroid", "--home", model_home, "--port", "8123", "--no-browser")
+    assert result.exit_code == 0, result.stderr
+    assert calls["host"] == "127.0.0.1" and calls["port"] == 8123 and "browser" not in calls
+    assert calls["app"].state.settings.default_model == "centroid"
+    assert "http://127.0.0.1:8123/" in result.stderr

@@ -1,0 +1,157 @@
+"""End to end: uvicorn on 127.0.0.1, the MLPaint page in headless Chromium, digits drawn with the mouse.
+
+Set ``DIGITLAB_SCREENSHOT=docs/mlpaint.png`` to save a screenshot of the page (used by the README).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("DIGITLAB_CHROMIUM", "/usr/bin/chromium")
+pytestmark = pytest.mark.timeout(120)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(settings) -> Iterator[str]:
+    """The app served by uvicorn in a thread on a free port; stopped at the end."""
+    import uvicorn
+
+    from digitlab.models.io import bundled_dir
+    from digitlab.serve import create_app
+
+    if (bundled_dir() / "card.json").is_file():  # show the bundled CNN when it is there
+        from dataclasses import replace
+        settings = replace(settings, default_model="default")
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by playwright."""
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh desktop-sized page on MLPaint, models listed."""
+    pg = browser.new_page(viewport={"width": 1200, "height": 760})
+    pg.set_default_timeout(60_000)  # the machine may be busy; waits end as soon as the page is ready
+    pg.goto(server + "/")
+    pg.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    yield pg
+    pg.close()
+
+
+def _draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Draw strokes given in 0-1 canvas coordinates with the mouse."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=3)
+        page.mouse.up()
+
+
+ONE = [[(0.52, 0.18), (0.51, 0.5), (0.5, 0.82)]]
+ZERO = [[(0.5 + 0.2 * math.sin(t / 24 * 2 * math.pi), 0.5 - 0.3 * math.cos(t / 24 * 2 * math.pi))
+         for t in range(25)]]
+SEVEN = [[(0.3, 0.22), (0.7, 0.22), (0.58, 0.5), (0.47, 0.8)]]
+
+
+def _predicted(page) -> str:
+    page.wait_for_function("document.querySelector('#digit').textContent !== '?'")
+    page.wait_for_timeout(300)  # the last request, sent when the stroke ended
+    page.wait_for_function("document.querySelector('.bar.win') !== null")
+    return page.locator("#digit").text_content()
+
+
+@pytest.mark.parametrize("strokes, digit", [(ONE, "1"), (ZERO, "0")], ids=["one", "zero"])
+def test_drawn_digit_is_recognised_and_bars_appear(page, strokes, digit) -> None:
+    _draw(page, strokes)
+    assert _predicted(page) == digit
+    assert page.locator(".bar.win .d").text_content() == digit
+    widths = page.eval_on_selector_all(".bar .fill", "els => els.map(e => e.getBoundingClientRect().width)")
+    assert len(widths) == 10 and max(widths) == widths[int(digit)] and max(widths) > 20
+    # the 28x28 view shows ink
+    ink = page.evaluate("(() => { const d = document.querySelector('#seen').getContext('2d')"
+                        ".getImageData(0, 0, 28, 28).data; let s = 0; for (let i = 0; i < d.length; i += 4) "
+                        "s += d[i]; return s; })()")
+    assert ink > 0
+
+
+def test_click_a_bar_explains_that_digit_then_undo_and_clear(page) -> None:
+    _draw(page, SEVEN)
+    _predicted(page)
+    page.locator('.bar[data-digit="3"]').click()
+    page.wait_for_function("document.querySelector('#heat-caption').textContent.includes('Why 3')")
+    assert page.locator(".bar.explained .d").text_content() == "3"
+    page.locator("#undo").click()
+    page.wait_for_function("document.querySelector('#digit').textContent === '?'")
+    _draw(page, ONE)
+    assert _predicted(page) == "1"
+    page.locator("#clear").click()
+    assert page.locator("#digit").text_content() == "?"
+
+
+def test_random_mnist_digit_is_shown_and_classified(page) -> None:
+    page.locator("#random").click()
+    page.wait_for_function("document.querySelector('#status').textContent.includes('MNIST test image')")
+    assert _predicted(page) in list("0123456789")
+
+
+def test_phone_screen_draws_without_scrolling(browser, server) -> None:
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(server + "/")
+    assert pg.eval_on_selector("#pad", "e => getComputedStyle(e).touchAction") == "none"
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    _draw(pg, ONE)
+    assert _predicted(pg) == "1"
+    ctx.close()
+
+
+def test_screenshot_for_the_readme(page) -> None:
+    """Draw a 7 and save a screenshot when DIGITLAB_SCREENSHOT names a file."""
+    _draw(page, SEVEN)
+    digit = _predicted(page)
+    page.wait_for_function("document.querySelector('#heat-caption').textContent.includes('Why')")
+    assert digit in list("0123456789")
+    target = os.environ.get("DIGITLAB_SCREENSHOT")
+    if target:
+        page.screenshot(path=target, full_page=True)
+        assert Path(target).stat().st_size > 10_000
