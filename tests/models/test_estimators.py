@@ -162,3 +162,15 @@ def test_model_trained_on_two_digits_knows_only_them(small_train) -> None:
     assert est.decision_function(x[:5]).shape == (5,)
     assert est.scores(x[:5]).shape == (5, 2)
     assert (est.predict(x[keep]) == y[keep]).mean() > 0.95
+
+
+@pytest.mark.parametrize("name, method", [("logreg", "exact"), ("trees", "exact"), ("svm-rbf", "occlusion")])
+def test_explain_uses_exact_contributions_where_the_model_has_them(name: str, method: str, fitted,
+                                                                  small_test) -> None:
+    from digitlab.explain import explain
+
+    x, _ = small_test
+    e = explain(fitted[name], x[0])
+    assert e.method == method
+    assert e.contributions.shape == (28, 28)
+    assert np.isfinite(e.contributions).all()
