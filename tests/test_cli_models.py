@@ -167,3 +167,30 @@ def test_predict_reports_no_ink_instead_of_a_guess(trained, cli, mnist_test, tmp
     blank, digit = out["predictions"]
     assert blank["note"] == "no ink" and blank["digit"] is None
     assert digit["digit"] == int(mnist_test[1][0])
+
+
+def test_evaluate_on_a_csv_file_and_on_a_store_table(trained, cli, home: Path, mnist_test, tmp_path: Path) -> None:
+    from digitlab.data import write_csv
+    from digitlab.store import Store
+
+    x, y = mnist_test
+    write_csv(tmp_path / "few.csv", x[:200], y[:200])
+    out = _json(cli("evaluate", "c", "--dataset", tmp_path / "few.csv", "--where", "label = 1", "--format", "json"))
+    assert out["metrics"]["n"] == int((y[:200] == 1).sum())
+    Store(home / "digitlab.duckdb").import_arrays("few", x[:200], y[:200])
+    out = _json(cli("evaluate", "c", "--dataset", "few", "--format", "json"))
+    assert out["metrics"]["n"] == 200
+
+
+def test_train_on_a_store_table(cli, home: Path, mnist_test) -> None:
+    from digitlab.store import Store
+
+    x, y = mnist_test
+    Store(home / "digitlab.duckdb").import_arrays("mine", x[:400], y[:400])
+    out = _json(cli("train", "centroid", "--table", "mine", "--where", "id < 300", "--format", "json"))
+    assert out["train_size"] == 300
+
+
+def test_unknown_dataset_exits_2(trained, cli) -> None:
+    result = cli("evaluate", "c", "--dataset", "no_such_table")
+    assert result.exit_code == 2 and "no dataset" in result.stderr
