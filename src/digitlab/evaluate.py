@@ -19,7 +19,8 @@ import numpy as np
 from digitlab._io import atomic_write_bytes, atomic_write_text
 from digitlab.errors import UserError
 
-__all__ = ["Evaluation", "binary_metrics", "evaluate", "multiclass_metrics", "select_known", "write_report"]
+__all__ = ["Evaluation", "binary_metrics", "evaluate", "is_binary", "multiclass_metrics", "select_known", "weight_images",
+           "write_report"]
 
 _CHUNK = 2000
 

@@ -16,6 +16,7 @@ Two tables live beside the datasets in the DuckDB store:
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -67,9 +68,25 @@ def new_run_id(kind: str) -> str:
     return f"{kind}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
+def _plain(v: Any) -> Any:
+    """NumPy values to Python ones and non-finite floats to None, recursively."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, np.generic):
+        return _plain(v.item())
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)
+
+
 def _json(v: Any) -> str:
-    from digitlab.cli._common import to_jsonable
-    return json.dumps(to_jsonable(v))
+    return json.dumps(_plain(v))
 
 
 def record_run(store: Store, *, run: str, kind: str, model_name: str | None, model_type: str | None,
