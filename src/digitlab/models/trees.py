@@ -29,8 +29,8 @@ class BaggedBoostedTreesClassifier(DigitClassifier):
     ----------
     n_bags : int, default=2
         Boosters averaged. One bag of 100 rounds already reaches 0.9785 on the
-        MNIST test set (145 s on 2 busy cores); a second smooths the
-        probabilities and adds a little accuracy for twice the time.
+        MNIST test set (145 s on 2 busy cores); the default two bags reach
+        0.9795 in 88 s (1 thread, quiet machine) to 166 s (busy machine).
     n_estimators : int, default=100
         Boosting rounds per bag (each round grows one tree per class).
     learning_rate : float, default=0.2
