@@ -46,8 +46,8 @@ def serve_command(
     except NotFoundError as exc:
         hint = ("the bundled default model is missing from this installation; "
                 if model == "default" else "")
-        raise UserError(f"cannot serve model {model!r}: {hint}{exc}. Train one (e.g. `digitlab train centroid`) "
-                        "or pick another with --model") from None
+        raise UserError(f"cannot serve model {model!r}: {hint}{exc}. Train one (e.g. `digitlab train logreg`, "
+                        "then `digitlab serve --model logreg`) or pick another with --model") from None
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     err_console.print(f"MLPaint on [bold]{url}[/bold] (model {model!r}; API docs at {url}docs). Ctrl+C stops it.")
     if not no_browser:
