@@ -140,7 +140,7 @@ class ServedModel:
         from digitlab.explain import explain
 
         with self.lock:
-            return explain(self.estimator, x.reshape(28, 28), digit)
+            return explain(self.estimator, x.reshape(28, 28).copy(), digit)  # the request's array stays intact
 
 
 def model_family(card: dict[str, Any]) -> str | None:
