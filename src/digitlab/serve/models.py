@@ -4,8 +4,8 @@
 others wait for it) and keeps it. Predictions go through :class:`ServedModel`,
 which *micro-batches*: requests arriving while the model is busy are stacked
 and answered by one model call, run in a worker thread so the event loop keeps
-serving. One model call runs at a time per model (a lock), so estimators need
-not be thread-safe.
+serving. One prediction batch runs at a time per model, and one explanation
+(under its own lock, so slow explanations do not hold up predictions).
 """
 
 from __future__ import annotations
@@ -67,6 +67,10 @@ class ServedModel:
         self.loaded = loaded
         self.name = loaded.name
         self.lock = threading.Lock()
+        # Explanations (tens of ms for a CNN) must not hold up predictions: they take their own lock, so one
+        # explanation and one prediction batch may run at once. Both only read the fitted model; an estimator
+        # that cannot bear that sets ``thread_safe = False`` and gets a single lock.
+        self.explain_lock = self.lock if getattr(loaded.estimator, "thread_safe", True) is False else threading.Lock()
         self.max_batch = max_batch
         self._pending: list[tuple[np.ndarray, asyncio.Future[Prediction]]] = []
         self._draining = False
@@ -136,10 +140,10 @@ class ServedModel:
             self._draining = False
 
     def explain(self, x: np.ndarray, digit: int | None) -> Any:
-        """Per-pixel explanation of ``x`` (784,) for ``digit`` (default: predicted). Blocking, holds the lock."""
+        """Per-pixel explanation of ``x`` (784,) for ``digit`` (default: predicted). Blocking, holds the explain lock."""
         from digitlab.explain import explain
 
-        with self.lock:
+        with self.explain_lock:
             return explain(self.estimator, x.reshape(28, 28).copy(), digit)  # the request's array stays intact
 
 
