@@ -344,3 +344,10 @@ def test_registry_loads_once_and_can_freeze_the_heap(settings) -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_malformed_multipart_body_is_400(client, mnist_test) -> None:
+    r = client.post("/v1/predict", content=b"--xyz\r\nnot a part",
+                    headers={"content-type": "multipart/form-data; boundary=xyz"})
+    assert r.status_code == 400 and r.json()["detail"].startswith("malformed multipart body")
+    _assert_alive(client, mnist_test)

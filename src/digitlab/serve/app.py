@@ -252,7 +252,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
             except _BodyTooLarge:
                 raise
             except Exception as exc:  # noqa: BLE001 - malformed multipart bodies
-                raise HTTPException(400, f"malformed multipart body: {exc}") from None
+                reason = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+                raise HTTPException(400, f"malformed multipart body: {reason}") from None
             if not data:
                 raise HTTPException(422, "the uploaded image is empty")
             return req, data
