@@ -10,6 +10,7 @@ import typer
 from digitlab.cli._common import DigitlabGroup
 from digitlab.cli.data import data_app
 from digitlab.cli.dpmm import dpmm_app
+from digitlab.cli.explain import explain_command
 from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command
 
@@ -44,6 +45,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(dpmm_app, name="dpmm")
 app.command("sql")(sql_command)
 app.command("serve")(serve_command)
+app.command("explain")(explain_command)
 
 
 def main() -> None:

@@ -165,8 +165,8 @@ def _auto_threads() -> int:
 
 
 def _to_tensor(X: np.ndarray) -> torch.Tensor:
-    """(n, 784) pixels 0-255 -> (n, 1, 28, 28) float32 on the 0-1 scale."""
-    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).view(-1, 1, 28, 28).div_(255.0)
+    """(n, 784) pixels 0-255 -> (n, 1, 28, 28) float32 on the 0-1 scale (a new tensor: ``X`` is never changed)."""
+    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).view(-1, 1, 28, 28).div(255.0)
 
 
 def _standardise(x: torch.Tensor) -> torch.Tensor:
