@@ -17,7 +17,9 @@ optional smooth elastic displacement field, applied with one
 Two recipes set the defaults of every ``None`` parameter:
 
 * ``"fast"``: width 16, 3 epochs, no augmentation (about a minute on one core);
-* ``"default"``: width 32, 20 epochs, affine + elastic augmentation.
+* ``"default"``: width 32, 30 epochs, dropout 0.1, affine + elastic augmentation
+  (20 epochs with dropout 0.25 gave 99.46%: the augmented training batches
+  stayed at 99.0% accuracy, so the network under-fitted).
 
 Checkpoints (``fit(..., checkpoint_dir=...)``) are written after every epoch
 as safetensors (weights, optimizer moments, RNG state) plus a JSON file
@@ -57,7 +59,7 @@ __all__ = ["CNNClassifier", "DigitNet", "RECIPES", "augment", "main"]
 #: Defaults that each recipe gives to the parameters left as ``None``.
 RECIPES: dict[str, dict[str, Any]] = {
     "fast": {"width": 16, "epochs": 3, "lr": 4e-3, "augment": "none", "dropout": 0.0},
-    "default": {"width": 32, "epochs": 20, "lr": 3e-3, "augment": "elastic", "dropout": 0.25},
+    "default": {"width": 32, "epochs": 30, "lr": 3e-3, "augment": "elastic", "dropout": 0.1},
 }
 _AUGMENTS = ("none", "affine", "elastic")
 _MEAN, _STD = 0.1307, 0.3081  # MNIST pixel mean and std on the 0-1 scale
@@ -507,6 +509,19 @@ def _load_checkpoint(folder: Path, net: nn.Module, opt: torch.optim.Optimizer,
 
 
 # --------------------------------------------------------------------- CLI
+def _reproducing_command(argv: list[str]) -> str:
+    """The command line that reproduces a run: ``argv`` without the checkpoint options (they change nothing)."""
+    keep, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--checkpoint-dir":
+            skip = True
+        elif arg != "--resume" and not arg.startswith("--checkpoint-dir="):
+            keep.append(arg)
+    return " ".join(["python -m digitlab.models.cnn", *keep])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train on MNIST, evaluate on the test set and save a model folder with its card.
 
@@ -556,7 +571,7 @@ def main(argv: list[str] | None = None) -> None:
     accuracy = float((est.predict(x_test) == y_test).mean())
     card = {
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m digitlab.models.cnn " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": _reproducing_command(argv if argv is not None else sys.argv[1:]),
         "train_data": {"dataset": "mnist", "split": "train", "n": int(len(y_train)),
                        "sha256": hashlib.sha256(np.ascontiguousarray(x_train).tobytes()
                                                 + np.ascontiguousarray(y_train).tobytes()).hexdigest()},
