@@ -115,8 +115,9 @@ def render(explanation: Explanation, image: np.ndarray, path: str | os.PathLike[
            scale: int = 10) -> Path:
     """Draw an explanation as a PNG: green pushes towards the class, red away, over the faint digit.
 
-    Colour opacity is ``|contribution| / max |contribution|`` (so the strongest
-    pixel is fully coloured); the digit shows as light grey on white.
+    Colour opacity is ``(|contribution| / q99) ** 0.75``, clipped to 1, where
+    ``q99`` is the 99th percentile of the non-zero ``|contribution|`` (one
+    extreme pixel does not wash the rest out); the digit shows as light grey on white.
 
     Parameters
     ----------
@@ -144,8 +145,9 @@ def render(explanation: Explanation, image: np.ndarray, path: str | os.PathLike[
         raise UserError(f"scale must be in 1..64, got {scale!r}")
     img = np.clip(img.reshape(28, 28), 0, 255) / 255.0
     c = np.asarray(explanation.contributions, dtype=np.float64).reshape(28, 28)
-    peak = float(np.abs(c).max())
-    strength = np.abs(c) / peak if peak > 0 else np.zeros_like(c)             # (28, 28) in [0, 1]
+    mag = np.abs(c)
+    peak = float(np.percentile(mag[mag > 0], 99)) if (mag > 0).any() else 0.0
+    strength = np.clip(mag / peak, 0, 1) ** 0.75 if peak > 0 else np.zeros_like(c)  # (28, 28) in [0, 1]
     base = 1.0 - 0.3 * img                                                      # faint digit: light grey on white
     rgb = np.repeat(base[..., None], 3, axis=2)                                 # (28, 28, 3)
     colour = np.where((c >= 0)[..., None], np.array([0.0, 0.6, 0.15]), np.array([0.85, 0.05, 0.05]))
