@@ -157,4 +157,7 @@ def render(explanation: Explanation, image: np.ndarray, path: str | os.PathLike[
     target = Path(path)
     with atomic_path(target) as tmp:
         Image.fromarray(pixels, "RGB").save(tmp, format="PNG")
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # a normal user file, not the 0600 of the temporary file
     return target
