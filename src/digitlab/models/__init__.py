@@ -18,6 +18,13 @@ __all__ = ["MODELS", "make_model", "model_class", "model_name_of"]
 MODELS: dict[str, str] = {
     "centroid": "digitlab.models.centroid:NearestCentroidClassifier",
     "cnn": "digitlab.models.cnn:CNNClassifier",
+    "logreg": "digitlab.models.logreg:LogisticRegressionClassifier",
+    "sgd": "digitlab.models.sgd:BinarySGDClassifier",
+    "svm-linear": "digitlab.models.svm_linear:LinearSVMClassifier",
+    "svm-rbf": "digitlab.models.svm_rbf:RBFSVMClassifier",
+    "svm-poly": "digitlab.models.svm_poly:PolySVMClassifier",
+    "svm-sigmoid": "digitlab.models.svm_sigmoid:SigmoidSVMClassifier",
+    "trees": "digitlab.models.trees:BaggedBoostedTreesClassifier",
     "dpmm": "digitlab.models.dpmm:DPMixtureClassifier",
 }
 
