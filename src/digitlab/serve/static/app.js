@@ -239,7 +239,7 @@
     $("heat-caption").innerHTML = digit === null || digit === undefined
       ? 'Explanation: <span class="pos">green</span> pixels speak for the digit, <span class="neg">red</span> against'
       : `Why <b>${digit}</b>${state.explainDigit === null ? " (the prediction)" : ""}: <span class="pos">green</span> for, ` +
-        `<span class="neg">red</span> against · ${method}`;
+        `<span class="neg">red</span> against · ${String(method).replace(/_/g, " ")}`;
   }
 
   function setStatus(text, error = false) {
