@@ -46,7 +46,8 @@ class ServeSettings:
     max_batch : int
         Most concurrent predictions run together in one model call.
     torch_threads : int
-        Cap on torch's intra-op threads (the server shares the cores with its clients).
+        Torch's intra-op threads. 1: the model runs on one core while the event loop and input
+        decoding use the other; 2 threads made image requests 3x slower on 2 cores (thread-pool churn).
     preprocess_threads : int
         Worker threads decoding and normalising images and strokes (about one per core).
     freeze_gc : bool
@@ -66,7 +67,7 @@ class ServeSettings:
     max_pen_width: float = 200.0
     request_timeout: float = 10.0
     max_batch: int = 32
-    torch_threads: int = max(1, min(2, os.cpu_count() or 1))
+    torch_threads: int = 1
     preprocess_threads: int = max(2, os.cpu_count() or 1)
     freeze_gc: bool = True
 
