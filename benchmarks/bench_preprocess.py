@@ -71,18 +71,12 @@ def thin(binary: np.ndarray) -> np.ndarray:
             return b[1:-1, 1:-1].astype(bool)
 
 
-def _disk(r: float) -> np.ndarray:
-    n = int(r)
-    yy, xx = np.mgrid[-n:n + 1, -n:n + 1]
-    return xx * xx + yy * yy <= r * r + 1e-6
-
-
 def redraw(img28: np.ndarray, size: int, pos: tuple[int, int], pen: str = "normal") -> np.ndarray:
     """An MNIST digit cropped to its ink, scaled to ``size`` px (longer side) and put at ``pos`` on a canvas.
 
     Returns a float32 (CANVAS, CANVAS) light-on-dark picture on 0-255. ``pen``:
     ``normal`` (the digit's own strokes, scaled), ``thin`` (1-px skeleton) or
-    ``thick`` (dilated by a disk of radius ``size / 12``).
+    ``thick`` (binarised and dilated by ``size / 12`` px).
     """
     rows = np.flatnonzero(img28.max(1) > 0)
     cols = np.flatnonzero(img28.max(0) > 0)
@@ -94,7 +88,7 @@ def redraw(img28: np.ndarray, size: int, pos: tuple[int, int], pen: str = "norma
     if pen == "thin":
         big = thin(big > 96).astype(np.float32) * 255.0
     elif pen == "thick":
-        big = ndi.grey_dilation(big, footprint=_disk(max(1.0, size / 12)))
+        big = (ndi.distance_transform_edt(big <= 96) <= max(1.0, size / 12)) * np.float32(255)
     canvas = np.zeros((CANVAS, CANVAS), dtype=np.float32)
     y, x = pos
     canvas[y:y + nh, x:x + nw] = big[:CANVAS - y, :CANVAS - x]

@@ -88,9 +88,7 @@ def redraw(img28: np.ndarray, size: int, pos: tuple[int, int], pen: str, style: 
     if pen == "thin":
         big = thin(big > 96) * np.float32(255)
     elif pen == "thick":
-        r = max(1, size // 12)
-        yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-        big = ndi.grey_dilation(big, footprint=xx * xx + yy * yy <= r * r)
+        big = (ndi.distance_transform_edt(big <= 96) <= max(1, size // 12)) * np.float32(255)
     ink = np.zeros((CANVAS, CANVAS), dtype=np.uint8)
     ink[pos[0]:pos[0] + nh, pos[1]:pos[1] + nw] = np.clip(big, 0, 255).astype(np.uint8)
     if style == "inverted":
@@ -363,7 +361,8 @@ def test_redrawn_mnist_digits_are_recognised(name, centroid, sample):
     plain = np.stack([np.asarray(p.convert("L").resize((28, 28))) for p in pictures])
     acc = np.mean(centroid.predict(norm) == y)
     acc_plain = np.mean(centroid.predict(plain) == y)
-    floor = 0.12 if name == "thin" else 0.05  # a 1-px skeleton loses the stroke shape MNIST has
+    # a 1-px skeleton or a blob of a stroke has lost some of the shape MNIST strokes have
+    floor = 0.08 if name in ("thin", "thick") else 0.03
     assert acc >= base - floor, (name, acc, base)
     assert acc >= acc_plain + 0.4, (name, acc, acc_plain)
 
