@@ -209,6 +209,20 @@ def test_huge_image_file_is_refused_before_decoding():
         decode_image(data)
 
 
+def test_decompression_bomb_header_is_refused_without_decoding():
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    # a tiny file declaring a 60000x60000 picture
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    with pytest.raises(UserError, match="cannot decode|largest accepted side"):
+        decode_image(png)
+
+
 def test_undecodable_bytes_are_a_user_error():
     with pytest.raises(UserError, match="cannot decode image"):
         decode_image(b"GIF89a garbage")
@@ -287,6 +301,13 @@ def test_mnist_stroke_widths_from_any_pen_and_canvas_scale():
     small = [[(x / 5, y / 5) for x, y in s] for s in SEVEN]  # drawn small with a huge pen
     widths.append(stroke_width(render_strokes(small, CANVAS, CANVAS, 14) / 255.0))
     assert all(MNIST_WIDTHS[0] <= w <= MNIST_WIDTHS[1] for w in widths), widths
+
+
+def test_strokes_are_cut_off_at_the_canvas_edge():
+    # a 7 whose bar runs far off the canvas on both sides: only the part on the canvas is drawn
+    out = render_strokes([[(-2000, 40), (2280, 40), (140, 250)]], CANVAS, CANVAS, 16)
+    assert_mnist_style(out)
+    assert bbox(out)[1] >= 19  # the bar is as wide as the canvas: the digit is wider than tall
 
 
 def test_no_strokes_and_a_dot_have_no_ink():

@@ -430,14 +430,14 @@ def render_strokes(strokes: Sequence[Sequence[Sequence[float]]], width: float, h
     pts = _check_strokes(strokes)
     if not pts:
         raise NoInkError("no ink: the canvas has no strokes")
-    # Cut off what lies outside the canvas (as the canvas does): keep points within a pen radius of it.
-    r = pen / 2.0
-    inside = [p[(p[:, 0] >= -r) & (p[:, 0] <= cw + r) & (p[:, 1] >= -r) & (p[:, 1] <= ch + r)] for p in pts]
-    allp = np.concatenate([p for p in inside if len(p)] or [np.empty((0, 2))])
-    if len(allp) == 0:
+    # What lies outside the canvas is cut off, as on the canvas: the drawn region is the box of the
+    # points, clipped to the canvas, plus the pen's margin.
+    allp = np.concatenate(pts)
+    x0, y0 = max(float(allp[:, 0].min()), 0.0), max(float(allp[:, 1].min()), 0.0)
+    x1, y1 = min(float(allp[:, 0].max()), cw), min(float(allp[:, 1].max()), ch)
+    if x1 < x0 or y1 < y0:
         raise NoInkError("no ink: every stroke lies outside the canvas")
-    x0, y0 = float(allp[:, 0].min()), float(allp[:, 1].min())
-    extent = max(float(allp[:, 0].max()) - x0, float(allp[:, 1].max()) - y0)
+    extent = max(x1 - x0, y1 - y0)
     if extent < pen:
         raise NoInkError(f"no ink: only a dot is drawn (the strokes span {extent:g} px, less than the "
                          f"{pen:g} px pen)")
@@ -451,13 +451,11 @@ def render_strokes(strokes: Sequence[Sequence[Sequence[float]]], width: float, h
     k = ss * (_WORK - work_pen) / extent      # canvas px -> supersampled px
     pr = ss * work_pen / 2.0                  # pen radius, supersampled px
     ox, oy = x0 - pr / k, y0 - pr / k
-    W = H = ss * _WORK + 2
+    W = H = ss * (_WORK + 1)
     canvas = Image.new("L", (W, H), 0)
     draw = ImageDraw.Draw(canvas)
     lw = max(1, round(2 * pr))
-    for p in inside:
-        if not len(p):
-            continue
+    for p in pts:
         flat = [(float(a), float(b)) for a, b in (p - (ox, oy)) * k]
         if len(flat) > 1:
             draw.line(flat, fill=255, width=lw)
