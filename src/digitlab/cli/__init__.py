@@ -10,6 +10,9 @@ import typer
 from digitlab.cli._common import DigitlabGroup
 from digitlab.cli.data import data_app
 from digitlab.cli.dpmm import dpmm_app
+from digitlab.cli.models import (
+    compare_command, evaluate_command, learning_curve_command, predict_command, runs_command, train_command,
+)
 from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command
 
@@ -43,6 +46,12 @@ def _root(
 app.add_typer(data_app, name="data")
 app.add_typer(dpmm_app, name="dpmm")
 app.command("sql")(sql_command)
+app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train_command)
+app.command("evaluate")(evaluate_command)
+app.command("learning-curve")(learning_curve_command)
+app.command("runs")(runs_command)
+app.command("compare")(compare_command)
+app.command("predict")(predict_command)
 app.command("serve")(serve_command)
 
 

@@ -53,8 +53,10 @@ class OutputFormat(str, enum.Enum):
 
 
 FormatOption = typer.Option(OutputFormat.table, "--format", "-f", help="Output: table, json or csv.")
-DataDirOption = typer.Option(None, "--data-dir", help="MNIST folder [default: $DIGITLAB_DATA, else the user cache].")
-HomeOption = typer.Option(None, "--home", help="digitlab's store and models [default: $DIGITLAB_HOME, else user data].")
+DataDirOption = typer.Option(
+    None, "--data-dir", help="MNIST folder (default: $DIGITLAB_DATA, else the user cache folder).")
+HomeOption = typer.Option(
+    None, "--home", help="Store and models folder (default: $DIGITLAB_HOME, else the user data folder).")
 
 
 def settings_from(data_dir: Path | None = None, home: Path | None = None) -> Settings:

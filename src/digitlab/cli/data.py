@@ -65,7 +65,7 @@ def import_(
     name: str | None = typer.Option(None, "--name", help="Table name (required unless PATH is 'mnist')."),
     formats: list[ImportFormat] = typer.Option(
         [], "--format", "-f",
-        help="Input format idx|csv|npz|images [default: guessed from PATH], and/or output json|table; repeatable."),
+        help="Input format idx|csv|npz|images (default: guessed from PATH), and/or output json|table; repeatable."),
     split: str = typer.Option("train", help="For .npz files and IDX folders: train or test."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,

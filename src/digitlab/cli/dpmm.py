@@ -48,7 +48,7 @@ def fit(
     threshold: float = typer.Option(128.0, help="Pixels >= threshold (0-255) are on."),
     seed: int = typer.Option(0, help="Seed of the chains."),
     name: str = typer.Option("dpmm", help="Save the model under this name."),
-    n_jobs: int | None = typer.Option(None, "--n-jobs", min=1, help="Chains run at once [default: all cores]."),
+    n_jobs: int | None = typer.Option(None, "--n-jobs", min=1, help="Chains run at once (default: all cores)."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,

@@ -17,6 +17,13 @@ __all__ = ["MODELS", "make_model", "model_class", "model_name_of"]
 #: CLI name -> "module:Class". Only these classes are ever built from a saved file.
 MODELS: dict[str, str] = {
     "centroid": "digitlab.models.centroid:NearestCentroidClassifier",
+    "logreg": "digitlab.models.logreg:LogisticRegressionClassifier",
+    "sgd": "digitlab.models.sgd:BinarySGDClassifier",
+    "svm-linear": "digitlab.models.svm_linear:LinearSVMClassifier",
+    "svm-rbf": "digitlab.models.svm_rbf:RBFSVMClassifier",
+    "svm-poly": "digitlab.models.svm_poly:PolySVMClassifier",
+    "svm-sigmoid": "digitlab.models.svm_sigmoid:SigmoidSVMClassifier",
+    "trees": "digitlab.models.trees:BaggedBoostedTreesClassifier",
     "dpmm": "digitlab.models.dpmm:DPMixtureClassifier",
 }
 

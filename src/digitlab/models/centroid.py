@@ -55,7 +55,7 @@ class NearestCentroidClassifier(DigitClassifier):
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"need at least 2 classes, got {len(self.classes_)}")
+            raise ValueError(f"need at least 2 classes; the labels have only {len(self.classes_)} class")
         self.centroids_ = np.stack([X[y_idx == k].mean(axis=0) for k in range(len(self.classes_))])
         return self
 
@@ -72,7 +72,8 @@ class NearestCentroidClassifier(DigitClassifier):
 
     def predict(self, X: Any) -> np.ndarray:
         """Label of the nearest centroid, shape (n_samples,)."""
-        return self.classes_[np.argmin(self._sq_distances(X), axis=1)]
+        d = self._sq_distances(X)
+        return self.classes_[np.argmin(d, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Softmax of ``-distance**2 / temperature``, shape (n_samples, n_classes)."""

@@ -1,0 +1,48 @@
+"""Shared helpers of the linear models: pixel scaling and exact contributions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SCALE", "binary_margin", "class_index", "linear_contributions", "softmax"]
+
+#: Pixels are divided by this before any linear or kernel model sees them (0-255 -> [0, 1]).
+SCALE = 255.0
+
+
+def class_index(classes: np.ndarray, digit: Any) -> int:
+    """Position of ``digit`` in ``classes``; ValueError naming the known classes if absent."""
+    hits = np.flatnonzero(np.asarray(classes) == digit)
+    if hits.size == 0:
+        raise ValueError(f"class {digit!r} is not one of the model's classes {np.asarray(classes).tolist()}")
+    return int(hits[0])
+
+
+def linear_contributions(Xs: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """Per-pixel terms ``coef_j * x_j`` of a linear score.
+
+    Parameters
+    ----------
+    Xs : ndarray of shape (n, d)
+        Scaled inputs.
+    coef : ndarray of shape (d,)
+
+    Returns
+    -------
+    ndarray of shape (n, d); each row plus the intercept sums to the score.
+    """
+    return Xs * coef[None, :]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``z``, shape (n, k)."""
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def binary_margin(s: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``decision_function`` shape: (n,) margin ``s1 - s0`` for two classes, else ``s`` (n, k)."""
+    return s[:, 1] - s[:, 0] if s.shape[1] == 2 else s

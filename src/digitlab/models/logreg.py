@@ -1,0 +1,209 @@
+"""Logistic regression on scaled pixels: multinomial (default) or the seed's one-vs-rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from digitlab.models._linear import SCALE, binary_margin, class_index, linear_contributions, softmax
+from digitlab.models.base import DigitClassifier, as_pixels
+
+__all__ = ["LogisticRegressionClassifier"]
+
+_MULTI = ("multinomial", "ovr")
+
+
+class LogisticRegressionClassifier(DigitClassifier):
+    """Linear softmax (or one-vs-rest logistic) classifier on pixels scaled to [0, 1].
+
+    Parameters
+    ----------
+    multi_class : {"multinomial", "ovr"}, default="multinomial"
+        ``"multinomial"`` fits one softmax model (0.926 on the MNIST test set);
+        ``"ovr"`` fits one binary "k vs rest" model per class, as the seed's
+        scikit-learn pipeline did (0.918 here, the seed's 0.903), with
+        probabilities normalised over classes.
+    C : float, default=1.0
+        Inverse L2 regularisation strength (scikit-learn's convention: the
+        objective is ``sum of log-losses + |W|^2 / (2 C)``). On the full data
+        C=1 and C=0.1 are within 0.1 point; C=1 converges in fewer seconds.
+    max_iter : int, default=100
+        L-BFGS iterations (float32 NumPy, own loss and gradient; scikit-learn's
+        ``LogisticRegression`` took 94 s for the same fit). 100 take 13 s on the
+        60k images on 2 cores (20-50 s when the cores are busy) and reach 0.926
+        on the test set; 200 reach 0.927 in twice the time.
+    tol : float, default=1e-4
+        Stop when the largest gradient component (per sample) is below it.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (n_classes, n_features)
+        Weights on scaled pixels (x / 255).
+    intercept_ : ndarray of shape (n_classes,)
+    n_iter_ : int
+        L-BFGS iterations run.
+    n_features_in_ : int
+
+    Notes
+    -----
+    The score of class k is ``coef_[k] @ (x / 255) + intercept_[k]``, so
+    :meth:`contributions` is exact.
+    """
+
+    family = "linear"
+
+    def __init__(self, multi_class: str = "multinomial", C: float = 1.0, max_iter: int = 100,
+                 tol: float = 1e-4) -> None:
+        self.multi_class = multi_class
+        self.C = C
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, X: Any, y: Any, progress: Any = None) -> LogisticRegressionClassifier:
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
+            Pixel intensities 0-255.
+        y : array-like of shape (n_samples,)
+        progress : callable, optional
+            ``progress("L-BFGS", iteration, max_iter)`` after each iteration.
+
+        Returns
+        -------
+        self
+        """
+        if self.multi_class not in _MULTI:
+            raise ValueError(f"multi_class must be one of {_MULTI}, got {self.multi_class!r}")
+        if not self.C > 0:
+            raise ValueError(f"C must be > 0, got {self.C!r}")
+        X, y = validate_data(self, as_pixels(X, np.float64), y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"need at least 2 classes; the labels have only {len(self.classes_)} class")
+        Xs = (X / SCALE).astype(np.float32)
+        coef, icpt, self.n_iter_ = _fit_lbfgs(Xs, y_idx, len(self.classes_), C=float(self.C),
+                                ovr=self.multi_class == "ovr", max_iter=int(self.max_iter), tol=float(self.tol),
+                                                progress=progress)
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.intercept_ = np.asarray(icpt, dtype=np.float64)
+        return self
+
+    def _scaled(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64) / SCALE
+
+    def scores(self, X: Any) -> np.ndarray:
+        """Linear class scores, shape (n_samples, n_classes)."""
+        return self._scaled(X) @ self.coef_.T + self.intercept_
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Linear class scores, shape (n_samples, n_classes).
+
+        For two classes: the margin ``score1 - score0``, shape (n_samples,).
+        """
+        return binary_margin(self.scores(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class of the highest score, shape (n_samples,)."""
+        s = self.scores(X)
+        return self.classes_[np.argmax(s, axis=1)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Softmax of the scores (multinomial) or normalised sigmoids (ovr), shape (n_samples, n_classes)."""
+        s = self.scores(X)
+        if self.multi_class == "multinomial":
+            return softmax(s)
+        p = 1.0 / (1.0 + np.exp(-s))
+        return p / p.sum(axis=1, keepdims=True)
+
+    def contributions(self, X: Any, digit: Any) -> np.ndarray:
+        """Exact per-pixel contributions ``coef_[k, j] * x_j / 255`` to class ``digit``'s score.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features); rows sum to
+        ``scores(X)[:, k] - intercept_[k]``.
+        """
+        k = class_index(self.classes_, digit)
+        return linear_contributions(self._scaled(X), self.coef_[k])
+
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        check_is_fitted(self)
+        return ({"classes": self.classes_, "coef": self.coef_, "intercept": self.intercept_},
+                {"n_features_in": int(self.n_features_in_)})
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+                   meta: dict[str, Any]) -> LogisticRegressionClassifier:
+        est = cls(**params)
+        est.classes_ = arrays["classes"]
+        est.coef_ = arrays["coef"]
+        est.intercept_ = arrays["intercept"]
+        est.n_features_in_ = int(meta["n_features_in"])
+        return est
+
+
+def _fit_lbfgs(Xs: np.ndarray, y_idx: np.ndarray, k: int, *, C: float, ovr: bool, max_iter: int,
+               tol: float, progress: Any = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Minimise ``sum_i loss_i + |W|^2 / (2 C)`` (scikit-learn's objective) with L-BFGS.
+
+    Parameters
+    ----------
+    Xs : ndarray of float32, shape (n, d)
+    y_idx : ndarray of int, shape (n,)
+        Class positions 0..k-1.
+    ovr : bool
+        One independent binary logistic loss per class instead of the softmax
+        cross-entropy (the k problems are separable, so one joint L-BFGS run
+        solves them all).
+
+    Returns
+    -------
+    coef : ndarray of shape (k, d)
+    intercept : ndarray of shape (k,)
+    n_iter : int
+        L-BFGS iterations run.
+    """
+    n, d = Xs.shape
+    Y = np.zeros((n, k), dtype=np.float32)
+    Y[np.arange(n), y_idx] = 1.0
+    scale = 1.0 / n  # the objective divided by n: same minimum, better conditioned
+
+    def f(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        W = theta[: d * k].reshape(d, k).astype(np.float32)
+        b = theta[d * k:].astype(np.float32)
+        Z = Xs @ W + b
+        if ovr:
+            # binary log-loss per column: log(1 + e^z) - y z, computed stably
+            loss = float(np.sum(np.logaddexp(0, Z) - Y * Z, dtype=np.float64))
+            G = 1.0 / (1.0 + np.exp(-Z)) - Y
+        else:
+            Z -= Z.max(axis=1, keepdims=True)
+            E = np.exp(Z)
+            S = E.sum(axis=1, keepdims=True)
+            loss = float(np.sum(np.log(S[:, 0]) - (Z * Y).sum(axis=1), dtype=np.float64))
+            G = E / S - Y
+        gW = (Xs.T @ G).astype(np.float64) + W.astype(np.float64) / C
+        gb = G.sum(axis=0).astype(np.float64)
+        loss += float(np.sum(W.astype(np.float64) ** 2)) / (2 * C)
+        return loss * scale, np.concatenate([gW.ravel(), gb]) * scale
+
+    done = [0]
+
+    def step(_: np.ndarray) -> None:
+        done[0] += 1
+        if progress is not None:
+            progress("L-BFGS", done[0], max_iter)
+
+    res = minimize(f, np.zeros(d * k + k), jac=True, method="L-BFGS-B", callback=step,
+                   options={"maxiter": max_iter, "gtol": tol * scale, "ftol": 1e-10})
+    theta = res.x
+    return theta[: d * k].reshape(d, k).T.copy(), theta[d * k:].copy(), max(int(res.nit), 1)

@@ -1,0 +1,147 @@
+"""Binary "digit d vs rest" logistic regression trained by SGD (the seed's zero detector)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from digitlab.models._linear import SCALE, class_index, linear_contributions
+from digitlab.models.base import DigitClassifier, as_pixels
+
+__all__ = ["BinarySGDClassifier"]
+
+
+class BinarySGDClassifier(DigitClassifier):
+    """Logistic regression "is it digit ``digit``?" fitted by SGD on pixels scaled to [0, 1].
+
+    ``fit`` takes ordinary digit labels and learns ``y == digit``; the model's
+    classes are ``[0, 1]`` (1 = "is ``digit``"), so evaluate it against
+    ``(y == digit).astype(int)`` (:meth:`binary_target` does that) with binary
+    metrics: accuracy, precision, recall and F1.
+
+    Parameters
+    ----------
+    digit : int, default=0
+        The positive class.
+    alpha : float, default=1e-4
+        L2 penalty of scikit-learn's ``SGDClassifier``.
+    max_iter : int, default=20
+        Epochs over the data (the full data converges in ~10).
+    tol : float, default=1e-4
+    class_weight : {"none", "balanced"}, default="none"
+        "balanced" up-weights the rare positive class (raises recall, lowers precision).
+    random_state : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray ``[0, 1]``
+    coef_ : ndarray of shape (n_features,)
+        Weights on x / 255.
+    intercept_ : float
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+    """
+
+    family = "linear"
+
+    def __init__(self, digit: int = 0, alpha: float = 1e-4, max_iter: int = 20, tol: float = 1e-4,
+                 class_weight: str = "none", random_state: int = 0) -> None:
+        self.digit = digit
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    def binary_target(self, y: Any) -> np.ndarray:
+        """Digit labels to this model's 0/1 labels (1 where ``y == digit``), shape (n,)."""
+        return (np.asarray(y) == self.digit).astype(np.int64)
+
+    def fit(self, X: Any, y: Any) -> BinarySGDClassifier:
+        """Fit ``y == digit`` against the rest.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
+        y : array-like of shape (n_samples,)
+            Digit labels (any labels; the positive ones equal ``digit``).
+
+        Returns
+        -------
+        self
+        """
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import SGDClassifier
+
+        if self.class_weight not in ("none", "balanced"):
+            raise ValueError(f"class_weight must be 'none' or 'balanced', got {self.class_weight!r}")
+        X, y = validate_data(self, as_pixels(X, np.float64), y, dtype=np.float64)
+        target = self.binary_target(y)
+        if target.min() == target.max():
+            raise ValueError(f"training labels must include digit {self.digit!r} and other labels; "
+                             f"as 'is {self.digit}' vs rest they have only one class")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            m = SGDClassifier(loss="log_loss", alpha=float(self.alpha), max_iter=int(self.max_iter), tol=self.tol,
+                              class_weight=None if self.class_weight == "none" else "balanced",
+                              random_state=self.random_state).fit(X / SCALE, target)
+        self.classes_ = np.array([0, 1])
+        self.n_iter_ = int(m.n_iter_)
+        self.coef_ = m.coef_[0].astype(np.float64)
+        self.intercept_ = float(m.intercept_[0])
+        return self
+
+    def _scaled(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64) / SCALE
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Log-odds of "is ``digit``", shape (n_samples,)."""
+        return self._scaled(X) @ self.coef_ + self.intercept_
+
+    def scores(self, X: Any) -> np.ndarray:
+        """Class scores ``[-log-odds, log-odds]``, shape (n_samples, 2) (see :meth:`contributions`)."""
+        d = self.decision_function(X)
+        return np.column_stack([-d, d])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 where the model says "is ``digit``", else 0; shape (n_samples,)."""
+        return (self.decision_function(X) > 0).astype(np.int64)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``[P(not digit), P(digit)]``, shape (n_samples, 2)."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1 - p, p])
+
+    def contributions(self, X: Any, digit: Any) -> np.ndarray:
+        """Exact per-pixel contributions to the score of class ``digit`` (1 = "is digit", 0 = "is not").
+
+        The score of class 1 is the log-odds ``coef_ @ (x / 255) + intercept_``
+        and the score of class 0 is its negative.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        sign = 1.0 if class_index(self.classes_, digit) == 1 else -1.0
+        return linear_contributions(self._scaled(X), sign * self.coef_)
+
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        check_is_fitted(self)
+        return ({"coef": self.coef_},
+                {"n_features_in": int(self.n_features_in_), "intercept": float(self.intercept_)})
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+                   meta: dict[str, Any]) -> BinarySGDClassifier:
+        est = cls(**params)
+        est.classes_ = np.array([0, 1])
+        est.coef_ = arrays["coef"]
+        est.intercept_ = float(meta["intercept"])
+        est.n_features_in_ = int(meta["n_features_in"])
+        return est

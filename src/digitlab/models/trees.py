@@ -1,0 +1,228 @@
+"""Bagged boosted decision trees (MLDB's ``bbdt_d5``) on LightGBM."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from digitlab.models._linear import binary_margin, class_index, softmax
+from digitlab.models.base import DigitClassifier, as_pixels
+
+__all__ = ["BaggedBoostedTreesClassifier"]
+
+
+class BaggedBoostedTreesClassifier(DigitClassifier):
+    """Average of ``n_bags`` gradient-boosted tree ensembles, each on its own rows and pixel subsets.
+
+    MLDB's ``bbdt_d5`` classifier is a bag of boosted decision trees of depth
+    5-7, each tree seeing a random 30 % of the features. Here every bag is a
+    LightGBM multiclass booster trained on a random ``bag_fraction`` of the rows
+    (its own seed) with ``feature_fraction_bynode`` = 30 % of the pixels tried
+    at each split; the bags' raw scores (per-class log-odds) are averaged and
+    a softmax gives the probabilities.
+
+    Parameters
+    ----------
+    n_bags : int, default=2
+        Boosters averaged. One bag of 100 rounds already reaches 0.9785 on the
+        MNIST test set (145 s on 2 busy cores); the default two bags reach
+        0.9795 in 88 s (1 thread, quiet machine) to 166 s (busy machine).
+    n_estimators : int, default=100
+        Boosting rounds per bag (each round grows one tree per class).
+    learning_rate : float, default=0.2
+    max_depth : int, default=7
+        Depth limit of each tree (MLDB's ``bbdt_d5`` family uses 5-7).
+    num_leaves : int, default=63
+        Leaf limit per tree (LightGBM grows leaf-wise inside the depth limit).
+    feature_fraction : float, default=0.3
+        Fraction of the 784 pixels considered at each split
+        (``feature_fraction_bynode``), as MLDB's ``random_feature_propn``.
+    bag_fraction : float, default=0.7
+        Fraction of the training rows each bag is trained on (without replacement).
+    min_child_samples : int, default=20
+    n_jobs : int, default=1
+        LightGBM (OpenMP) threads. On a machine whose cores are shared with
+        other busy processes, 2 threads were 6x *slower* in wall time than 1
+        (OpenMP spin-waits); raise it on a machine of your own.
+    random_state : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    boosters_ : list of lightgbm.Booster, length n_bags
+    n_features_in_ : int
+
+    Notes
+    -----
+    The score of class k is ``mean_b raw_b(x)[k]``, so LightGBM's exact
+    TreeSHAP contributions (``pred_contrib=True``), averaged over the bags in
+    the same way, sum with the averaged bias to that score
+    (:meth:`contributions`, :meth:`contribution_bias`).
+    """
+
+    family = "tree"
+
+    def __init__(self, n_bags: int = 2, n_estimators: int = 100, learning_rate: float = 0.2, max_depth: int = 7,
+                 num_leaves: int = 63, feature_fraction: float = 0.3, bag_fraction: float = 0.7,
+                 min_child_samples: int = 20, n_jobs: int = 1, random_state: int = 0) -> None:
+        self.n_bags = n_bags
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.num_leaves = num_leaves
+        self.feature_fraction = feature_fraction
+        self.bag_fraction = bag_fraction
+        self.min_child_samples = min_child_samples
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        for name in ("n_bags", "n_estimators", "max_depth", "num_leaves", "min_child_samples", "n_jobs"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("feature_fraction", "bag_fraction", "learning_rate"):
+            v = float(getattr(self, name))
+            if not 0 < v <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {v!r}")
+
+    def fit(self, X: Any, y: Any, progress: Any = None) -> BaggedBoostedTreesClassifier:
+        """Train the bags.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
+        y : array-like of shape (n_samples,)
+        progress : callable, optional
+            ``progress(key, completed, total, **info)``, called after every boosting round.
+
+        Returns
+        -------
+        self
+        """
+        import lightgbm as lgb
+
+        self._check_params()
+        X, y = validate_data(self, as_pixels(X, np.float32), y, dtype=np.float32)
+        check_classification_targets(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        k = len(self.classes_)
+        if k < 2:
+            raise ValueError(f"need at least 2 classes; the labels have only {k} class")
+        rng = np.random.default_rng(self.random_state)
+        n = len(X)
+        n_rows = max(k, int(round(self.bag_fraction * n)))
+        total = int(self.n_bags) * int(self.n_estimators)
+        self.boosters_ = []
+        for b in range(int(self.n_bags)):
+            rows = np.sort(rng.choice(n, n_rows, replace=False)) if n_rows < n else np.arange(n)
+            params = {
+                "objective": "multiclass" if k > 2 else "binary",
+                "num_class": k if k > 2 else 1,
+                "learning_rate": float(self.learning_rate),
+                "max_depth": int(self.max_depth),
+                "num_leaves": int(self.num_leaves),
+                "feature_fraction_bynode": float(self.feature_fraction),
+                "min_child_samples": int(self.min_child_samples),
+                "num_threads": int(self.n_jobs),
+                "seed": int(rng.integers(2**31 - 1)),
+                "deterministic": True,
+                "force_row_wise": True,
+                "max_bin": 63,
+                "verbose": -1,
+            }
+            ds = lgb.Dataset(X[rows], label=y_idx[rows], params={"max_bin": 63, "verbose": -1})
+            callbacks = []
+            if progress is not None:
+                def cb(env: Any, b: int = b) -> None:
+                    progress("boosting", b * int(self.n_estimators) + env.iteration + 1, total, bag=b + 1)
+                callbacks.append(cb)
+            self.boosters_.append(lgb.train(params, ds, num_boost_round=int(self.n_estimators), callbacks=callbacks))
+        return self
+
+    def _X(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, as_pixels(X, np.float32), reset=False, dtype=np.float32)
+
+    def _raw(self, X: np.ndarray, **kw: Any) -> np.ndarray:
+        return np.mean([np.asarray(bst.predict(X, raw_score=True, num_threads=int(self.n_jobs), **kw))
+                        for bst in self.boosters_], axis=0)
+
+    def scores(self, X: Any) -> np.ndarray:
+        """Bag-averaged raw scores (log-odds), shape (n_samples, n_classes)."""
+        s = self._raw(self._X(X))
+        if len(self.classes_) == 2:
+            s = np.column_stack([-s / 2, s / 2])
+        return s
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Bag-averaged raw scores (log-odds), shape (n_samples, n_classes).
+
+        For two classes: the margin ``score1 - score0``, shape (n_samples,).
+        """
+        return binary_margin(self.scores(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class of the highest averaged score, shape (n_samples,)."""
+        s = self.scores(X)
+        return self.classes_[np.argmax(s, axis=1)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Softmax of the averaged scores, shape (n_samples, n_classes)."""
+        return softmax(self.scores(X))
+
+    def _contrib(self, X: Any) -> np.ndarray:
+        """Bag-averaged TreeSHAP values, shape (n, n_classes, n_features + 1); last column is the bias."""
+        Xv = self._X(X)
+        d = Xv.shape[1]
+        k = len(self.classes_)
+        per = []
+        for bst in self.boosters_:
+            c = np.asarray(bst.predict(Xv, pred_contrib=True, num_threads=int(self.n_jobs)))
+            c = c.reshape(len(Xv), k if k > 2 else 1, d + 1)
+            if k == 2:
+                c = np.concatenate([-c / 2, c / 2], axis=1)
+            per.append(c)
+        return np.mean(per, axis=0)
+
+    def contributions(self, X: Any, digit: Any) -> np.ndarray:
+        """Exact per-pixel contributions (TreeSHAP, averaged over bags) to class ``digit``'s score.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features); each row plus
+        :meth:`contribution_bias` equals ``scores(X)[:, k]``.
+        """
+        k = class_index(self.classes_, digit)
+        return self._contrib(X)[:, k, :-1]
+
+    def contribution_bias(self, X: Any, digit: Any) -> np.ndarray:
+        """The expected score (bias) of class ``digit`` left out of :meth:`contributions`, shape (n_samples,)."""
+        k = class_index(self.classes_, digit)
+        return self._contrib(X)[:, k, -1]
+
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        check_is_fitted(self)
+        return ({"classes": self.classes_},
+                {"n_features_in": int(self.n_features_in_),
+                 "boosters": [bst.model_to_string() for bst in self.boosters_]})
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+                   meta: dict[str, Any]) -> BaggedBoostedTreesClassifier:
+        import lightgbm as lgb
+
+        est = cls(**params)
+        est.classes_ = arrays["classes"]
+        est.n_features_in_ = int(meta["n_features_in"])
+        texts = meta["boosters"]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ValueError("meta 'boosters' must be a list of LightGBM model strings")
+        try:
+            est.boosters_ = [lgb.Booster(model_str=t) for t in texts]
+        except lgb.basic.LightGBMError as exc:
+            raise ValueError(f"corrupt LightGBM booster: {json.dumps(str(exc))[:200]}") from None
+        return est

@@ -1,0 +1,191 @@
+"""Training, evaluation and cross-validation runs recorded in the store.
+
+Two tables live beside the datasets in the DuckDB store:
+
+``runs``
+    one row per run: ``run`` (id), ``kind`` (train, evaluate, cv),
+    ``model_name``, ``model_type``, ``params`` (JSON), ``dataset``,
+    ``where_clause``, ``train_seconds``, ``accuracy``, ``metrics`` (JSON), ``created``.
+``predictions``
+    one row per evaluated image: ``run``, ``id``, ``actual``, ``predicted``,
+    ``probability`` (of the predicted class), so
+    ``SELECT actual, predicted, count(*) FROM predictions WHERE run = '...' GROUP BY ALL``
+    is the confusion matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from digitlab.errors import NotFoundError
+from digitlab.store import Store
+
+__all__ = ["Run", "get_run", "list_runs", "new_run_id", "record_run"]
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS runs (
+        run VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, model_name VARCHAR, model_type VARCHAR,
+        params JSON, dataset VARCHAR, where_clause VARCHAR, train_seconds DOUBLE, accuracy DOUBLE,
+        metrics JSON, created TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS predictions (
+        run VARCHAR NOT NULL, id BIGINT, actual INTEGER, predicted INTEGER, probability DOUBLE)""",
+]
+_COLUMNS = ["run", "kind", "model_name", "model_type", "params", "dataset", "where_clause", "train_seconds",
+            "accuracy", "metrics", "created"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of the ``runs`` table (``params`` and ``metrics`` decoded)."""
+
+    run: str
+    kind: str
+    model_name: str | None
+    model_type: str | None
+    params: dict[str, Any]
+    dataset: str | None
+    where_clause: str | None
+    train_seconds: float | None
+    accuracy: float | None
+    metrics: dict[str, Any]
+    created: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        """The run as a JSON-able dict."""
+        return {c: getattr(self, c) for c in _COLUMNS}
+
+
+def new_run_id(kind: str) -> str:
+    """A fresh, sortable run id such as ``train-20261122-001512-3fa2``."""
+    return f"{kind}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _plain(v: Any) -> Any:
+    """NumPy values to Python ones and non-finite floats to None, recursively."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, np.generic):
+        return _plain(v.item())
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)
+
+
+def _json(v: Any) -> str:
+    return json.dumps(_plain(v))
+
+
+def record_run(store: Store, *, run: str, kind: str, model_name: str | None, model_type: str | None,
+               params: dict[str, Any], dataset: str | None, where: str | None, train_seconds: float | None,
+               accuracy: float | None, metrics: dict[str, Any], ids: np.ndarray | None = None,
+               actual: np.ndarray | None = None, predicted: np.ndarray | None = None,
+               probability: np.ndarray | None = None) -> str:
+    """Insert a run and (optionally) its per-image predictions in one transaction.
+
+    Parameters
+    ----------
+    ids, actual, predicted, probability : ndarray of shape (n,), optional
+        The evaluated images' ids, true and predicted labels, and the
+        probability given to the predicted label.
+
+    Returns
+    -------
+    str
+        The run id.
+    """
+    with store.connect() as con:
+        for stmt in _SCHEMA:
+            con.execute(stmt)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [run, kind, model_name, model_type, _json(params), dataset, where,
+                         None if train_seconds is None else float(train_seconds),
+                         None if accuracy is None else float(accuracy), _json(metrics),
+                         datetime.now(timezone.utc).replace(tzinfo=None)])
+            if ids is not None and actual is not None and predicted is not None:
+                n = len(ids)
+                tbl = pa.table({
+                    "run": pa.array([run] * n, pa.string()),
+                    "id": pa.array(np.asarray(ids, dtype=np.int64)),
+                    "actual": pa.array(np.asarray(actual, dtype=np.int32)),
+                    "predicted": pa.array(np.asarray(predicted, dtype=np.int32)),
+                    "probability": pa.array(np.full(n, np.nan) if probability is None
+                                            else np.asarray(probability, dtype=np.float64)),
+                })
+                con.register("_preds", tbl)
+                con.execute("INSERT INTO predictions SELECT * FROM _preds")
+                con.unregister("_preds")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return run
+
+
+def _row_to_run(row: tuple[Any, ...]) -> Run:
+    d = dict(zip(_COLUMNS, row, strict=True))
+    d["params"] = json.loads(d["params"]) if d["params"] else {}
+    d["metrics"] = json.loads(d["metrics"]) if d["metrics"] else {}
+    return Run(**d)
+
+
+def _has_runs(store: Store) -> bool:
+    if not store.path.exists():
+        return False
+    with store.connect(read_only=True) as con:
+        return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'")
+                    .fetchone()[0])
+
+
+def list_runs(store: Store, model: str | None = None, limit: int | None = None) -> list[Run]:
+    """Recorded runs, newest first, optionally only those of model type ``model``."""
+    if not _has_runs(store):
+        return []
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM runs"
+    args: list[Any] = []
+    if model:
+        sql += " WHERE model_type = ? OR model_name = ?"
+        args = [model, model]
+    sql += " ORDER BY created DESC, run DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    with store.connect(read_only=True) as con:
+        return [_row_to_run(r) for r in con.execute(sql, args).fetchall()]
+
+
+def get_run(store: Store, run: str) -> Run:
+    """The run with id ``run`` (a unique prefix is enough).
+
+    Raises
+    ------
+    NotFoundError
+        No run, or an ambiguous prefix.
+    """
+    rows: list[tuple[Any, ...]] = []
+    if _has_runs(store):
+        with store.connect(read_only=True) as con:
+            rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE run = ? OR starts_with(run, ?)",
+                               [run, run]).fetchall()
+    exact = [r for r in rows if r[0] == run]
+    if exact:
+        return _row_to_run(exact[0])
+    if len(rows) == 1:
+        return _row_to_run(rows[0])
+    if not rows:
+        raise NotFoundError(f"no run {run!r}; list them with 'digitlab runs'")
+    raise NotFoundError(f"run prefix {run!r} is ambiguous: {', '.join(r[0] for r in rows[:5])}")
