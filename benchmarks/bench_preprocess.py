@@ -15,8 +15,8 @@ Test sets (none of them is MNIST-style):
 Each is classified after a **plain resize** (grey, Pillow's default bicubic
 resize of the whole picture to 28x28), after **normalisation without stroke
 width** (``to_mnist(..., strokes=False)``) and after **full normalisation**
-(``to_mnist``), by logistic regression trained here on the 60,000 MNIST
-training digits and, with ``--cnn PATH`` (or once the bundled model exists), by
+(``to_mnist``), by digitlab's logistic regression (``logreg``) fitted here on the 60,000
+MNIST training digits and, with ``--cnn PATH`` (or once the bundled model exists), by
 the CNN.
 
     PYTHONPATH=src nice python benchmarks/bench_preprocess.py --n 1000 --seed 0
@@ -233,6 +233,9 @@ def main() -> None:
     ap.add_argument("--strokes-per-style", type=int, default=20)
     ap.add_argument("--train-n", type=int, default=60000, help="MNIST training digits for logistic regression")
     ap.add_argument("--cnn", default=None, help="CNN model folder (default: the bundled model, if any)")
+    ap.add_argument("--cnn-src", default=None,
+                    help="a src/ folder whose digitlab/models/cnn.py defines the CNN, while it is not in this "
+                         "checkout (the rest of digitlab, preprocess included, is still this checkout's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args()
@@ -241,15 +244,14 @@ def main() -> None:
     xtr, ytr = load_mnist(data, "train")
     xte, yte = load_mnist(data, "test")
 
-    from sklearn.linear_model import LogisticRegression
+    from digitlab.models import make_model
 
     t = time.perf_counter()
     idx = rng.permutation(len(xtr))[:args.train_n]
-    logreg = LogisticRegression(max_iter=200, C=0.1)
-    logreg.fit(xtr[idx].reshape(-1, 784) / 255.0, ytr[idx])
+    logreg = make_model("logreg").fit(xtr[idx], ytr[idx])
     print(f"logistic regression fitted on {len(idx)} digits in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     models: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "logistic regression": lambda X: logreg.predict(X.reshape(-1, 784) / 255.0)}
+        "logistic regression": lambda X: np.asarray(logreg.predict(X.reshape(-1, 784)))}
     cnn_note = "CNN: not measured (no bundled model and no --cnn given)."
     cnn_path = args.cnn
     if cnn_path is None:
@@ -260,7 +262,11 @@ def main() -> None:
         except ImportError:
             pass
     if cnn_path:
+        import digitlab.models
         from digitlab.models.io import load_model
+        if args.cnn_src and "cnn" not in digitlab.models.MODELS:
+            digitlab.models.__path__.append(str(Path(args.cnn_src) / "digitlab" / "models"))
+            digitlab.models.MODELS["cnn"] = "digitlab.models.cnn:CNNClassifier"
         cnn = load_model(cnn_path).estimator
         models["CNN"] = lambda X: np.asarray(cnn.predict(X.reshape(-1, 28, 28).astype(np.float32)))
         cnn_note = f"CNN: the model in `{cnn_path}`."
@@ -327,8 +333,8 @@ def main() -> None:
         "Accuracy (%) on digits that are not MNIST-style, after a plain resize of the whole picture to 28x28 "
         "(grey, Pillow bicubic), after normalisation without the stroke-width step "
         "(`to_mnist(img, strokes=False)`), and after full normalisation (`to_mnist(img)`; strokes via "
-        "`render_strokes`). Logistic regression: scikit-learn `LogisticRegression(C=0.1)` on "
-        f"{len(idx)} MNIST training digits (pixels / 255). {cnn_note} "
+        "`render_strokes`). Logistic regression: `make_model(\"logreg\")` (multinomial) fitted on "
+        f"{len(idx)} MNIST training digits. {cnn_note} "
         f"MNIST rows use the same {len(sel)} random test digits re-drawn on a {CANVAS}x{CANVAS} canvas; "
         "pictures with no ink after normalisation count as errors.\n\n"
         + _report.table(cols, rows)
