@@ -12,9 +12,9 @@ prepared the same way, so :func:`to_mnist` repeats those steps on any input:
 2. **Crop** to the bounding box of the ink.
 3. **Stroke width**: at a working resolution (longer side 80 px, four times
    MNIST's 20 px box) the mean stroke width is estimated as ``2 * area /
-   perimeter`` of the ink; strokes thinner than MNIST's thin ones (10th
-   percentile) are binarised and dilated to full-intensity strokes, strokes
-   thicker than its thick ones (90th percentile) are eroded. Canvas strokes
+   perimeter`` of the ink; strokes thinner than nearly all of MNIST's (a 1-px
+   pen) are binarised and dilated to full-intensity strokes, strokes thicker
+   than MNIST's thick ones (90th percentile) are eroded to its median. Canvas strokes
    (:func:`render_strokes`) are instead drawn with a pen of MNIST's width.
 4. **Scale** the longer side to 20 px with antialiasing (box filter).
 5. **Centre**: paste into 28x28 so that the centre of mass lands on pixel
@@ -77,13 +77,16 @@ _WORK = 80         # working resolution of the longer side: 4 x _BOX
 # ink > 0.5, digits upsampled from their 20 px box), measured on 10,000 training
 # digits: 10th percentile, median, 90th percentile.
 _MNIST_WIDTH = (5.7, 7.9, 11.1)
-# Widths strokes outside MNIST's 10-90 % range are brought to (working resolution). Chosen on 400
-# re-drawn MNIST test digits (benchmarks/bench_preprocess.py's 1-px and thick pens; logistic regression
-# and nearest centroid): a 1-px skeleton has lost the shape of the stroke, and is recognised best when
-# thickened to more than MNIST's median width: logistic regression 82 -> 85 %, nearest centroid
-# 69 -> 77 % against grey-level dilation to the median (very thick pens: 87 -> 88 %, 79 -> 82 %).
+# Stroke-width step (working resolution). Thinner than _THIN_BELOW (MNIST's 1st percentile is 4.1; a
+# 1-px pen measures 0.5-1): binarise and dilate to _THIN_TARGET, more than MNIST's median, because a
+# 1-px skeleton has lost the shape of the stroke (logistic regression on 1-px re-drawn MNIST digits: 82 %
+# dilating to the median, 85 % to 10). Thicker than _THICK_ABOVE (MNIST's 90th percentile): erode to
+# MNIST's median. Chosen on 600 re-drawn MNIST test digits and the scikit-learn 8x8 digits against
+# logistic regression (benchmarks/bench_preprocess.py); eroding to 6 or only above 14 did worse there.
+_THIN_BELOW = 3.0
 _THIN_TARGET = 10.0
-_THICK_TARGET = 6.0
+_THICK_ABOVE = _MNIST_WIDTH[2]
+_THICK_TARGET = _MNIST_WIDTH[1]
 _INK_LEVEL = 0.5   # a working-resolution pixel is "ink" above this fraction of the peak
 _MIN_CONTRAST = 40.0  # grey levels (0-255) between background and ink below which there is no ink
 
@@ -297,6 +300,8 @@ def _normalise(ink: np.ndarray, *, strokes: bool = True) -> np.ndarray:
     work = _to_working(crop)
     wh, ww = work.shape
     width = stroke_width(work)
+    if width == 0:  # a faint hairline (thinner than a working pixel): measure it at a lower level
+        width = stroke_width(work, level=0.3 * float(work.max(initial=0.0)))
     if width == 0 or _WORK / width < 2.0:
         raise NoInkError(f"no ink: only a dot is drawn (ink {w}x{h} px, about as wide as the stroke)")
     if strokes:
@@ -374,21 +379,20 @@ def _disk(radius: float) -> np.ndarray:
 
 
 def _adjust_strokes(work: np.ndarray, width: float) -> np.ndarray:
-    """Thicken strokes thinner than MNIST's thin ones, erode those thicker than its thick ones.
+    """Thicken strokes thinner than nearly all of MNIST's, erode those thicker than its thick ones.
 
     Thin strokes are faint after antialiasing (a 1-px line covers part of
-    each pixel), so they are binarised at a low level (0.3) and dilated to
-    ``_THIN_TARGET``: full-intensity strokes of a usual width. Thick strokes
-    are eroded (grey levels) to ``_THICK_TARGET``, unless that would erase
-    most of the digit.
+    each pixel), so they are binarised at 0.3 of the peak and dilated to
+    ``_THIN_TARGET``: full-intensity strokes. Strokes thicker than MNIST's
+    90th percentile are eroded (grey levels) to its median, unless that
+    would erase most of the digit.
     """
-    lo, _, hi = _MNIST_WIDTH
-    if width < lo:
-        mask = work > 0.3
+    if width < _THIN_BELOW:
+        mask = work > 0.3 * float(work.max(initial=0.0))
         radius = (_THIN_TARGET - stroke_width(mask.astype(np.float32))) / 2.0
         if radius >= 0.5:
             return ndi.binary_dilation(mask, structure=_disk(radius)).astype(np.float32)
-    elif width > hi:
+    elif width > _THICK_ABOVE:
         radius = (width - _THICK_TARGET) / 2.0
         if radius >= 0.5:
             eroded = ndi.grey_erosion(work, footprint=_disk(radius))
