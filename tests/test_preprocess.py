@@ -223,6 +223,16 @@ def test_decompression_bomb_header_is_refused_without_decoding():
         decode_image(png)
 
 
+def test_oversized_file_is_not_read(tmp_path, monkeypatch):
+    import digitlab.preprocess as pre
+
+    p = tmp_path / "big.png"
+    p.write_bytes(png_bytes(Image.fromarray(seven())))
+    monkeypatch.setattr(pre, "MAX_FILE_BYTES", 100)
+    with pytest.raises(UserError, match=r"big.png: file is \d+ bytes; at most 100"):
+        load_image(p)
+
+
 def test_undecodable_bytes_are_a_user_error():
     with pytest.raises(UserError, match="cannot decode image"):
         decode_image(b"GIF89a garbage")

@@ -46,6 +46,7 @@ from scipy import ndimage as ndi
 from digitlab.errors import UserError
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "MAX_SIDE",
     "MIN_SIDE",
     "MAX_STROKES",
@@ -60,6 +61,8 @@ __all__ = [
 
 #: Largest accepted side of an input picture or canvas, in pixels.
 MAX_SIDE = 4000
+#: Largest image file :func:`load_image` reads, in bytes (an uncompressed 4000x4000 RGBA picture is 64 MB).
+MAX_FILE_BYTES = 100_000_000
 #: Smallest accepted longer side of an input picture, in pixels.
 MIN_SIDE = 8
 #: Most strokes and most points (over all strokes) :func:`render_strokes` accepts.
@@ -146,6 +149,10 @@ def load_image(path: str | os.PathLike[str], *, force: bool = False) -> np.ndarr
     """
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise UserError(f"{path}: file is {size} bytes; at most {MAX_FILE_BYTES} are read (a 4000x4000 "
+                            "picture needs far less)")
         data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"{path}: cannot read file: {exc.strerror or exc}") from None
