@@ -267,9 +267,12 @@ def main() -> None:
         if args.cnn_src and "cnn" not in digitlab.models.MODELS:
             digitlab.models.__path__.append(str(Path(args.cnn_src) / "digitlab" / "models"))
             digitlab.models.MODELS["cnn"] = "digitlab.models.cnn:CNNClassifier"
-        cnn = load_model(cnn_path).estimator
+        loaded = load_model(cnn_path)
+        cnn = loaded.estimator
         models["CNN"] = lambda X: np.asarray(cnn.predict(X.reshape(-1, 28, 28).astype(np.float32)))
-        cnn_note = f"CNN: the model in `{cnn_path}`."
+        test_acc = loaded.card.get("metrics", {}).get("test", {}).get("accuracy")
+        cnn_note = (f"CNN: the model in `{cnn_path}` (trained by `{loaded.card.get('command', '?')}`"
+                    + (f", {100 * test_acc:.2f} % on the MNIST test set" if test_acc else "") + ").")
 
     sel = rng.choice(len(xte), size=min(args.n, len(xte)), replace=False)
     xs, ys = xte[sel], yte[sel]
