@@ -25,7 +25,6 @@ the CNN.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time

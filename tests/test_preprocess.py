@@ -162,6 +162,27 @@ def test_palette_image_via_decode():
     assert np.abs(to_mnist(img).astype(int) - to_mnist(seven()).astype(int)).max() <= 2
 
 
+@pytest.mark.parametrize("mode", ["1", "L", "I;16", "I", "F", "CMYK", "YCbCr", "LA", "PA"])
+def test_every_pil_mode_gives_the_same_digit(mode):
+    a = seven()
+    ref = to_mnist(a)
+    if mode == "LA":  # transparent background, alpha is the ink
+        img = Image.merge("LA", [Image.new("L", a.shape[::-1], 0), Image.fromarray(a)])
+    elif mode == "PA":
+        black = Image.new("P", a.shape[::-1], 0)
+        black.putpalette([0, 0, 0] * 256)
+        img = Image.merge("PA", [black, Image.fromarray(a)])
+    elif mode in ("I;16", "I", "F"):
+        img = Image.fromarray({"I;16": a.astype(np.uint16) * 257, "I": a.astype(np.int32),
+                               "F": a.astype(np.float32)}[mode])
+        assert img.mode == mode
+    else:
+        img = Image.fromarray(255 - a).convert(mode)  # dark on light
+    out = to_mnist(img)
+    assert_mnist_style(out)
+    assert np.abs(out.astype(int) - ref.astype(int)).mean() < 8, mode
+
+
 def test_float_arrays_in_0_1():
     out = to_mnist(seven().astype(np.float64) / 255)
     assert np.array_equal(out, to_mnist(seven()))

@@ -177,11 +177,12 @@ def _pil_ink(img: Image.Image) -> tuple[np.ndarray, bool]:
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
         mode = img.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"))
+        if mode in ("RGBa", "La"):  # premultiplied alpha
+            img = img.convert("RGBA")
+        alpha = np.asarray(img.getchannel("A"))  # (Pillow's PA -> RGBA conversion drops the A band)
         if np.median(_border(alpha)) < 128:
             return alpha.astype(np.float32), True
-        grey = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.float32)
+        grey = np.asarray(img.convert("RGB").convert("L"), dtype=np.float32)
         return _over_white(grey, alpha), False
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
