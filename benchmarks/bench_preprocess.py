@@ -232,6 +232,39 @@ def normalised(img: Image.Image | np.ndarray, strokes: bool = True) -> np.ndarra
         return np.zeros((28, 28), dtype=np.uint8)  # counted as a miss unless the model guesses right
 
 
+def examples(path: str, xs: np.ndarray, items: list[tuple], rng: np.random.Generator) -> None:
+    """A figure: for a few inputs, the picture, its plain resize and its normalisation."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from digitlab._io import atomic_path
+
+    names = ["quarter size, in a corner", "dark on light", "transparent RGBA", "1-px pen", "very thick pen"]
+    pics = [mnist_variant(xs[i:i + 1], n, rng)[0] for i, n in enumerate(names)]
+    strokes, w, h, _ = items[len(items) // 3]
+    drawn = plain_strokes(strokes, w, h, 3.0)
+    rows = [(n, p, plain(p), to_mnist(p)) for n, p in zip(names, pics, strict=True)]
+    rows.append(("strokes, 3 px pen", drawn, plain(drawn), render_strokes(strokes, w, h, 3.0)))
+    fig, axes = plt.subplots(3, len(rows), figsize=(1.6 * len(rows), 5.2))
+    for j, (name, pic, pl, nm) in enumerate(rows):
+        shown = pic if pic.mode != "RGBA" else Image.alpha_composite(
+            Image.new("RGBA", pic.size, (200, 200, 200, 255)), pic)
+        first = "gray" if shown.mode == "L" else None
+        for i, (im, cmap) in enumerate([(shown, first), (pl, "gray"), (nm, "gray")]):
+            ax = axes[i, j]
+            ax.imshow(im, cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, j].set_title(name, fontsize=7)
+    for i, label in enumerate(["input", "plain resize", "normalised"]):
+        axes[i, 0].set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1000, help="MNIST test digits per variant")
@@ -243,6 +276,7 @@ def main() -> None:
                          "checkout (the rest of digitlab, preprocess included, is still this checkout's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    ap.add_argument("--figure", default=None, help="also draw examples (input, plain resize, normalised) to this PNG")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     data = os.environ.get("DIGITLAB_DATA", str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
@@ -300,6 +334,8 @@ def main() -> None:
                  lambda it: normalised(plain_strokes(*it), False),
                  lambda it: render_strokes(*it)))
 
+    if args.figure:
+        examples(args.figure, xs, items, rng)
     rows = []
     timing: list[float] = []
     for name, inputs, labels, f_plain, f_nostroke, f_norm in sets:
