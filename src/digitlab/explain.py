@@ -2,18 +2,33 @@
 
 :func:`explain` returns, for one image and one class, a 28x28 map of signed
 contributions to that class's score: positive pixels push towards the class,
-negative ones away. Models with exact contributions (``contributions`` method:
-linear models, nearest mean, trees) use them; others fall back to occlusion.
+negative ones away. The method depends on what the model allows:
+
+* ``"exact"``: models with a ``contributions`` method (linear models, nearest
+  mean, trees) give exact per-pixel contributions;
+* ``"integrated_gradients"``: differentiable models with an
+  ``integrated_gradients`` method (the CNN) give integrated gradients of the
+  class logit from a black image (the map sums, up to the Riemann-sum error,
+  to ``logit(image) - logit(black)``);
+* ``"occlusion"``: any other model: the drop of the class score when each
+  2x2 block of ink is blacked out, shared among the block's pixels by ink.
+
+:func:`render` draws a map as a PNG: green for positive, red for negative,
+over the faint digit.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Explanation", "explain"]
+from digitlab.errors import UserError
+
+__all__ = ["Explanation", "explain", "render"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +41,7 @@ class Explanation:
         The class explained.
     contributions : ndarray of float, shape (28, 28)
     method : str
-        ``"exact"`` or the approximation used (e.g. ``"occlusion"``).
+        ``"exact"``, ``"integrated_gradients"`` or ``"occlusion"``.
     """
 
     digit: int
@@ -72,10 +87,77 @@ def explain(estimator: Any, image: np.ndarray, digit: int | None = None) -> Expl
     Returns
     -------
     Explanation
+        ``contributions`` has shape (28, 28).
+
+    Raises
+    ------
+    UserError
+        The image does not have 784 pixels, or ``digit`` is not a class of the model.
     """
-    x = np.asarray(image, dtype=np.float32).reshape(1, 784)
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.size != 784:
+        raise UserError(f"explain needs one 28x28 image (784 pixels), got shape {arr.shape}")
+    x = arr.reshape(1, 784)
     if digit is None:
         digit = int(estimator.predict(x)[0])
+    elif not np.any(np.asarray(estimator.classes_) == digit):
+        raise UserError(f"digit must be one of {np.asarray(estimator.classes_).tolist()}, got {digit!r}")
+    digit = int(digit)
     if hasattr(estimator, "contributions"):
         return Explanation(digit, np.asarray(estimator.contributions(x, digit))[0].reshape(28, 28), "exact")
+    if hasattr(estimator, "integrated_gradients"):
+        ig = np.asarray(estimator.integrated_gradients(x, digit))[0].reshape(28, 28)
+        return Explanation(digit, ig, "integrated_gradients")
     return Explanation(digit, _occlusion(estimator, x, digit), "occlusion")
+
+
+def render(explanation: Explanation, image: np.ndarray, path: str | os.PathLike[str], *,
+           scale: int = 10) -> Path:
+    """Draw an explanation as a PNG: green pushes towards the class, red away, over the faint digit.
+
+    Colour opacity is ``(|contribution| / q99) ** 0.75``, clipped to 1, where
+    ``q99`` is the 99th percentile of the non-zero ``|contribution|`` (one
+    extreme pixel does not wash the rest out); the digit shows as light grey on white.
+
+    Parameters
+    ----------
+    explanation : Explanation
+    image : array-like, shape (28, 28) or (784,)
+        The explained image, pixel intensities 0-255.
+    path : path-like
+        PNG file to write (atomically).
+    scale : int, default=10
+        Output pixels per input pixel (the PNG is ``28*scale`` square).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from PIL import Image
+
+    from digitlab._io import atomic_path
+
+    img = np.asarray(image, dtype=np.float64)
+    if img.size != 784:
+        raise UserError(f"render needs one 28x28 image (784 pixels), got shape {img.shape}")
+    if not 1 <= scale <= 64:
+        raise UserError(f"scale must be in 1..64, got {scale!r}")
+    img = np.clip(img.reshape(28, 28), 0, 255) / 255.0
+    c = np.asarray(explanation.contributions, dtype=np.float64).reshape(28, 28)
+    mag = np.abs(c)
+    peak = float(np.percentile(mag[mag > 0], 99)) if (mag > 0).any() else 0.0
+    strength = np.clip(mag / peak, 0, 1) ** 0.75 if peak > 0 else np.zeros_like(c)  # (28, 28) in [0, 1]
+    base = 1.0 - 0.3 * img                                                      # faint digit: light grey on white
+    rgb = np.repeat(base[..., None], 3, axis=2)                                 # (28, 28, 3)
+    colour = np.where((c >= 0)[..., None], np.array([0.0, 0.6, 0.15]), np.array([0.85, 0.05, 0.05]))
+    a = strength[..., None]
+    rgb = (1 - a) * rgb + a * colour
+    pixels = np.round(rgb * 255).astype(np.uint8).repeat(scale, 0).repeat(scale, 1)
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        Image.fromarray(pixels, "RGB").save(tmp, format="PNG")
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # a normal user file, not the 0600 of the temporary file
+    return target

@@ -10,6 +10,7 @@ import typer
 from digitlab.cli._common import DigitlabGroup
 from digitlab.cli.data import data_app
 from digitlab.cli.dpmm import dpmm_app
+from digitlab.cli.explain import explain_command
 from digitlab.cli.models import (
     compare_command, evaluate_command, learning_curve_command, predict_command, runs_command, train_command,
 )
@@ -53,6 +54,7 @@ app.command("runs")(runs_command)
 app.command("compare")(compare_command)
 app.command("predict")(predict_command)
 app.command("serve")(serve_command)
+app.command("explain")(explain_command)
 
 
 def main() -> None:

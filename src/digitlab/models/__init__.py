@@ -17,6 +17,7 @@ __all__ = ["MODELS", "make_model", "model_class", "model_name_of"]
 #: CLI name -> "module:Class". Only these classes are ever built from a saved file.
 MODELS: dict[str, str] = {
     "centroid": "digitlab.models.centroid:NearestCentroidClassifier",
+    "cnn": "digitlab.models.cnn:CNNClassifier",
     "logreg": "digitlab.models.logreg:LogisticRegressionClassifier",
     "sgd": "digitlab.models.sgd:BinarySGDClassifier",
     "svm-linear": "digitlab.models.svm_linear:LinearSVMClassifier",

@@ -1,0 +1,68 @@
+"""``digitlab explain NAME IMAGE``: which pixels push a model towards (green) or away from (red) a digit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from digitlab.cli._common import FormatOption, HomeOption, OutputFormat, console, emit, settings_from
+from digitlab.errors import UserError
+
+__all__ = ["explain_command"]
+
+
+def explain_command(
+    name: str = typer.Argument(..., help="Model name (`default` is the bundled CNN)."),
+    image: Path = typer.Argument(..., help="Image file (PNG, JPEG, ...); normalised like MNIST first."),
+    digit: int | None = typer.Option(None, "--digit", "-d", help="Digit to explain [default: the prediction]."),
+    out: Path = typer.Option(..., "--out", "-o", help="PNG to write: green for, red against, over the digit."),
+    seed: int = typer.Option(0, help="Seed for numpy and torch (every method used here is deterministic)."),
+    home: Path | None = HomeOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Explain model NAME's score for a digit on IMAGE as a per-pixel map, drawn to --out."""
+    from digitlab.explain import explain, render
+    from digitlab.models.io import load_model, model_path
+    from digitlab.preprocess import load_image
+
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out must be a .png file, got {str(out)!r}")
+    settings = settings_from(home=home)
+    loaded = load_model(model_path(name, settings.models_dir), name=name)
+    np.random.seed(seed)
+    if "torch" in sys.modules:  # a torch model was loaded
+        sys.modules["torch"].manual_seed(seed)
+    est = loaded.estimator
+    pixels = load_image(image)                                   # (28, 28) uint8
+    x = pixels.reshape(1, 784).astype(np.float32)
+    proba = np.asarray(est.predict_proba(x))[0]
+    classes = np.asarray(est.classes_)
+    predicted = int(classes[int(np.argmax(proba))])
+    exp = explain(est, pixels, digit)
+    render(exp, pixels, out)
+    c = exp.contributions
+    result = {
+        "model": name,
+        "image": str(image),
+        "predicted": predicted,
+        "probabilities": {int(k): float(p) for k, p in zip(classes, proba, strict=True)},
+        "digit": exp.digit,
+        "method": exp.method,
+        "sum": float(c.sum()),
+        "positive": float(c[c > 0].sum()),
+        "negative": float(c[c < 0].sum()),
+        "out": str(out),
+        "contributions": np.round(c, 6).tolist(),
+    }
+    if fmt is OutputFormat.json:
+        emit(result, fmt)
+        return
+    rows = [["model", name], ["predicted", f"{predicted} (p={proba.max():.3f})"], ["explained digit", exp.digit],
+            ["method", exp.method], ["sum of contributions", f"{result['sum']:.4g}"],
+            ["positive / negative", f"{result['positive']:.4g} / {result['negative']:.4g}"], ["written", str(out)]]
+    emit(result, fmt, columns=["", "value"], rows=rows)
+    if fmt is OutputFormat.table:
+        console.print(f"[green]green[/green] pixels push towards {exp.digit}, [red]red[/red] ones away.")

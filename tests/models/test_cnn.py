@@ -1,0 +1,119 @@
+"""The CNN estimator: tiny fits, persistence, checkpoint/resume, and the bundled model's accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from digitlab.errors import UserError  # noqa: E402
+from digitlab.models.cnn import CNNClassifier  # noqa: E402
+
+# Tiny, deterministic settings: small width, no augmentation, float32, one thread.
+TINY = {"recipe": "fast", "width": 6, "batch_size": 64, "augment": "none", "bf16": False, "n_threads": 1, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(small_train: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    x, y = small_train
+    return x[:600], y[:600]
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn(tiny_data: tuple[np.ndarray, np.ndarray]) -> CNNClassifier:
+    x, y = tiny_data
+    return CNNClassifier(**TINY, epochs=2).fit(x, y)
+
+
+def test_tiny_fit_learns(tiny_cnn: CNNClassifier, small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = small_train
+    held_out = (tiny_cnn.predict(x[600:1600]) == y[600:1600]).mean()
+    assert held_out > 0.6, held_out                 # chance is 0.1
+    assert [h["epoch"] for h in tiny_cnn.history_] == [1, 2]
+    proba = tiny_cnn.predict_proba(x[:5])
+    assert proba.shape == (5, 10) and np.allclose(proba.sum(1), 1.0)
+
+
+def test_state_round_trip_gives_identical_outputs(tiny_cnn: CNNClassifier, tmp_path: Path,
+                                                  small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    from digitlab.models.io import load_model, save_model
+
+    x = small_train[0][:200]
+    arrays, meta = tiny_cnn.get_state()
+    rebuilt = CNNClassifier.from_state(tiny_cnn.get_params(), arrays, meta)
+    assert np.array_equal(rebuilt.decision_function(x), tiny_cnn.decision_function(x))
+    loaded = load_model(save_model(tiny_cnn, tmp_path / "m", {"note": "tiny"})).estimator
+    assert np.array_equal(loaded.decision_function(x), tiny_cnn.decision_function(x))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_continues_from_saved_epoch_with_same_weights(tiny_data: tuple[np.ndarray, np.ndarray],
+                                                             tmp_path: Path) -> None:
+    x, y = tiny_data[0][:300], tiny_data[1][:300]
+    params = {**TINY, "epochs": 3, "augment": "elastic"}    # augmentation exercises the restored RNG
+    whole = CNNClassifier(**params).fit(x, y)
+
+    def stop_after_first(key: str, completed: int, total: int, **info: object) -> None:
+        if key == "epoch" and completed == 1:
+            raise _Interrupt
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(_Interrupt):
+        CNNClassifier(**params).fit(x, y, checkpoint_dir=ckpt, progress=stop_after_first)
+    assert (ckpt / "checkpoint.json").is_file()
+    epochs_run: list[int] = []
+    resumed = CNNClassifier(**params).fit(
+        x, y, checkpoint_dir=ckpt, resume=True,
+        progress=lambda key, completed, total, **info: epochs_run.append(completed) if key == "epoch" else None)
+    assert epochs_run == [2, 3]
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]
+    a, b = whole.net_.state_dict(), resumed.net_.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_checkpoint_of_other_parameters(tiny_data: tuple[np.ndarray, np.ndarray],
+                                                         tmp_path: Path) -> None:
+    x, y = tiny_data[0][:128], tiny_data[1][:128]
+    CNNClassifier(**{**TINY, "epochs": 1}).fit(x, y, checkpoint_dir=tmp_path)
+    with pytest.raises(UserError, match="other data or parameters"):
+        CNNClassifier(**{**TINY, "epochs": 1, "width": 4}).fit(x, y, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_bad_recipe_is_a_user_error(tiny_data: tuple[np.ndarray, np.ndarray]) -> None:
+    with pytest.raises(UserError, match="recipe must be one of"):
+        CNNClassifier(recipe="huge").fit(*tiny_data)
+
+
+def test_inference_leaves_the_input_unchanged(tiny_cnn: CNNClassifier,
+                                              small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    x = small_train[0][:4].reshape(4, 784).astype(np.float32)    # float32: no conversion copy upstream
+    before = x.copy()
+    first = tiny_cnn.decision_function(x)
+    tiny_cnn.integrated_gradients(x, 1)
+    assert np.array_equal(x, before)
+    assert np.array_equal(tiny_cnn.decision_function(x), first)
+
+
+def test_integrated_gradients_sum_to_logit_difference(tiny_cnn: CNNClassifier,
+                                                      small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    x = small_train[0][:8].reshape(8, 784).astype(np.float32)
+    ig = tiny_cnn.integrated_gradients(x, 3, steps=64)           # (8, 784)
+    gap = tiny_cnn.decision_function(x)[:, 3] - tiny_cnn.decision_function(np.zeros((1, 784)))[0, 3]
+    assert ig.shape == (8, 784)
+    assert np.allclose(ig.sum(1), gap, rtol=0.05, atol=0.05 * np.abs(gap).mean())
+
+
+def test_bundled_model_reaches_99_5_percent(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    from digitlab.models.io import load_model, model_path
+
+    loaded = load_model(model_path("default", Path("/nonexistent-models-dir")))
+    assert isinstance(loaded.estimator, CNNClassifier)
+    x, y = mnist_test
+    accuracy = (loaded.estimator.predict(x) == y).mean()
+    assert accuracy >= 0.995, accuracy
