@@ -110,6 +110,7 @@ def main() -> None:
     ap.add_argument("--model", default="default", help="Model to serve (default: the bundled CNN).")
     ap.add_argument("--home", default=None, help="DIGITLAB_HOME holding the model (default: environment).")
     ap.add_argument("--data-dir", default=None, help="MNIST folder (default: $DIGITLAB_DATA).")
+    ap.add_argument("--workers", type=int, default=1, help="Server processes (digitlab serve --workers).")
     ap.add_argument("--seconds", type=float, default=5.0, help="Duration of each load run.")
     ap.add_argument("--clients", default="1,8,32", help="Concurrent connections, comma-separated.")
     ap.add_argument("--no-write", action="store_true", help="Print only; do not update BENCHMARKS.md.")
@@ -121,7 +122,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "digitlab", "serve", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
-           "--model", args.model, "--log-level", "error"]
+           "--model", args.model, "--log-level", "error", "--workers", str(args.workers)]
     if args.home:
         cmd += ["--home", args.home]
     if args.data_dir:
@@ -157,7 +158,8 @@ def main() -> None:
                   + (f", test accuracy {acc:.4f}" if isinstance(acc, float) else "") + ")")
     target = [r for r in rows if r[1] == 32 and "explain" not in r[0]]
     met = all(r[2] >= 500 and r[4] <= 50 and r[5] == 0 for r in target)
-    body = (f"`digitlab serve` (one uvicorn process, micro-batched inference) with {model_desc}, loaded by "
+    procs = "one uvicorn process" if args.workers == 1 else f"{args.workers} uvicorn worker processes"
+    body = (f"`digitlab serve --workers {args.workers}` ({procs}, micro-batched inference) with {model_desc}, loaded by "
             f"`wrk` on the same machine for {args.seconds:g} s per row. Inputs: one MNIST test image as 784 "
             "pixels, and the same digit drawn on a 280x280 canvas as a PNG data: URL (decoded and normalised "
             f"per request). The machine is shared: 1-minute load average {load_before:.1f} before the runs, "

@@ -27,7 +27,7 @@ def settings(model_home: Path, mnist_dir: Path):
     """Server settings on that home, with the centroid as default model."""
     from digitlab.serve import serve_settings
 
-    return serve_settings(data_dir=mnist_dir, home=model_home, default_model=CENTROID)
+    return serve_settings(data_dir=mnist_dir, home=model_home, default_model=CENTROID, freeze_gc=False)
 
 
 @pytest.fixture(scope="module")

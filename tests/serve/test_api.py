@@ -288,7 +288,7 @@ def test_samples_without_mnist_is_404_with_a_clear_message(model_home, tmp_path)
 
     from digitlab.serve import create_app, serve_settings
 
-    app = create_app(serve_settings(data_dir=tmp_path, home=model_home, default_model="centroid"))
+    app = create_app(serve_settings(data_dir=tmp_path, home=model_home, default_model="centroid", freeze_gc=False))
     r = TestClient(app).get("/v1/samples", params={"digit": 1})
     assert r.status_code == 404 and "MNIST" in r.json()["detail"]
 
@@ -330,3 +330,24 @@ def test_a_prediction_over_the_time_limit_is_503(settings, monkeypatch) -> None:
         monkeypatch.setattr(served.estimator, "scores", lambda X: (time.sleep(0.5), slow(X))[1])
         r = c.post("/v1/predict", json={"pixels": _PIX})
         assert r.status_code == 503 and "0.2 s" in r.json()["detail"]
+
+
+def test_registry_loads_once_and_can_freeze_the_heap(settings) -> None:
+    import gc
+
+    from digitlab.serve.models import ModelRegistry
+
+    registry = ModelRegistry(settings.models_dir, freeze_gc=True)
+    try:
+        first = registry.get("centroid")
+        assert registry.get("centroid") is first and registry.loaded() == ["centroid"]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_malformed_multipart_body_is_400(client, mnist_test) -> None:
+    r = client.post("/v1/predict", content=b"--xyz\r\nnot a part",
+                    headers={"content-type": "multipart/form-data; boundary=xyz"})
+    assert r.status_code == 400 and r.json()["detail"].startswith("malformed multipart body")
+    _assert_alive(client, mnist_test)

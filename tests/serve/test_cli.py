@@ -26,3 +26,19 @@ def test_serve_runs_uvicorn_on_the_given_address(cli, home: Path, model_home: Pa
     assert calls["host"] == "127.0.0.1" and calls["port"] == 8123 and "browser" not in calls
     assert calls["app"].state.settings.default_model == "centroid"
     assert "http://127.0.0.1:8123/" in result.stderr
+
+
+def test_serve_with_workers_hands_the_settings_to_worker_processes(cli, model_home: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from digitlab.serve.app import SETTINGS_ENV, app_from_env
+
+    calls: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))
+    monkeypatch.delenv(SETTINGS_ENV, raising=False)
+    result = cli("serve", "--model", "centroid", "--home", model_home, "--workers", "2", "--no-browser")
+    assert result.exit_code == 0, result.stderr
+    assert calls["app"] == "digitlab.serve.app:app_from_env" and calls["factory"] and calls["workers"] == 2
+    app = app_from_env()  # what each worker process builds
+    assert app.state.settings.default_model == "centroid" and app.state.settings.models_dir == model_home / "models"

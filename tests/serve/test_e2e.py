@@ -90,12 +90,13 @@ ONE = [[(0.52, 0.18), (0.51, 0.5), (0.5, 0.82)]]
 ZERO = [[(0.5 + 0.2 * math.sin(t / 24 * 2 * math.pi), 0.5 - 0.3 * math.cos(t / 24 * 2 * math.pi))
          for t in range(25)]]
 SEVEN = [[(0.3, 0.22), (0.7, 0.22), (0.58, 0.5), (0.47, 0.8)]]
+THREE = [[(0.32, 0.22), (0.5, 0.17), (0.66, 0.25), (0.62, 0.4), (0.48, 0.48), (0.64, 0.56), (0.68, 0.7),
+          (0.52, 0.82), (0.32, 0.78)]]
 
 
 def _predicted(page) -> str:
-    page.wait_for_function("document.querySelector('#digit').textContent !== '?'")
-    page.wait_for_timeout(300)  # the last request, sent when the stroke ended
-    page.wait_for_function("document.querySelector('.bar.win') !== null")
+    """The digit shown once the last request (sent when the stroke ended) has been answered."""
+    page.wait_for_function("document.body.dataset.busy === '0' && document.querySelector('.bar.win') !== null")
     return page.locator("#digit").text_content()
 
 
@@ -111,6 +112,30 @@ def test_drawn_digit_is_recognised_and_bars_appear(page, strokes, digit) -> None
                         ".getImageData(0, 0, 28, 28).data; let s = 0; for (let i = 0; i < d.length; i += 4) "
                         "s += d[i]; return s; })()")
     assert ink > 0
+
+
+def test_live_predictions_never_have_two_requests_in_flight(page) -> None:
+    page.evaluate("""() => {
+        window.__live = {inFlight: 0, maxInFlight: 0, sent: 0};
+        const orig = window.fetch;
+        window.fetch = async (...args) => {
+            if (!String(args[0]).includes('/v1/predict')) return orig(...args);
+            const l = window.__live; l.sent++; l.inFlight++; l.maxInFlight = Math.max(l.maxInFlight, l.inFlight);
+            try { return await orig(...args); } finally { l.inFlight--; }
+        };
+    }""")
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.15 * box["height"])
+    page.mouse.down()
+    for i in range(40):  # a slow stroke: ~1.2 s of drawing
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + (0.15 + 0.7 * i / 39) * box["height"])
+        page.wait_for_timeout(30)
+    sent_while_drawing = page.evaluate("window.__live.sent")
+    page.mouse.up()
+    assert _predicted(page) == "1"
+    live = page.evaluate("window.__live")
+    assert sent_while_drawing >= 2 and live["sent"] > sent_while_drawing  # live updates, then once more at the end
+    assert live["maxInFlight"] == 1
 
 
 def test_click_a_bar_explains_that_digit_then_undo_and_clear(page) -> None:
@@ -146,11 +171,10 @@ def test_phone_screen_draws_without_scrolling(browser, server) -> None:
 
 
 def test_screenshot_for_the_readme(page) -> None:
-    """Draw a 7 and save a screenshot when DIGITLAB_SCREENSHOT names a file."""
-    _draw(page, SEVEN)
-    digit = _predicted(page)
-    page.wait_for_function("document.querySelector('#heat-caption').textContent.includes('Why')")
-    assert digit in list("0123456789")
+    """Draw a 3 and save a screenshot when DIGITLAB_SCREENSHOT names a file."""
+    _draw(page, THREE)
+    assert _predicted(page) == "3"
+    page.wait_for_function("document.querySelector('#heat-caption').textContent.includes('Why 3')")
     target = os.environ.get("DIGITLAB_SCREENSHOT")
     if target:
         page.screenshot(path=target, full_page=True)

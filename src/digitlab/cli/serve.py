@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import threading
 import webbrowser
@@ -23,6 +25,8 @@ def serve_command(
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open the page in a browser."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
+    workers: int = typer.Option(1, min=1, max=64, help="Server processes (each loads the model; one per core "
+                                                    "serves the most requests)."),
     seed: int = typer.Option(0, help="Seed for any randomness in the models (predictions are deterministic)."),
     log_level: str = typer.Option("warning", help="uvicorn log level: critical, error, warning, info, debug."),
 ) -> None:
@@ -30,6 +34,8 @@ def serve_command(
     import uvicorn
 
     from digitlab.serve import create_app, serve_settings
+    from digitlab.serve.app import SETTINGS_ENV
+    from digitlab.serve.settings import settings_to_json
     from digitlab.serve.models import ModelRegistry
 
     random.seed(seed)
@@ -40,10 +46,15 @@ def serve_command(
     except NotFoundError as exc:
         hint = ("the bundled default model is missing from this installation; "
                 if model == "default" else "")
-        raise UserError(f"cannot serve model {model!r}: {hint}{exc}. Train one (e.g. `digitlab train centroid`) "
-                        "or pick another with --model") from None
+        raise UserError(f"cannot serve model {model!r}: {hint}{exc}. Train one (e.g. `digitlab train logreg`, "
+                        "then `digitlab serve --model logreg`) or pick another with --model") from None
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     err_console.print(f"MLPaint on [bold]{url}[/bold] (model {model!r}; API docs at {url}docs). Ctrl+C stops it.")
     if not no_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    else:
+        os.environ[SETTINGS_ENV] = json.dumps(settings_to_json(settings))
+        uvicorn.run("digitlab.serve.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level=log_level)

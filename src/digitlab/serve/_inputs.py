@@ -117,7 +117,10 @@ def image_to_input(data: bytes | str, max_side: int, max_pixels: int) -> np.ndar
 
 def strokes_to_input(strokes: list[np.ndarray], width: int, height: int, pen_width: float) -> np.ndarray | None:
     """Render strokes and normalise to MNIST style; shape (784,) float32, or None when nothing is drawn."""
-    img = render_strokes([s.tolist() for s in strokes], width, height, pen_width)
+    try:
+        img = render_strokes([s.tolist() for s in strokes], width, height, pen_width)
+    except NoInkError:
+        return None
     return _normalised(img)
 
 

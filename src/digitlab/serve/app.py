@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import numpy as np
 import orjson
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -36,9 +38,11 @@ from digitlab.serve.schemas import (
 )
 from digitlab.serve.settings import ServeSettings
 
-__all__ = ["create_app"]
+__all__ = ["SETTINGS_ENV", "app_from_env", "create_app"]
 
 log = logging.getLogger("digitlab.serve")
+#: Environment variable carrying the settings (JSON) to worker processes started by uvicorn.
+SETTINGS_ENV = "DIGITLAB_SERVE_SETTINGS"
 _INLINE_PARSE_BYTES = 32 * 1024  # smaller JSON bodies (784 pixels are ~4 kB) are parsed on the event loop
 STATIC = Path(__file__).resolve().parent / "static"
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -174,7 +178,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
         Serves the page at ``/``, the API under ``/v1``, ``/healthz`` and OpenAPI docs at ``/docs``.
     """
     registry = ModelRegistry(settings.models_dir, max_batch=settings.max_batch,
-                             torch_threads=settings.torch_threads)
+                             torch_threads=settings.torch_threads, freeze_gc=settings.freeze_gc)
+    # CPU-bound input work (decoding, normalising) runs on as many threads as there are cores: more
+    # threads only fight over the GIL and stretch everyone's latency.
+    cpu_limiter = anyio.CapacityLimiter(settings.preprocess_threads)
+
+    async def on_cpu(fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=cpu_limiter)
+
     mnist_lock = threading.Lock()
     mnist_cache: dict[str, Any] = {}
 
@@ -241,7 +252,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
             except _BodyTooLarge:
                 raise
             except Exception as exc:  # noqa: BLE001 - malformed multipart bodies
-                raise HTTPException(400, f"malformed multipart body: {exc}") from None
+                reason = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+                raise HTTPException(400, f"malformed multipart body: {reason}") from None
             if not data:
                 raise HTTPException(422, "the uploaded image is empty")
             return req, data
@@ -253,7 +265,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                                      "'strokes'")
         try:  # big bodies (images, long strokes) are parsed off the event loop so others are not held up
             req = (PredictRequest.model_validate_json(body) if len(body) < _INLINE_PARSE_BYTES
-                   else await run_in_threadpool(PredictRequest.model_validate_json, body))
+                   else await on_cpu(PredictRequest.model_validate_json, body))
         except ValidationError as exc:
             errors = exc.errors()
             if errors and errors[0].get("type") == "json_invalid":
@@ -291,10 +303,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
                                          f"{settings.max_image_side} px")
             pen = req.pen_width or max(req.width, req.height) / 14
             with _http_errors():
-                x = await run_in_threadpool(strokes_to_input, req.strokes, req.width, req.height, pen)
+                x = await on_cpu(strokes_to_input, req.strokes, req.width, req.height, pen)
         else:
             with _http_errors():
-                x = await run_in_threadpool(image_to_input, upload if upload is not None else req.image or "",
+                x = await on_cpu(image_to_input, upload if upload is not None else req.image or "",
                                             settings.max_image_side, settings.max_image_pixels)
         out: dict[str, Any] = {"model": served.name}
         if x is None:
@@ -364,3 +376,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
     return app
 
 
+
+
+def app_from_env() -> FastAPI:
+    """Application factory for uvicorn worker processes: settings from ``$DIGITLAB_SERVE_SETTINGS`` (JSON)."""
+    import json
+    import os
+
+    from digitlab.serve.settings import settings_from_json
+
+    return create_app(settings_from_json(json.loads(os.environ[SETTINGS_ENV])))

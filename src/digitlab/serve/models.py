@@ -4,8 +4,8 @@
 others wait for it) and keeps it. Predictions go through :class:`ServedModel`,
 which *micro-batches*: requests arriving while the model is busy are stacked
 and answered by one model call, run in a worker thread so the event loop keeps
-serving. One model call runs at a time per model (a lock), so estimators need
-not be thread-safe.
+serving. One prediction batch runs at a time per model, and one explanation
+(under its own lock, so slow explanations do not hold up predictions).
 """
 
 from __future__ import annotations
@@ -67,6 +67,10 @@ class ServedModel:
         self.loaded = loaded
         self.name = loaded.name
         self.lock = threading.Lock()
+        # Explanations (tens of ms for a CNN) must not hold up predictions: they take their own lock, so one
+        # explanation and one prediction batch may run at once. Both only read the fitted model; an estimator
+        # that cannot bear that sets ``thread_safe = False`` and gets a single lock.
+        self.explain_lock = self.lock if getattr(loaded.estimator, "thread_safe", True) is False else threading.Lock()
         self.max_batch = max_batch
         self._pending: list[tuple[np.ndarray, asyncio.Future[Prediction]]] = []
         self._draining = False
@@ -136,11 +140,11 @@ class ServedModel:
             self._draining = False
 
     def explain(self, x: np.ndarray, digit: int | None) -> Any:
-        """Per-pixel explanation of ``x`` (784,) for ``digit`` (default: predicted). Blocking, holds the lock."""
+        """Per-pixel explanation of ``x`` (784,) for ``digit`` (default: predicted). Blocking, holds the explain lock."""
         from digitlab.explain import explain
 
-        with self.lock:
-            return explain(self.estimator, x.reshape(28, 28), digit)
+        with self.explain_lock:
+            return explain(self.estimator, x.reshape(28, 28).copy(), digit)  # the request's array stays intact
 
 
 def model_family(card: dict[str, Any]) -> str | None:
@@ -177,10 +181,14 @@ class ModelRegistry:
         Passed to each :class:`ServedModel`.
     torch_threads : int, optional
         Cap on torch's intra-op threads, applied once a loaded model has imported torch.
+    freeze_gc : bool, default=False
+        After loading a model, ``gc.freeze()`` everything alive (for a server process: short GC pauses).
     """
 
-    def __init__(self, models_dir: Path, max_batch: int = 64, torch_threads: int | None = None) -> None:
+    def __init__(self, models_dir: Path, max_batch: int = 32, torch_threads: int | None = None,
+                 freeze_gc: bool = False) -> None:
         self.models_dir = Path(models_dir)
+        self.freeze_gc = freeze_gc
         self.max_batch = max_batch
         self.torch_threads = torch_threads
         self._models: dict[str, ServedModel] = {}
@@ -218,11 +226,12 @@ class ModelRegistry:
                 torch = sys.modules.get("torch")
                 if torch is not None and self.torch_threads:
                     torch.set_num_threads(self.torch_threads)
-                # Move everything loaded so far (libraries, weights) out of the garbage collector's reach:
-                # full collections then scan only what requests allocate, instead of pausing every
-                # request for ~80 ms while they walk the ~100k objects of numpy/sklearn/torch/pydantic.
-                gc.collect()
-                gc.freeze()
+                if self.freeze_gc:
+                    # Move everything loaded so far (libraries, weights) out of the garbage collector's reach:
+                    # full collections then scan only what requests allocate, instead of pausing requests
+                    # for ~80 ms while they walk the ~100k objects of numpy/sklearn/torch/pydantic.
+                    gc.collect()
+                    gc.freeze()
                 self._models[name] = served
         return served
 

@@ -8,13 +8,13 @@ the tests and the benchmark all configure the server the same way.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from digitlab.settings import get_settings
 
-__all__ = ["ServeSettings", "serve_settings"]
+__all__ = ["ServeSettings", "serve_settings", "settings_from_json", "settings_to_json"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class ServeSettings:
         Most concurrent predictions run together in one model call.
     torch_threads : int
         Cap on torch's intra-op threads (the server shares the cores with its clients).
+    preprocess_threads : int
+        Worker threads decoding and normalising images and strokes (about one per core).
+    freeze_gc : bool
+        ``gc.freeze()`` after each model load, so that full garbage collections do not walk the
+        libraries' objects (p99 latency 95 -> 16 ms at 32 clients). Off for servers inside test processes.
     """
 
     data_dir: Path
@@ -62,6 +67,8 @@ class ServeSettings:
     request_timeout: float = 10.0
     max_batch: int = 32
     torch_threads: int = max(1, min(2, os.cpu_count() or 1))
+    preprocess_threads: int = max(2, os.cpu_count() or 1)
+    freeze_gc: bool = True
 
 
 def serve_settings(data_dir: str | os.PathLike[str] | None = None,
@@ -76,3 +83,14 @@ def serve_settings(data_dir: str | os.PathLike[str] | None = None,
     base = get_settings(data_dir=data_dir, home=home)
     settings = ServeSettings(data_dir=base.data_dir, models_dir=base.models_dir)
     return replace(settings, **overrides)
+
+
+def settings_to_json(settings: ServeSettings) -> dict[str, Any]:
+    """The settings as a JSON-able dict (paths as strings), e.g. to hand them to worker processes."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()}
+
+
+def settings_from_json(doc: dict[str, Any]) -> ServeSettings:
+    """Inverse of :func:`settings_to_json`."""
+    paths = {f.name for f in fields(ServeSettings) if f.type in ("Path", Path)}
+    return ServeSettings(**{k: Path(v) if k in paths else v for k, v in doc.items()})

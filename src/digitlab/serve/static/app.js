@@ -119,16 +119,22 @@
     return body;
   }
 
+  // body[data-busy] is "1" while a prediction is queued or in flight (tests wait for "0": the final answer).
+  function updateBusy() {
+    document.body.dataset.busy = state.inFlight || state.dirty || state.timer ? "1" : "0";
+  }
+
   function schedulePredict() {
     const wait = THROTTLE_MS - (performance.now() - state.lastSent);
     if (state.timer) return;
-    state.timer = setTimeout(() => { state.timer = 0; predictNow(); }, Math.max(0, wait));
+    state.timer = setTimeout(() => { state.timer = 0; predictNow(); updateBusy(); }, Math.max(0, wait));
+    updateBusy();
   }
 
   async function predictNow() {
     if (!state.strokes.length && !state.sample) return;
-    if (state.inFlight) { state.dirty = true; return; }
-    state.inFlight = true; state.dirty = false; state.lastSent = performance.now();
+    if (state.inFlight) { state.dirty = true; updateBusy(); return; }
+    state.inFlight = true; state.dirty = false; state.lastSent = performance.now(); updateBusy();
     const seq = ++state.seq;
     const t0 = performance.now();
     try {
@@ -146,6 +152,7 @@
     } finally {
       state.inFlight = false;
       if (state.dirty) predictNow();
+      updateBusy();
     }
   }
 
@@ -232,7 +239,7 @@
     $("heat-caption").innerHTML = digit === null || digit === undefined
       ? 'Explanation: <span class="pos">green</span> pixels speak for the digit, <span class="neg">red</span> against'
       : `Why <b>${digit}</b>${state.explainDigit === null ? " (the prediction)" : ""}: <span class="pos">green</span> for, ` +
-        `<span class="neg">red</span> against · ${method}`;
+        `<span class="neg">red</span> against · ${String(method).replace(/_/g, " ")}`;
   }
 
   function setStatus(text, error = false) {
@@ -284,5 +291,5 @@
   $("sample-offset").addEventListener("input", () => { $("sample-out").textContent = $("sample-offset").value; });
   $("sample-offset").addEventListener("change", () => loadSample(sd.value, $("sample-offset").value));
 
-  redraw(); showEmpty("Draw something"); loadModels();
+  redraw(); showEmpty("Draw something"); updateBusy(); loadModels();
 })();
