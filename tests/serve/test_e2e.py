@@ -69,9 +69,21 @@ def page(browser, server):
     pg = browser.new_page(viewport={"width": 1200, "height": 760})
     pg.set_default_timeout(60_000)  # the machine may be busy; waits end as soon as the page is ready
     pg.goto(server + "/")
-    pg.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    _wait(pg, "document.querySelectorAll('#model option').length > 0")
     yield pg
     pg.close()
+
+
+def _wait(page, condition: str) -> None:
+    """Wait for a JS condition, polling on a timer (not animation frames); on timeout say what the page shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(condition, polling=100)
+    except PlaywrightTimeout:
+        status = page.locator("#status").text_content()
+        raise AssertionError(f"page never reached {condition!r}; status line: {status!r}, digit: "
+                             f"{page.locator('#digit').text_content()!r}") from None
 
 
 def _draw(page, strokes: list[list[tuple[float, float]]]) -> None:
@@ -96,7 +108,7 @@ THREE = [[(0.32, 0.22), (0.5, 0.17), (0.66, 0.25), (0.62, 0.4), (0.48, 0.48), (0
 
 def _predicted(page) -> str:
     """The digit shown once the last request (sent when the stroke ended) has been answered."""
-    page.wait_for_function("document.body.dataset.busy === '0' && document.querySelector('.bar.win') !== null")
+    _wait(page, "document.body.dataset.busy === '0' && document.querySelector('.bar.win') !== null")
     return page.locator("#digit").text_content()
 
 
@@ -142,10 +154,10 @@ def test_click_a_bar_explains_that_digit_then_undo_and_clear(page) -> None:
     _draw(page, SEVEN)
     _predicted(page)
     page.locator('.bar[data-digit="3"]').click()
-    page.wait_for_function("document.querySelector('#heat-caption').textContent.includes('Why 3')")
+    _wait(page, "document.querySelector('#heat-caption').textContent.includes('Why 3')")
     assert page.locator(".bar.explained .d").text_content() == "3"
     page.locator("#undo").click()
-    page.wait_for_function("document.querySelector('#digit').textContent === '?'")
+    _wait(page, "document.querySelector('#digit').textContent === '?'")
     _draw(page, ONE)
     assert _predicted(page) == "1"
     page.locator("#clear").click()
@@ -154,7 +166,7 @@ def test_click_a_bar_explains_that_digit_then_undo_and_clear(page) -> None:
 
 def test_random_mnist_digit_is_shown_and_classified(page) -> None:
     page.locator("#random").click()
-    page.wait_for_function("document.querySelector('#status').textContent.includes('MNIST test image')")
+    _wait(page, "document.querySelector('#status').textContent.includes('MNIST test image')")
     assert _predicted(page) in list("0123456789")
 
 
@@ -174,7 +186,7 @@ def test_screenshot_for_the_readme(page) -> None:
     """Draw a 3 and save a screenshot when DIGITLAB_SCREENSHOT names a file."""
     _draw(page, THREE)
     assert _predicted(page) == "3"
-    page.wait_for_function("document.querySelector('#heat-caption').textContent.includes('Why 3')")
+    _wait(page, "document.querySelector('#heat-caption').textContent.includes('Why 3')")
     target = os.environ.get("DIGITLAB_SCREENSHOT")
     if target:
         page.screenshot(path=target, full_page=True)

@@ -1,9 +1,8 @@
 """Turn a request's input (image bytes, strokes) into the 784 pixels a model sees.
 
-Blocking helpers, run by the routes in a worker thread. They use
+Blocking helpers, run by the routes in a worker thread, over
 :mod:`digitlab.preprocess` (``decode_image``, ``to_mnist``, ``render_strokes``,
-``NoInkError``); while ``render_strokes``/``NoInkError`` are not in it yet, the
-small stand-ins below are used.
+``NoInkError``). An empty picture or drawing gives ``None`` (the API's ``no_ink``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import binascii
 import io
 import re
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,40 +19,14 @@ from PIL import Image, UnidentifiedImageError
 
 from digitlab import preprocess
 from digitlab.errors import UserError
+from digitlab.preprocess import NoInkError, render_strokes
 
-__all__ = ["NoInkError", "TooLargeError", "image_bytes", "image_to_input", "render_strokes", "strokes_to_input"]
+__all__ = ["TooLargeError", "image_bytes", "image_to_input", "strokes_to_input"]
 
 
 class TooLargeError(UserError):
     """An input is larger than the server accepts (HTTP 413)."""
 
-
-if hasattr(preprocess, "NoInkError"):
-    NoInkError: type[UserError] = preprocess.NoInkError
-else:
-    class NoInkError(UserError):  # type: ignore[no-redef]
-        """The picture has no ink: nothing to classify."""
-
-
-def _render_strokes_fallback(strokes: Sequence[Sequence[Sequence[float]]], width: int, height: int,
-                             pen_width: float) -> np.ndarray:
-    """Draw strokes white on black on a ``width`` x ``height`` canvas; uint8 array of shape (height, width)."""
-    from PIL import ImageDraw
-
-    img = Image.new("L", (int(width), int(height)), 0)
-    draw = ImageDraw.Draw(img)
-    w = max(1, int(round(pen_width)))
-    r = pen_width / 2
-    for stroke in strokes:
-        pts = [(float(x), float(y)) for x, y in stroke]
-        if len(pts) > 1:
-            draw.line(pts, fill=255, width=w, joint="curve")
-        for x, y in pts:
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
-    return np.asarray(img, dtype=np.uint8)
-
-
-render_strokes = getattr(preprocess, "render_strokes", _render_strokes_fallback)
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?),", re.S)
 
@@ -118,10 +90,11 @@ def image_to_input(data: bytes | str, max_side: int, max_pixels: int) -> np.ndar
 def strokes_to_input(strokes: list[np.ndarray], width: int, height: int, pen_width: float) -> np.ndarray | None:
     """Render strokes and normalise to MNIST style; shape (784,) float32, or None when nothing is drawn."""
     try:
-        img = render_strokes([s.tolist() for s in strokes], width, height, pen_width)
+        x = np.asarray(render_strokes([s.tolist() for s in strokes], width, height, pen_width), dtype=np.float32)
     except NoInkError:
         return None
-    return _normalised(img)
+    x = x.reshape(784)
+    return x if x.any() else None
 
 
 def _normalised(img: Any) -> np.ndarray | None:
