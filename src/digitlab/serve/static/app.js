@@ -59,7 +59,7 @@
   pad.addEventListener("pointerdown", (ev) => {
     if (state.pointerId !== null || (ev.pointerType === "mouse" && ev.button !== 0)) return;
     ev.preventDefault();
-    if (state.sample) { state.sample = null; }
+    if (state.sample) { state.sample = null; setStatus(""); }
     state.pointerId = ev.pointerId;
     pad.setPointerCapture(ev.pointerId);
     state.current = { points: [toCanvas(ev)], pen: penWidth() };
@@ -145,7 +145,7 @@
       if (!res.ok) throw new Error(data.detail || `HTTP ${res.status}`);
       if (seq === state.seq && (state.strokes.length || state.sample)) {
         show(data, performance.now() - t0);
-        setStatus("");
+        if ($("status").classList.contains("error")) setStatus("");   // keep informative lines (sample shown)
       }
     } catch (err) {
       setStatus(String(err.message || err), true);
