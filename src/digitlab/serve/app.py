@@ -31,6 +31,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digitlab.errors import DataNotFoundError, DigitlabError, ModelError, NotFoundError, UserError
+from digitlab.serve.complete import add_complete_route
 from digitlab.serve._inputs import TooLargeError, image_to_input, strokes_to_input
 from digitlab.serve.models import ModelRegistry, ServedModel
 from digitlab.serve.schemas import (
@@ -372,6 +373,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def index() -> HTMLResponse:
         return HTMLResponse(index_html)
 
+    add_complete_route(app, settings.models_dir)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -8,14 +8,14 @@ clear message naming the field, the rule and the value seen.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 
 __all__ = [
-    "ErrorResponse", "HealthResponse", "ModelInfo", "ModelsResponse", "PredictRequest", "PredictResponse",
-    "SampleResponse", "parse_explain", "parse_pixels", "parse_strokes",
+    "CompleteRequest", "CompleteResponse", "ErrorResponse", "HealthResponse", "ModelInfo", "ModelsResponse",
+    "PredictRequest", "PredictResponse", "SampleResponse", "parse_mask", "parse_explain", "parse_pixels", "parse_strokes",
 ]
 
 _MODEL_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$"
@@ -217,3 +217,63 @@ class ErrorResponse(BaseModel):
     """Every error answer (4xx and 5xx)."""
 
     detail: str = Field(description="What was wrong, stating the rule and the value seen.")
+
+
+Mask = Annotated[np.ndarray, PlainValidator(lambda v: parse_mask(v)), WithJsonSchema({
+    "type": "array", "items": {"type": "boolean"}, "minItems": 784, "maxItems": 784,
+    "description": "784 booleans, row-major: true where the pixel is visible (given), false where it is hidden.",
+})]
+
+
+def parse_mask(value: Any) -> np.ndarray:
+    """Validate ``mask``: 784 booleans (or 28 rows of 28). Returns bool ndarray of shape (784,)."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of 784 booleans, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):
+        raise ValueError("must be 784 booleans or 28 rows of 28; the rows have different lengths") from None
+    if arr.dtype != np.bool_:
+        raise ValueError(f"must hold only true/false values, got {_describe(_first_bad_bool(value))}")
+    if arr.shape not in ((784,), (28, 28)):
+        raise ValueError(f"must be 784 booleans or 28 rows of 28, got shape {arr.shape}")
+    return arr.reshape(784)
+
+
+def _first_bad_bool(value: list[Any]) -> Any:
+    for v in value:
+        for w in (v if isinstance(v, list) else [v]):
+            if not isinstance(w, bool):
+                return w
+    return value
+
+
+class CompleteRequest(BaseModel):
+    """``POST /v1/complete``: a digit's ``pixels`` and which part is visible (``keep`` or ``mask``)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        "examples": [{"pixels": [0] * 784, "keep": "top"}]})
+
+    pixels: Pixels
+    keep: Literal["top", "bottom", "left", "right"] | None = Field(
+        None, description="The visible half; the other half is completed.")
+    mask: Mask | None = None
+    model: str | None = Field(None, pattern=_MODEL_NAME,
+                              description="A Dirichlet-process mixture model (trained with 'digitlab dpmm fit' or "
+                                          "'digitlab train dpmm'); default: the first one by name.")
+
+    @model_validator(mode="after")
+    def _one_mask(self) -> CompleteRequest:
+        if (self.keep is None) == (self.mask is None):
+            raise ValueError("give exactly one of 'keep' (top, bottom, left or right) or 'mask' (784 booleans)")
+        return self
+
+
+class CompleteResponse(BaseModel):
+    """The answer of ``POST /v1/complete``."""
+
+    probabilities: list[float] = Field(description="784 probabilities that each pixel is ink; visible pixels keep "
+                                                   "their own (binarised) value.")
+    visible: list[bool] = Field(description="The 784-pixel mask that was used (true = given).")
+    model: str = Field(description="The mixture model that answered.")
+    elapsed_ms: float
