@@ -165,7 +165,7 @@ def main() -> None:
             f"per request). The machine is shared: 1-minute load average {load_before:.1f} before the runs, "
             f"{load_after:.1f} after (2 cores), so tail latencies include waiting for a core.\n\n"
             + table(["input", "clients", "requests/s", "p50 ms", "p99 ms", "errors", "requests"], rows)
-            + f"\n\nTarget at 32 clients without explain: >= 500 requests/s, p99 <= 50 ms, zero errors: "
+            + "\n\nTarget at 32 clients without explain: >= 500 requests/s, p99 <= 50 ms, zero errors: "
             + ("**met**." if met else "**not met** on this run (see the rows above)."))
     if not args.no_write:
         write_section("serve", "MLPaint REST API under load", body)

@@ -1,4 +1,4 @@
-"""Shared helpers of the linear models: pixel scaling and exact contributions."""
+"""Shared helpers of the score-based models: pixel scaling, exact contributions, softmax, predict."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SCALE", "binary_margin", "class_index", "linear_contributions", "softmax"]
+from digitlab.models.base import DigitClassifier
+
+__all__ = ["SCALE", "ScoredClassifier", "binary_margin", "class_index", "linear_contributions", "softmax"]
 
 #: Pixels are divided by this before any linear or kernel model sees them (0-255 -> [0, 1]).
 SCALE = 255.0
@@ -46,3 +48,19 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def binary_margin(s: np.ndarray) -> np.ndarray:
     """scikit-learn's ``decision_function`` shape: (n,) margin ``s1 - s0`` for two classes, else ``s`` (n, k)."""
     return s[:, 1] - s[:, 0] if s.shape[1] == 2 else s
+
+
+class ScoredClassifier(DigitClassifier):
+    """Base of models that give every class a score (``scores``): predict the best, decide by margin."""
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The class scores, shape (n_samples, n_classes).
+
+        For two classes: the margin ``score1 - score0``, shape (n_samples,).
+        """
+        return binary_margin(self.scores(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class of the highest score, shape (n_samples,)."""
+        s = self.scores(X)  # first: it raises NotFittedError before fit
+        return self.classes_[np.argmax(s, axis=1)]

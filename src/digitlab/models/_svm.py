@@ -25,8 +25,8 @@ from scipy.optimize import minimize_scalar
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models._linear import SCALE, binary_margin, softmax
-from digitlab.models.base import DigitClassifier, as_pixels
+from digitlab.models._linear import SCALE, ScoredClassifier, softmax
+from digitlab.models.base import as_pixels
 
 __all__ = ["KernelSVMBase", "fit_temperature", "ovr_votes"]
 
@@ -82,7 +82,7 @@ def _calibration_split(y_idx: np.ndarray, size: int, seed: Any) -> tuple[np.ndar
     return rows, rows[:5000]
 
 
-class KernelSVMBase(DigitClassifier):
+class KernelSVMBase(ScoredClassifier):
     """PCA + libsvm SVC with a fixed kernel; subclasses set ``kernel`` and defaults.
 
     ``predict_proba`` is ``softmax(ovr_scores / T)`` with T fitted by log-loss
@@ -202,18 +202,6 @@ class KernelSVMBase(DigitClassifier):
     def scores(self, X: Any) -> np.ndarray:
         """One-vs-rest scores (votes + confidence, as scikit-learn's SVC), shape (n_samples, n_classes)."""
         return self._ovr(self._Z(X))
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """One-vs-rest scores (votes + confidence, as scikit-learn's SVC), shape (n_samples, n_classes).
-
-        For two classes: the margin ``score1 - score0``, shape (n_samples,).
-        """
-        return binary_margin(self.scores(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Class with the most one-vs-one votes (ties broken by confidence), shape (n_samples,)."""
-        s = self.scores(X)
-        return self.classes_[np.argmax(s, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``softmax(decision_function / temperature_)``, shape (n_samples, n_classes)."""

@@ -9,15 +9,15 @@ from scipy.optimize import minimize
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models._linear import SCALE, binary_margin, class_index, linear_contributions, softmax
-from digitlab.models.base import DigitClassifier, as_pixels
+from digitlab.models._linear import SCALE, ScoredClassifier, class_index, linear_contributions, softmax
+from digitlab.models.base import as_pixels
 
 __all__ = ["LogisticRegressionClassifier"]
 
 _MULTI = ("multinomial", "ovr")
 
 
-class LogisticRegressionClassifier(DigitClassifier):
+class LogisticRegressionClassifier(ScoredClassifier):
     """Linear softmax (or one-vs-rest logistic) classifier on pixels scaled to [0, 1].
 
     Parameters
@@ -103,18 +103,6 @@ class LogisticRegressionClassifier(DigitClassifier):
     def scores(self, X: Any) -> np.ndarray:
         """Linear class scores, shape (n_samples, n_classes)."""
         return self._scaled(X) @ self.coef_.T + self.intercept_
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Linear class scores, shape (n_samples, n_classes).
-
-        For two classes: the margin ``score1 - score0``, shape (n_samples,).
-        """
-        return binary_margin(self.scores(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Class of the highest score, shape (n_samples,)."""
-        s = self.scores(X)
-        return self.classes_[np.argmax(s, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Softmax of the scores (multinomial) or normalised sigmoids (ovr), shape (n_samples, n_classes)."""

@@ -9,14 +9,14 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models._linear import SCALE, binary_margin, class_index, linear_contributions, softmax
+from digitlab.models._linear import SCALE, ScoredClassifier, class_index, linear_contributions, softmax
 from digitlab.models._svm import fit_temperature
-from digitlab.models.base import DigitClassifier, as_pixels
+from digitlab.models.base import as_pixels
 
 __all__ = ["LinearSVMClassifier"]
 
 
-class LinearSVMClassifier(DigitClassifier):
+class LinearSVMClassifier(ScoredClassifier):
     """One-vs-rest linear SVM (squared hinge, L2) on x / 255, scikit-learn's ``LinearSVC``.
 
     No PCA here, so the model stays linear in the pixels and :meth:`contributions`
@@ -97,18 +97,6 @@ class LinearSVMClassifier(DigitClassifier):
     def scores(self, X: Any) -> np.ndarray:
         """Signed distances to each class's hyperplane, shape (n_samples, n_classes)."""
         return self._scaled(X) @ self.coef_.T + self.intercept_
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Signed distances to each class's hyperplane, shape (n_samples, n_classes).
-
-        For two classes: the margin ``score1 - score0``, shape (n_samples,).
-        """
-        return binary_margin(self.scores(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Class of the highest score, shape (n_samples,)."""
-        s = self.scores(X)
-        return self.classes_[np.argmax(s, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``softmax(scores / temperature_)``, shape (n_samples, n_classes)."""

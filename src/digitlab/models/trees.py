@@ -9,13 +9,13 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models._linear import binary_margin, class_index, softmax
-from digitlab.models.base import DigitClassifier, as_pixels
+from digitlab.models._linear import ScoredClassifier, class_index, softmax
+from digitlab.models.base import as_pixels
 
 __all__ = ["BaggedBoostedTreesClassifier"]
 
 
-class BaggedBoostedTreesClassifier(DigitClassifier):
+class BaggedBoostedTreesClassifier(ScoredClassifier):
     """Average of ``n_bags`` gradient-boosted tree ensembles, each on its own rows and pixel subsets.
 
     MLDB's ``bbdt_d5`` classifier is a bag of boosted decision trees of depth
@@ -157,18 +157,6 @@ class BaggedBoostedTreesClassifier(DigitClassifier):
         if len(self.classes_) == 2:
             s = np.column_stack([-s / 2, s / 2])
         return s
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Bag-averaged raw scores (log-odds), shape (n_samples, n_classes).
-
-        For two classes: the margin ``score1 - score0``, shape (n_samples,).
-        """
-        return binary_margin(self.scores(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Class of the highest averaged score, shape (n_samples,)."""
-        s = self.scores(X)
-        return self.classes_[np.argmax(s, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Softmax of the averaged scores, shape (n_samples, n_classes)."""
