@@ -16,7 +16,6 @@ Two tables live beside the datasets in the DuckDB store:
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from digitlab._json import to_jsonable
 from digitlab.errors import NotFoundError
 from digitlab.store import Store
 
@@ -68,25 +68,8 @@ def new_run_id(kind: str) -> str:
     return f"{kind}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def _plain(v: Any) -> Any:
-    """NumPy values to Python ones and non-finite floats to None, recursively."""
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _plain(v.tolist())
-    if isinstance(v, np.generic):
-        return _plain(v.item())
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if v is None or isinstance(v, (str, int, float, bool)):
-        return v
-    return str(v)
-
-
 def _json(v: Any) -> str:
-    return json.dumps(_plain(v))
+    return json.dumps(to_jsonable(v))
 
 
 def record_run(store: Store, *, run: str, kind: str, model_name: str | None, model_type: str | None,

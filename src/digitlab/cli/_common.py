@@ -15,20 +15,18 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
+from digitlab._json import to_jsonable
 from digitlab.errors import DigitlabError, UserError
 from digitlab.settings import Settings, get_settings
 
@@ -62,25 +60,6 @@ HomeOption = typer.Option(
 def settings_from(data_dir: Path | None = None, home: Path | None = None) -> Settings:
     """Settings from the common options, falling back to environment and defaults."""
     return get_settings(data_dir=data_dir, home=home)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, paths, dates and non-finite floats for ``json.dumps``."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return to_jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (Path, enum.Enum)):
-        return str(value.value if isinstance(value, enum.Enum) else value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
 
 
 def emit(result: Any, fmt: OutputFormat, *, columns: Sequence[str] | None = None,

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from digitlab._json import to_jsonable
 from digitlab.errors import ModelError, NotFoundError, UserError
 from digitlab.models import MODELS, model_class, model_name_of
 
@@ -85,7 +86,7 @@ def save_model(estimator: Any, path: str | os.PathLike[str], card: dict[str, Any
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / _WEIGHTS))
-        (tmp / _CARD).write_text(json.dumps(_jsonable(doc), indent=2), encoding="utf-8")
+        (tmp / _CARD).write_text(json.dumps(to_jsonable(doc), indent=2), encoding="utf-8")
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old")
@@ -156,15 +157,3 @@ def _read_card(d: Path) -> dict[str, Any]:
         return card if isinstance(card, dict) else {"error": "corrupt card"}
     except (OSError, ValueError):
         return {"error": "corrupt card"}
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
