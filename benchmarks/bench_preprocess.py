@@ -19,10 +19,7 @@ width** (``to_mnist(..., strokes=False)``) and after **full normalisation**
 MNIST training digits and, with ``--cnn PATH`` (or once the bundled model exists), by
 the CNN.
 
-    PYTHONPATH=src nice python benchmarks/bench_preprocess.py --n 1000 --seed 0
-    # the CNN while it is on another branch (its model folder and its src/ folder):
-    PYTHONPATH=src nice python benchmarks/bench_preprocess.py --n 1000 --seed 0 \
-        --cnn /tmp/cnnsnap/bundled --cnn-src /work/wt/cnn2/src
+    python benchmarks/bench_preprocess.py --n 1000 --seed 0
 
 About 3 minutes on the shared 2-core machine (the logistic regression fit is
 20-45 s of it).
@@ -271,9 +268,6 @@ def main() -> None:
     ap.add_argument("--strokes-per-style", type=int, default=20)
     ap.add_argument("--train-n", type=int, default=60000, help="MNIST training digits for logistic regression")
     ap.add_argument("--cnn", default=None, help="CNN model folder (default: the bundled model, if any)")
-    ap.add_argument("--cnn-src", default=None,
-                    help="a src/ folder whose digitlab/models/cnn.py defines the CNN, while it is not in this "
-                         "checkout (the rest of digitlab, preprocess included, is still this checkout's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     ap.add_argument("--figure", default=None, help="also draw examples (input, plain resize, normalised) to this PNG")
@@ -292,25 +286,19 @@ def main() -> None:
     models: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "logistic regression": lambda X: np.asarray(logreg.predict(X.reshape(-1, 784)))}
     cnn_note = "CNN: not measured (no bundled model and no --cnn given)."
+    from digitlab.models.io import bundled_dir
+
     cnn_path = args.cnn
-    if cnn_path is None:
-        try:
-            from digitlab.models.io import bundled_dir
-            if (bundled_dir() / "card.json").exists():
-                cnn_path = str(bundled_dir())
-        except ImportError:
-            pass
+    if cnn_path is None and (bundled_dir() / "card.json").exists():
+        cnn_path = str(bundled_dir())
     if cnn_path:
-        import digitlab.models
         from digitlab.models.io import load_model
-        if args.cnn_src and "cnn" not in digitlab.models.MODELS:
-            digitlab.models.__path__.append(str(Path(args.cnn_src) / "digitlab" / "models"))
-            digitlab.models.MODELS["cnn"] = "digitlab.models.cnn:CNNClassifier"
         loaded = load_model(cnn_path)
         cnn = loaded.estimator
         models["CNN"] = lambda X: np.asarray(cnn.predict(X.reshape(-1, 28, 28).astype(np.float32)))
         test_acc = loaded.card.get("metrics", {}).get("test", {}).get("accuracy")
-        cnn_note = (f"CNN: the model in `{cnn_path}` (trained by `{loaded.card.get('command', '?')}`"
+        where = "the bundled model" if Path(cnn_path) == bundled_dir() else f"the model in `{cnn_path}`"
+        cnn_note = (f"CNN: {where} (trained by `{loaded.card.get('command', '?')}`"
                     + (f", {100 * test_acc:.2f} % on the MNIST test set" if test_acc else "") + ").")
 
     sel = rng.choice(len(xte), size=min(args.n, len(xte)), replace=False)
