@@ -206,9 +206,11 @@ def fetch_mnist(data_dir: str | os.PathLike[str] | None = None, *, source: str |
                     errors.append(f"{base}: {getattr(exc, 'reason', exc)}")
                     data = b""
             if not data:
+                names = ", ".join(f"{n}.gz" for n in MNIST_FILES)
                 raise DigitlabError(
-                    "could not download MNIST (" + "; ".join(errors or ["timed out"]) + "). "
-                    + missing_message(root).split(". ", 1)[1])
+                    "could not download MNIST (" + "; ".join(errors or ["timed out"]) + "). Without network, "
+                    f"put the four files ({names}; raw or .gz) in {root} by hand, or copy them from a folder "
+                    "with 'digitlab data fetch --from DIR'.")
         with atomic_path(target) as tmp:
             tmp.write_bytes(data if data[:2] == b"\x1f\x8b" else gzip.compress(data))
         result[name] = target
