@@ -173,7 +173,7 @@ def test_classifies_test_twos_and_threes(small_train, mnist_test) -> None:  # ty
     assert (est.predict(xt[keep]) == yt[keep]).mean() > 0.93
 
 
-def test_cli_fit_clusters_complete(cli) -> None:  # type: ignore[no-untyped-def]
+def test_cli_fit_clusters_complete(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 
     res = cli("dpmm", "fit", "--chains", "2", "--iters", "1", "--seed", "0", "--name", "dp", "--format", "json")
@@ -182,13 +182,13 @@ def test_cli_fit_clusters_complete(cli) -> None:  # type: ignore[no-untyped-def]
     assert card["n_train"] == 12089 and card["test_accuracy"] > 0.9 and len(card["clusters_per_chain"]) == 2
     assert len(card["chains"][0]["loglik"]) == 2
 
-    res = cli("dpmm", "clusters", "dp", "--out", "c.png", "--scale-by-size", "--format", "json")
+    res = cli("dpmm", "clusters", "dp", "--out", tmp_path / "c.png", "--scale-by-size", "--format", "json")
     assert res.exit_code == 0, res.output
     info = json.loads(res.stdout)
     assert info["n_clusters"] == card["clusters_per_chain"][0] == len(info["sizes"])
     assert Image.open(info["out"]).format == "PNG"
 
-    res = cli("dpmm", "complete", "dp", "--keep", "bottom", "--n", "4", "--seed", "1", "--out", "k.png",
+    res = cli("dpmm", "complete", "dp", "--keep", "bottom", "--n", "4", "--seed", "1", "--out", tmp_path / "k.png",
               "--format", "json")
     assert res.exit_code == 0, res.output
     done = json.loads(res.stdout)
@@ -199,8 +199,8 @@ def test_cli_fit_clusters_complete(cli) -> None:  # type: ignore[no-untyped-def]
     assert img.format == "PNG" and img.size[0] > img.size[1]
 
 
-def test_cli_complete_rejects_unknown_half(cli) -> None:  # type: ignore[no-untyped-def]
-    res = cli("dpmm", "complete", "nosuch", "--keep", "middle", "--out", "k.png")
+def test_cli_complete_rejects_unknown_half(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    res = cli("dpmm", "complete", "nosuch", "--keep", "middle", "--out", tmp_path / "k.png")
     assert res.exit_code == 2 and "keep must be one of" in res.stderr
 
 
