@@ -6,9 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from digitlab.models.base import DigitClassifier
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["SCALE", "ScoredClassifier", "binary_margin", "class_index", "linear_contributions", "softmax"]
+from digitlab.models.base import DigitClassifier, as_pixels
+
+__all__ = ["SCALE", "LinearClassifier", "ScoredClassifier", "binary_margin", "class_index", "linear_contributions", "softmax"]
 
 #: Pixels are divided by this before any linear or kernel model sees them (0-255 -> [0, 1]).
 SCALE = 255.0
@@ -64,3 +66,25 @@ class ScoredClassifier(DigitClassifier):
         """Class of the highest score, shape (n_samples,)."""
         s = self.scores(X)  # first: it raises NotFittedError before fit
         return self.classes_[np.argmax(s, axis=1)]
+
+
+class LinearClassifier(ScoredClassifier):
+    """Base of the linear models: ``scores = (X / 255) @ coef_.T + intercept_`` and exact contributions."""
+
+    def _scaled(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64) / SCALE
+
+    def scores(self, X: Any) -> np.ndarray:
+        """Linear class scores, shape (n_samples, n_classes)."""
+        return self._scaled(X) @ self.coef_.T + self.intercept_
+
+    def contributions(self, X: Any, digit: Any) -> np.ndarray:
+        """Exact per-pixel contributions ``coef_[k, j] * x_j / 255`` to class ``digit``'s score.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features); rows plus ``intercept_[k]`` equal the score.
+        """
+        k = class_index(self.classes_, digit)
+        return linear_contributions(self._scaled(X), self.coef_[k])

@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models._linear import SCALE, ScoredClassifier, class_index, linear_contributions, softmax
+from digitlab.models._linear import SCALE, LinearClassifier, softmax
 from digitlab.models.base import as_pixels
 
 __all__ = ["LogisticRegressionClassifier"]
@@ -17,7 +17,7 @@ __all__ = ["LogisticRegressionClassifier"]
 _MULTI = ("multinomial", "ovr")
 
 
-class LogisticRegressionClassifier(ScoredClassifier):
+class LogisticRegressionClassifier(LinearClassifier):
     """Linear softmax (or one-vs-rest logistic) classifier on pixels scaled to [0, 1].
 
     Parameters
@@ -96,14 +96,6 @@ class LogisticRegressionClassifier(ScoredClassifier):
         self.intercept_ = np.asarray(icpt, dtype=np.float64)
         return self
 
-    def _scaled(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        return validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64) / SCALE
-
-    def scores(self, X: Any) -> np.ndarray:
-        """Linear class scores, shape (n_samples, n_classes)."""
-        return self._scaled(X) @ self.coef_.T + self.intercept_
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Softmax of the scores (multinomial) or normalised sigmoids (ovr), shape (n_samples, n_classes)."""
         s = self.scores(X)
@@ -111,17 +103,6 @@ class LogisticRegressionClassifier(ScoredClassifier):
             return softmax(s)
         p = 1.0 / (1.0 + np.exp(-s))
         return p / p.sum(axis=1, keepdims=True)
-
-    def contributions(self, X: Any, digit: Any) -> np.ndarray:
-        """Exact per-pixel contributions ``coef_[k, j] * x_j / 255`` to class ``digit``'s score.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features); rows sum to
-        ``scores(X)[:, k] - intercept_[k]``.
-        """
-        k = class_index(self.classes_, digit)
-        return linear_contributions(self._scaled(X), self.coef_[k])
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self)

@@ -9,14 +9,14 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models._linear import SCALE, ScoredClassifier, class_index, linear_contributions, softmax
+from digitlab.models._linear import SCALE, LinearClassifier, softmax
 from digitlab.models._svm import fit_temperature
 from digitlab.models.base import as_pixels
 
 __all__ = ["LinearSVMClassifier"]
 
 
-class LinearSVMClassifier(ScoredClassifier):
+class LinearSVMClassifier(LinearClassifier):
     """One-vs-rest linear SVM (squared hinge, L2) on x / 255, scikit-learn's ``LinearSVC``.
 
     No PCA here, so the model stays linear in the pixels and :meth:`contributions`
@@ -90,27 +90,9 @@ class LinearSVMClassifier(ScoredClassifier):
         self.temperature_ = fit_temperature(Xs[sub] @ coef.T + icpt, y_idx[sub])
         return self
 
-    def _scaled(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        return validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64) / SCALE
-
-    def scores(self, X: Any) -> np.ndarray:
-        """Signed distances to each class's hyperplane, shape (n_samples, n_classes)."""
-        return self._scaled(X) @ self.coef_.T + self.intercept_
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """``softmax(scores / temperature_)``, shape (n_samples, n_classes)."""
         return softmax(self.scores(X) / self.temperature_)
-
-    def contributions(self, X: Any, digit: Any) -> np.ndarray:
-        """Exact per-pixel contributions ``coef_[k, j] * x_j / 255`` to class ``digit``'s score.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features); rows plus ``intercept_[k]`` equal the score.
-        """
-        k = class_index(self.classes_, digit)
-        return linear_contributions(self._scaled(X), self.coef_[k])
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self)
