@@ -62,3 +62,20 @@ def test_unknown_table(store):
 def test_bad_table_name(store, mnist_test):
     with pytest.raises(UserError, match="table name"):
         store.import_arrays("x; DROP TABLE digits", *mnist_test)
+
+
+def test_where_on_mnist_files_matches_the_store(store, tmp_path, mnist_test):
+    from digitlab.data.select import filter_where
+
+    x, y = mnist_test
+    _, sql_labels, sql_ids = store.load("digits", where="hash(id) % 5 = 0")
+    _, labels, ids = filter_where(x[:500], y[:500], np.arange(500), "hash(id) % 5 = 0")
+    assert ids.tolist() == sql_ids.tolist() and labels.tolist() == sql_labels.tolist()
+
+
+def test_stratified_sample_keeps_class_proportions(mnist_test):
+    from digitlab.data.select import stratified_sample
+
+    _, y = mnist_test
+    idx = stratified_sample(y, 1000, seed=0)
+    assert len(idx) == 1000 and np.abs(np.bincount(y[idx], minlength=10) - np.bincount(y) / 10).max() <= 1

@@ -15,8 +15,8 @@ import typer
 from digitlab.cli._common import (
     DataDirOption, FormatOption, HomeOption, OutputFormat, ProgressFn, emit, progress, settings_from,
 )
-from digitlab.errors import NotFoundError, UserError
-from digitlab.settings import Settings
+from digitlab.data.select import load_dataset, stratified_sample
+from digitlab.errors import UserError
 
 __all__ = ["compare_command", "evaluate_command", "learning_curve_command", "parse_param", "predict_command",
            "runs_command", "train_command"]
@@ -101,80 +101,6 @@ def _collect_params(model: str, sets: list[str], extra: list[str], seed: int | N
             if key in defaults and key not in params:
                 params[key] = seed
     return params
-
-
-# --------------------------------------------------------------------------------------------------- data
-
-
-def _where_filter(images: np.ndarray, labels: np.ndarray, ids: np.ndarray,
-                  where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Apply an SQL condition over ``id``, ``label``, ``pixels`` to in-memory arrays."""
-    import duckdb
-    import pyarrow as pa
-
-    flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
-    tbl = pa.table({"_row": pa.array(np.arange(len(labels), dtype=np.int64)),
-                    "id": pa.array(np.asarray(ids, dtype=np.int64)),
-                    "label": pa.array(np.asarray(labels, dtype=np.uint8)),
-                    "pixels": pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])})
-    con = duckdb.connect()
-    try:
-        con.register("t", tbl)
-        rows = con.execute(f"SELECT _row FROM t WHERE {where} ORDER BY _row").fetchnumpy()["_row"]
-    except duckdb.Error as exc:
-        raise UserError(f"bad --where condition {where!r}: {str(exc).splitlines()[0]}") from None
-    finally:
-        con.close()
-    rows = np.asarray(rows, dtype=np.int64)
-    return images[rows], labels[rows], ids[rows]
-
-
-def load_dataset(settings: Settings, dataset: str, where: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Images, labels and ids of ``dataset``: ``mnist_train``/``mnist_test``, a store table, or a file/folder.
-
-    ``mnist_train`` and ``mnist_test`` come from the store when imported there,
-    else straight from the MNIST files; ``where`` is an SQL condition over
-    ``id``, ``label`` and ``pixels`` in every case.
-    """
-    from digitlab.data import load_mnist, read_dataset
-    from digitlab.store import Store
-
-    store = Store(settings.store_path)
-    in_store = store.tables() if store.path.exists() else []
-    if dataset in in_store:
-        images, labels, ids = store.load(dataset, where)
-    elif dataset in ("mnist_train", "mnist_test"):
-        images, labels = load_mnist(settings.data_dir, dataset.split("_")[1])
-        ids = np.arange(len(labels), dtype=np.int64)
-        if where:
-            images, labels, ids = _where_filter(images, labels, ids, where)
-    elif Path(dataset).exists():
-        images, labels = read_dataset(dataset)
-        ids = np.arange(len(labels), dtype=np.int64)
-        if where:
-            images, labels, ids = _where_filter(images, labels, ids, where)
-    else:
-        raise NotFoundError(f"no dataset {dataset!r}: not mnist_train/mnist_test, a table in the store "
-                            f"({', '.join(in_store) or 'none'}) or an existing file or folder")
-    if len(labels) == 0:
-        raise UserError(f"the selection of {dataset!r}" + (f" with --where {where!r}" if where else "") + " is empty")
-    return images, labels, ids
-
-
-def stratified_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Row positions of a stratified random sample of ``size`` rows (all rows if ``size >= n``)."""
-    n = len(labels)
-    if size <= 0:
-        raise UserError(f"--train-size must be positive, got {size}")
-    if size >= n:
-        return np.arange(n)
-    from sklearn.model_selection import train_test_split
-
-    n_classes = len(np.unique(labels))
-    if size < n_classes:
-        raise UserError(f"--train-size {size} is smaller than the number of labels ({n_classes})")
-    idx, _ = train_test_split(np.arange(n), train_size=size, stratify=labels, random_state=seed)
-    return np.sort(idx)
 
 
 def _fit(est: Any, model: str, X: np.ndarray, y: np.ndarray, bar: ProgressFn, checkpoint_dir: Path | None,
