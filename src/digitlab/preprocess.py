@@ -171,7 +171,7 @@ def _check_size(size: tuple[int, int]) -> None:
 
 
 def _pil_ink(img: Image.Image) -> tuple[np.ndarray, bool]:
-    """Ink of a PIL picture as float32 (h, w) on 0-255 and whether it was an alpha channel."""
+    """Ink of a PIL picture as uint8 (h, w) and whether it was an alpha channel."""
     mode = img.mode
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -181,7 +181,7 @@ def _pil_ink(img: Image.Image) -> tuple[np.ndarray, bool]:
             img = img.convert("RGBA")
         alpha = np.asarray(img.getchannel("A"))  # (Pillow's PA -> RGBA conversion drops the A band)
         if np.median(_border(alpha)) < 128:
-            return alpha.astype(np.float32), True
+            return alpha, True
         grey = np.asarray(img.convert("RGB").convert("L"), dtype=np.float32)
         return _over_white(grey, alpha), False
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
@@ -189,26 +189,33 @@ def _pil_ink(img: Image.Image) -> tuple[np.ndarray, bool]:
         if not np.isfinite(arr).all():
             raise UserError("image holds non-finite values")
         top = 255.0 if arr.max(initial=0) <= 255 else 65535.0
-        return (np.clip(arr, 0, top) * (255.0 / top)).astype(np.float32), False
-    return np.asarray(img.convert("L"), dtype=np.float32), False
+        return _to_uint8(arr * (255.0 / top)), False
+    return np.asarray(img if mode == "L" else img.convert("L")), False
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    """Grey levels on 0-255 (any real dtype) rounded to uint8."""
+    if a.dtype == np.uint8:
+        return a
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
 def _alpha_or_grey(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, bool]:
     """Alpha is the ink when the border is transparent; otherwise composite over white."""
     if np.median(_border(alpha)) < 128:
-        return alpha.astype(np.float32), True
+        return _to_uint8(alpha), True
     grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32) if rgb.ndim == 3 else rgb
     return _over_white(grey, alpha), False
 
 
 def _over_white(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Grey levels (float32, 0-255) composited over white paper with ``alpha`` (0-255)."""
+    """Grey levels (uint8) of ``grey`` (0-255) composited over white paper with ``alpha`` (0-255)."""
     a = alpha.astype(np.float32) * np.float32(1 / 255)
-    return (grey * a + np.float32(255.0) * (np.float32(1.0) - a)).astype(np.float32, copy=False)
+    return _to_uint8(grey * a + np.float32(255.0) * (np.float32(1.0) - a))
 
 
 def _array_ink(arr: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Ink of an array picture (h, w), (h, w, 1), (h, w, 3) or (h, w, 4) as float32 on 0-255."""
+    """Ink of an array picture (h, w), (h, w, 1), (h, w, 3) or (h, w, 4) as uint8 (h, w)."""
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
@@ -226,21 +233,28 @@ def _array_ink(arr: np.ndarray) -> tuple[np.ndarray, bool]:
     if a.min(initial=0) < 0 or a.max(initial=0) > 255:
         raise UserError(f"image values must lie in 0-255 (or 0-1 for floats), got {a.min():g} to {a.max():g}")
     if a.ndim == 2:
-        return a, False
+        return _to_uint8(a), False
     if a.shape[2] == 4:
         return _alpha_or_grey(a[..., :3], a[..., 3])
-    return a @ np.array([0.299, 0.587, 0.114], dtype=np.float32), False
+    return _to_uint8(a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)), False
 
 
 def _border(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
 
 
+_LEVELS = np.arange(256, dtype=np.int16)
+_IDENTITY = _LEVELS.astype(np.uint8)
+
+
 def _light_on_dark(grey: np.ndarray) -> np.ndarray:
-    """Light ink on a zero background: invert light pictures, subtract the background level."""
-    bg = float(np.median(_border(grey)))
-    out = np.float32(bg) - grey if bg > 127.5 else grey - np.float32(bg)  # one new array, even when large
-    return np.maximum(out, np.float32(0.0), out=out)
+    """Grey level -> ink, shape (256,) uint8: inverts light pictures and subtracts the background level.
+
+    Ink is light on a zero background; the background level is the median of
+    the picture's border.
+    """
+    bg = round(float(np.median(_border(grey))))
+    return np.clip(bg - _LEVELS if bg > 127 else _LEVELS - bg, 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- normalising
@@ -285,25 +299,32 @@ def to_mnist(img: Image.Image | np.ndarray, *, force: bool = False, strokes: boo
         raise UserError(f"expected a PIL image or a NumPy array, got {type(img).__name__}")
     if not alpha:
         if single and ink.shape == (_FRAME, _FRAME) and not force and np.median(_border(ink)) <= 127.5:
-            return np.clip(np.rint(ink), 0, 255).astype(np.uint8)
-        ink = _light_on_dark(ink)
+            return ink
+        return _normalise(ink, _light_on_dark(ink), strokes=strokes)
     return _normalise(ink, strokes=strokes)
 
 
-def _normalise(ink: np.ndarray, *, strokes: bool = True) -> np.ndarray:
-    """Crop, stroke-normalise, scale and centre light-on-zero ink (float, 0-255) into 28x28 uint8."""
-    peak = float(ink.max(initial=0.0))
+def _normalise(grey: np.ndarray, ink: np.ndarray = _IDENTITY, *, strokes: bool = True) -> np.ndarray:
+    """Crop, stroke-normalise, scale and centre a digit into 28x28 uint8.
+
+    ``grey`` (h, w) uint8 is the picture and ``ink`` (256,) uint8 maps its
+    levels, monotonically, to light-on-zero ink. Full-size arrays only see a
+    min, a max and one comparison; the mapping is applied to the crop.
+    """
+    peak = int(max(ink[grey.min(initial=255)], ink[grey.max(initial=0)]))  # ink is monotonic in the level
     if peak < _MIN_CONTRAST:
-        raise NoInkError(f"no ink: the picture has no contrast (darkest to lightest differ by {peak:.0f} of 255 "
+        raise NoInkError(f"no ink: the picture has no contrast (darkest to lightest differ by {peak} of 255 "
                          f"levels, at least {_MIN_CONTRAST:.0f} needed)")
-    floor = np.float32(0.2 * peak)  # fainter pixels are noise or paper texture
-    mask = ink >= floor
+    keep = ink >= 0.2 * peak  # (256,) fainter pixels are noise or paper texture; kept levels are a range
+    lo, hi = int(np.argmax(keep)), 255 - int(np.argmax(keep[::-1]))
+    mask = grey <= hi if lo == 0 else grey >= lo if hi == 255 else (grey >= lo) & (grey <= hi)
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    crop = np.where(crop >= floor, crop * np.float32(1.0 / peak), np.float32(0.0)).astype(np.float32, copy=False)
+    # level -> ink stretched to 0-255, below the floor zeroed; applied to the crop: (h, w) uint8
+    stretch = np.where(keep, np.minimum(np.rint(ink * (255.0 / peak)), 255), 0).astype(np.uint8)
+    crop = stretch[grey[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]]
     h, w = crop.shape
-    if max(h, w) < 3 or float(crop.sum()) < 3.0:
+    if max(h, w) < 3 or int(crop.sum(dtype=np.int64)) < 3 * 255:
         raise NoInkError(f"no ink: only a speck ({w}x{h} px) is drawn")
     work = _to_working(crop)
     wh, ww = work.shape
@@ -331,15 +352,20 @@ def _normalise(ink: np.ndarray, *, strokes: bool = True) -> np.ndarray:
 
 
 def _to_working(crop: np.ndarray) -> np.ndarray:
-    """Resize a crop (float 0-1) so that its longer side is ``_WORK`` px, keeping thin strokes visible.
+    """Resize a crop (uint8) so that its longer side is ``_WORK`` px, keeping thin strokes visible.
 
     Shrinking a picture whose strokes would end up thinner than 2 working
     pixels first max-pools it by an integer factor, so a 1-px line in a large
     picture stays a full-intensity line instead of fading to grey.
+
+    Returns
+    -------
+    ndarray of float32, shape about (_WORK, _WORK * w / h)
+        Ink on a 0-1 scale.
     """
     h, w = crop.shape
     scale = _WORK / max(h, w)
-    if scale < 0.5 and stroke_width(crop) * scale < 2.0:
+    if scale < 0.5 and stroke_width(crop, level=127) * scale < 2.0:
         f = int(1.0 / scale)
         ph, pw = -h % f, -w % f
         if ph or pw:
@@ -348,9 +374,11 @@ def _to_working(crop: np.ndarray) -> np.ndarray:
         h, w = crop.shape
         scale = _WORK / max(h, w)
     wh, ww = max(1, round(h * scale)), max(1, round(w * scale))
-    resample = Image.Resampling.BILINEAR if scale > 1 else Image.Resampling.BOX
-    return np.asarray(Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), mode="F").resize(
-        (ww, wh), resample), dtype=np.float32)
+    if scale > 1:  # upscaling interpolates: keep the fractions (a 28 px digit becomes 80 px)
+        small = Image.fromarray(crop.astype(np.float32), mode="F").resize((ww, wh), Image.Resampling.BILINEAR)
+        return np.asarray(small, dtype=np.float32) * np.float32(1 / 255)
+    small = Image.fromarray(np.ascontiguousarray(crop)).resize((ww, wh), Image.Resampling.BOX)  # 8-bit, in C
+    return np.asarray(small, dtype=np.float32) * np.float32(1 / 255)
 
 
 def stroke_width(ink: np.ndarray, level: float = _INK_LEVEL) -> float:
@@ -372,12 +400,13 @@ def stroke_width(ink: np.ndarray, level: float = _INK_LEVEL) -> float:
     float
         Width in pixels; 0.0 when there is no ink above ``level``.
     """
-    b = np.pad(ink > level, 1)
-    area = int(b.sum())
+    b = ink > level
+    area = int(np.count_nonzero(b))
     if area == 0:
         return 0.0
-    perim = int(np.count_nonzero(b[1:] != b[:-1]) + np.count_nonzero(b[:, 1:] != b[:, :-1]))
-    return 2.0 * area / perim
+    inner = np.count_nonzero(b[1:] != b[:-1]) + np.count_nonzero(b[:, 1:] != b[:, :-1])
+    edges = np.count_nonzero(b[0]) + np.count_nonzero(b[-1]) + np.count_nonzero(b[:, 0]) + np.count_nonzero(b[:, -1])
+    return 2.0 * area / int(inner + edges)
 
 
 def _disk(radius: float) -> np.ndarray:
@@ -474,7 +503,7 @@ def render_strokes(strokes: Sequence[Sequence[Sequence[float]]], width: float, h
         for a, b in flat:  # round caps and joins
             draw.ellipse((a - pr, b - pr, a + pr, b + pr), fill=255)
     img = canvas.reduce(ss)
-    return _normalise(np.asarray(img, dtype=np.float32), strokes=False)
+    return _normalise(np.asarray(img), strokes=False)
 
 
 def _check_canvas(width: Any, height: Any, pen_width: Any) -> tuple[float, float, float]:
