@@ -48,6 +48,11 @@ def _train(recipe: str, seed: int, data: tuple) -> tuple[float, float, CNNClassi
     return float((est.predict(xt) == yt).mean()), seconds, est
 
 
+def _setup(cfg: dict) -> str:  # type: ignore[type-arg]
+    return (f"width {cfg['width']}, depth {cfg.get('depth', 1)}, {cfg['epochs']} epochs, "
+            f"augmentation {cfg['augment']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="train the default recipe too instead of reading the card")
@@ -62,8 +67,7 @@ def main() -> None:
 
     rows = []
     acc, secs, fast = _train("fast", args.seed, data)
-    rows.append(["fast", f"{acc:.2%}", f"{secs:.0f}", "trained by this run", f"width {fast.config_['width']}, "
-                 f"{fast.config_['epochs']} epochs, augmentation {fast.config_['augment']}"])
+    rows.append(["fast", f"{acc:.2%}", f"{secs:.0f}", "trained by this run", _setup(fast.config_)])
     print(f"fast: accuracy={acc:.4f} train_seconds={secs:.1f}", flush=True)
 
     bundled = load_model(bundled_dir())
@@ -74,8 +78,7 @@ def main() -> None:
         test = bundled.card["metrics"]["test"]
         acc, secs, full = test["accuracy"], bundled.card["train_seconds"], bundled.estimator
         source = f"from the bundled model's card (`{bundled.card['command']}`)"
-    rows.append(["default", f"{acc:.2%}", f"{secs:.0f}", source, f"width {full.config_['width']}, "
-                 f"{full.config_['epochs']} epochs, augmentation {full.config_['augment']}"])
+    rows.append(["default", f"{acc:.2%}", f"{secs:.0f}", source, _setup(full.config_)])
     print(f"default: accuracy={acc:.4f} train_seconds={secs:.1f} ({source})", flush=True)
 
     est = bundled.estimator
@@ -93,7 +96,7 @@ def main() -> None:
         table(["bundled model (`default`)", "median ms"], [
             ["predict one 28x28 image", f"{single:.2f}"],
             ["predict 10,000 images (one call)", f"{batch:.0f}"],
-            ["explain one image (integrated gradients, 24 steps, one forward/backward)", f"{ig:.1f}"],
+            ["explain one image (integrated gradients, 32 steps, one forward/backward)", f"{ig:.1f}"],
         ]),
     ])
     if not args.no_write:

@@ -49,6 +49,24 @@ def test_state_round_trip_gives_identical_outputs(tiny_cnn: CNNClassifier, tmp_p
     assert np.array_equal(loaded.decision_function(x), tiny_cnn.decision_function(x))
 
 
+def test_deeper_network_round_trips_with_its_depth(tiny_data: tuple[np.ndarray, np.ndarray],
+                                                    tmp_path: Path) -> None:
+    from digitlab.models.io import load_model, save_model
+
+    x, y = tiny_data
+    deep = CNNClassifier(**TINY, epochs=1, depth=2).fit(x[:200], y[:200])
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in deep.net_.modules()) == 5   # 1 + 2 + 2
+    loaded = load_model(save_model(deep, tmp_path / "deep", {})).estimator
+    assert loaded.net_.state_dict().keys() == deep.net_.state_dict().keys()
+    assert np.array_equal(loaded.decision_function(x[:50]), deep.decision_function(x[:50]))
+
+
+def test_depth_out_of_range_is_a_user_error(tiny_data: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = tiny_data
+    with pytest.raises(UserError, match="depth must be an integer in 1..4, got 0"):
+        CNNClassifier(**TINY, depth=0).fit(x, y)
+
+
 class _Interrupt(Exception):
     pass
 

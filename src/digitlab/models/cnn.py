@@ -1,12 +1,15 @@
 """A small convolutional network (PyTorch, CPU) with on-the-fly augmentation.
 
-The network, for ``width=w`` (default 32)::
+The network, for ``width=w`` (default 32) and ``depth=d`` (default 2)::
 
     (n, 1, 28, 28)  pixels / 255, standardised
-    conv3x3(1 -> w)   + BN + ReLU, maxpool 2  -> (n, w, 14, 14)
-    conv3x3(w -> 2w)  + BN + ReLU, maxpool 2  -> (n, 2w, 7, 7)
-    conv3x3(2w -> 4w) + BN + ReLU, maxpool 2  -> (n, 4w, 4, 4)   (ceil mode)
-    flatten, dropout, linear(16*4w -> 10)      -> (n, 10) logits
+    conv3x3(1 -> w)                  + BN + ReLU, maxpool 2  -> (n, w, 14, 14)
+    d x [conv3x3(-> 2w) + BN + ReLU],             maxpool 2  -> (n, 2w, 7, 7)
+    d x [conv3x3(-> 4w) + BN + ReLU],             maxpool 2  -> (n, 4w, 4, 4)   (ceil mode)
+    flatten, dropout, linear(16*4w -> 10)                    -> (n, 10) logits
+
+The first block has one convolution whatever ``depth``: at 28x28 a second one
+would add 7.2M multiply-adds per image to the 22M of the rest (width 32).
 
 Training: AdamW with a one-cycle schedule (linear warm-up, cosine decay),
 label smoothing, bfloat16 autocast where the CPU supports it, and batched
@@ -16,10 +19,11 @@ optional smooth elastic displacement field, applied with one
 
 Two recipes set the defaults of every ``None`` parameter:
 
-* ``"fast"``: width 16, 3 epochs, no augmentation (about a minute on one core);
-* ``"default"``: width 32, 30 epochs, dropout 0.1, affine + elastic augmentation
-  (20 epochs with dropout 0.25 gave 99.46%: the augmented training batches
-  stayed at 99.0% accuracy, so the network under-fitted).
+* ``"fast"``: width 16, depth 1, 3 epochs, no augmentation (about a minute on one core);
+* ``"default"``: width 32, depth 2, 24 epochs, dropout 0.1, affine + elastic
+  augmentation. Depth 1 (one convolution per block) stayed at 99.50% after 30
+  epochs and at 99.53% with width 48: the network under-fitted the augmented
+  digits; two convolutions in the second and third blocks reach 99.6%.
 
 Checkpoints (``fit(..., checkpoint_dir=...)``) are written after every epoch
 as safetensors (weights, optimizer moments, RNG state) plus a JSON file
@@ -34,6 +38,7 @@ train on MNIST and save a model folder with its card (test metrics included).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -58,8 +63,8 @@ __all__ = ["CNNClassifier", "DigitNet", "RECIPES", "augment", "main"]
 
 #: Defaults that each recipe gives to the parameters left as ``None``.
 RECIPES: dict[str, dict[str, Any]] = {
-    "fast": {"width": 16, "epochs": 3, "lr": 4e-3, "augment": "none", "dropout": 0.0},
-    "default": {"width": 32, "epochs": 30, "lr": 3e-3, "augment": "elastic", "dropout": 0.1},
+    "fast": {"width": 16, "depth": 1, "epochs": 3, "lr": 4e-3, "augment": "none", "dropout": 0.0},
+    "default": {"width": 32, "depth": 2, "epochs": 24, "lr": 3e-3, "augment": "elastic", "dropout": 0.1},
 }
 _AUGMENTS = ("none", "affine", "elastic")
 _MEAN, _STD = 0.1307, 0.3081  # MNIST pixel mean and std on the 0-1 scale
@@ -76,17 +81,22 @@ class DigitNet(nn.Module):
     dropout : float
         Dropout before the linear layer.
     n_classes : int
+    depth : int
+        Convolutions in the second and third blocks (the first, at 28x28, has one).
     """
 
-    def __init__(self, width: int = 32, dropout: float = 0.25, n_classes: int = 10) -> None:
+    def __init__(self, width: int = 32, dropout: float = 0.25, n_classes: int = 10, depth: int = 1) -> None:
         super().__init__()
         w = width
 
-        def block(cin: int, cout: int) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                    nn.MaxPool2d(2, ceil_mode=True)]
+        def block(cin: int, cout: int, n_convs: int) -> list[nn.Module]:
+            layers: list[nn.Module] = []
+            for i in range(n_convs):
+                layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1, bias=False),
+                           nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            return [*layers, nn.MaxPool2d(2, ceil_mode=True)]
 
-        self.features = nn.Sequential(*block(1, w), *block(w, 2 * w), *block(2 * w, 4 * w))
+        self.features = nn.Sequential(*block(1, w, 1), *block(w, 2 * w, depth), *block(2 * w, 4 * w, depth))
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(4 * w * 4 * 4, n_classes)
 
@@ -156,14 +166,33 @@ def _auto_threads() -> int:
     """Threads for training: all cores (at most 2) on an idle machine, else 1.
 
     Measured on the shared 2-core machine: with other jobs running, 2 OpenMP
-    threads are 3-10x slower than 1 (each barrier waits for a descheduled thread).
+    threads are 3-10x slower than 1 (each barrier waits for a descheduled
+    thread). "Idle" is judged from the CPU time used over the last 0.2 s
+    (``/proc/stat``; elsewhere the 1-minute load average, which lags by minutes).
     """
     cores = min(2, os.cpu_count() or 1)
+    busy = _busy_cores()
+    return 1 if busy >= 0.5 else cores
+
+
+def _busy_cores() -> float:
+    """Cores in use by all processes, measured over 0.2 s (load average where /proc/stat is missing)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait (clock ticks)
+
     try:
-        busy = os.getloadavg()[0] >= 0.5
-    except OSError:
-        busy = False
-    return 1 if busy else cores
+        total0, idle0 = sample()
+        time.sleep(0.2)
+        total1, idle1 = sample()
+        total = total1 - total0
+        return (os.cpu_count() or 1) * (total - (idle1 - idle0)) / total if total > 0 else 0.0
+    except (OSError, ValueError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except OSError:
+            return 0.0
 
 
 def _to_tensor(X: np.ndarray) -> torch.Tensor:
@@ -189,13 +218,17 @@ class CNNClassifier(DigitClassifier):
     weight_decay : float, default=0.02
     width : int, optional
         Channels of the first conv block (then 2x and 4x).
+    depth : int, optional
+        Convolutions in the second and third blocks.
     dropout : float, optional
     augment : {"none", "affine", "elastic"}, optional
     label_smoothing : float, default=0.1
     warmup : float, default=0.15
         Fraction of the steps spent warming the learning rate up.
     bf16 : bool, optional
-        bfloat16 autocast for training; default: when the CPU supports it natively.
+        bfloat16 autocast for training and for predictions on batches (1.5x
+        faster here, same test accuracy); default: when the CPU supports it
+        natively. Integrated gradients run in float32.
     n_threads : int, optional
         Torch threads for training; default: 2 on an idle machine, 1 when others run.
     seed : int, default=0
@@ -214,7 +247,8 @@ class CNNClassifier(DigitClassifier):
 
     def __init__(self, recipe: str = "default", epochs: int | None = None, batch_size: int = 128,
                  lr: float | None = None, weight_decay: float = 0.02, width: int | None = None,
-                 dropout: float | None = None, augment: str | None = None, label_smoothing: float = 0.1,
+                 depth: int | None = None, dropout: float | None = None, augment: str | None = None,
+                 label_smoothing: float = 0.1,
                  warmup: float = 0.15, bf16: bool | None = None, n_threads: int | None = None,
                  seed: int = 0) -> None:
         self.recipe = recipe
@@ -223,6 +257,7 @@ class CNNClassifier(DigitClassifier):
         self.lr = lr
         self.weight_decay = weight_decay
         self.width = width
+        self.depth = depth
         self.dropout = dropout
         self.augment = augment
         self.label_smoothing = label_smoothing
@@ -247,6 +282,7 @@ class CNNClassifier(DigitClassifier):
             ("batch_size", isinstance(cfg["batch_size"], int) and cfg["batch_size"] >= 1, "an integer >= 1"),
             ("lr", cfg["lr"] > 0, "> 0"),
             ("width", isinstance(cfg["width"], int) and 1 <= cfg["width"] <= 512, "an integer in 1..512"),
+            ("depth", isinstance(cfg["depth"], int) and 1 <= cfg["depth"] <= 4, "an integer in 1..4"),
             ("dropout", 0 <= cfg["dropout"] < 1, "in [0, 1)"),
             ("augment", cfg["augment"] in _AUGMENTS, f"one of {', '.join(_AUGMENTS)}"),
             ("label_smoothing", 0 <= cfg["label_smoothing"] < 1, "in [0, 1)"),
@@ -308,7 +344,7 @@ class CNNClassifier(DigitClassifier):
 
         with torch.random.fork_rng(devices=[]), _threads(n_threads):
             torch.manual_seed(cfg["seed"])
-            net = DigitNet(cfg["width"], cfg["dropout"], len(self.classes_)).to(memory_format=torch.channels_last)
+            net = DigitNet(cfg["width"], cfg["dropout"], len(self.classes_), cfg["depth"]).to(memory_format=torch.channels_last)
             opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
             start_epoch, history = 0, []
             ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -360,12 +396,21 @@ class CNNClassifier(DigitClassifier):
     def _logits(self, X: Any, batch: int = 2048) -> np.ndarray:
         check_is_fitted(self, "net_")
         X = validate_data(self, as_pixels(X, np.float32), reset=False, dtype=np.float32)
-        out = []
-        with torch.inference_mode(), _threads(1 if len(X) <= 64 else min(2, os.cpu_count() or 1)):
+        out, net = [], self._inference_net()
+        use_bf16 = _bf16_supported() if self.bf16 is None else bool(self.bf16)  # whatever the batch: same answers
+        with torch.inference_mode(), _threads(1 if len(X) <= 64 else min(2, os.cpu_count() or 1)), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             for i in range(0, len(X), batch):
                 xb = _standardise(_to_tensor(X[i:i + batch])).contiguous(memory_format=torch.channels_last)
-                out.append(self.net_(xb).numpy())
+                out.append(net(xb).float().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.classes_)))
+
+    def _inference_net(self) -> nn.Module:
+        """``net_`` with each BatchNorm folded into its convolution (same outputs, one pass fewer per layer)."""
+        cached = getattr(self, "_folded", None)
+        if cached is None or cached[0] is not self.net_:
+            cached = self._folded = (self.net_, _fold_batchnorm(self.net_))
+        return cached[1]
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits, shape (n_samples, n_classes)."""
@@ -382,7 +427,7 @@ class CNNClassifier(DigitClassifier):
         """Most likely label, shape (n_samples,)."""
         return self.classes_[np.argmax(self._logits(X), axis=1)]
 
-    def integrated_gradients(self, X: Any, digit: int, steps: int = 24) -> np.ndarray:
+    def integrated_gradients(self, X: Any, digit: int, steps: int = 32) -> np.ndarray:
         """Integrated gradients of the ``digit`` logit from a black baseline.
 
         The path integral is a midpoint Riemann sum with ``steps`` points, all
@@ -394,7 +439,8 @@ class CNNClassifier(DigitClassifier):
         X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
         digit : int
             A label of ``classes_``.
-        steps : int, default=24
+        steps : int, default=32
+            (24 left errors up to 0.3 on the logit scale with the depth-2 network; 32, up to 0.2)
 
         Returns
         -------
@@ -409,12 +455,12 @@ class CNNClassifier(DigitClassifier):
         k = int(hits[0])
         alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps             # (steps,)
         black = _standardise(torch.zeros(1, 1, 28, 28))
-        out = np.empty((len(X), 784), dtype=np.float64)
+        out, net = np.empty((len(X), 784), dtype=np.float64), self._inference_net()
         with _threads(1):
             for i in range(len(X)):
                 x = _standardise(_to_tensor(X[i:i + 1]))                               # (1, 1, 28, 28)
                 path = (black + alphas.view(-1, 1, 1, 1) * (x - black)).requires_grad_(True)  # (steps, 1, 28, 28)
-                logit = self.net_(path.contiguous(memory_format=torch.channels_last))[:, k].sum()
+                logit = net(path.contiguous(memory_format=torch.channels_last))[:, k].sum()
                 (grad,) = torch.autograd.grad(logit, path)
                 out[i] = ((x - black) * grad.mean(0, keepdim=True)).reshape(-1).numpy()
         return out
@@ -425,6 +471,7 @@ class CNNClassifier(DigitClassifier):
         arrays = {f"net.{k}": v.detach().contiguous().numpy() for k, v in self.net_.state_dict().items()}
         arrays["classes"] = np.asarray(self.classes_)
         meta = {"n_features_in": int(self.n_features_in_), "width": int(self.config_["width"]),
+                "depth": int(self.config_.get("depth", 1)),
                 "dropout": float(self.config_["dropout"]), "config": self.config_, "history": self.history_}
         return arrays, meta
 
@@ -436,7 +483,7 @@ class CNNClassifier(DigitClassifier):
         est.n_features_in_ = int(meta["n_features_in"])
         est.config_ = dict(meta.get("config", {}))
         est.history_ = list(meta.get("history", []))
-        net = DigitNet(int(meta["width"]), float(meta["dropout"]), len(est.classes_))
+        net = DigitNet(int(meta["width"]), float(meta["dropout"]), len(est.classes_), int(meta.get("depth", 1)))
         state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")}
         net.load_state_dict(state, strict=True)
         est.net_ = net.to(memory_format=torch.channels_last).eval()
@@ -444,6 +491,24 @@ class CNNClassifier(DigitClassifier):
 
 
 # ----------------------------------------------------------------- helpers
+def _fold_batchnorm(net: DigitNet) -> nn.Module:
+    """An eval-mode copy of ``net`` whose BatchNorm layers are folded into the convolutions before them."""
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(net).eval()
+    layers, out = list(folded.features), []
+    for layer in layers:
+        if isinstance(layer, nn.BatchNorm2d) and out and isinstance(out[-1], nn.Conv2d):
+            out[-1] = fuse_conv_bn_eval(out[-1], layer)
+        else:
+            out.append(layer)
+    folded.features = nn.Sequential(*out)
+    return folded.to(memory_format=torch.channels_last)
+
+
+@functools.lru_cache(maxsize=1)
 def _bf16_supported() -> bool:
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -541,6 +606,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--recipe", choices=sorted(RECIPES), default="default")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's number of epochs")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for training [default: all cores (at most 2) on an idle machine, else 1]")
     ap.add_argument("--out", type=Path, default=None, help="model folder to write (card.json + weights)")
     ap.add_argument("--data-dir", type=Path, default=None, help="MNIST folder [default: $DIGITLAB_DATA]")
     ap.add_argument("--checkpoint-dir", type=Path, default=None)
@@ -554,6 +621,8 @@ def main(argv: list[str] | None = None) -> None:
     params: dict[str, Any] = {"recipe": args.recipe, "seed": args.seed}
     if args.epochs is not None:
         params["epochs"] = args.epochs
+    if args.threads is not None:
+        params["n_threads"] = args.threads
     if args.dry_run:
         x_train, y_train, x_test, y_test = x_train[:1000], y_train[:1000], x_test[:1000], y_test[:1000]
         params["epochs"] = 1
