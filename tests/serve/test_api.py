@@ -85,6 +85,19 @@ def test_data_url_and_dark_on_light_jpeg(client, mnist_test) -> None:
     assert r.status_code == 200 and r.json()["digit"] == int(y[0])
 
 
+def test_large_photo_is_normalised_off_the_event_loop_and_recognised(client, mnist_test) -> None:
+    from PIL import Image
+    import io
+
+    x, y = mnist_test
+    photo = Image.new("L", (1200, 900), 255)                       # 1.08 M pixels: above the inline limit
+    photo.paste(Image.fromarray(255 - x[0]).resize((280, 280)), (700, 100))
+    buf = io.BytesIO()
+    photo.save(buf, format="PNG")
+    r = client.post("/v1/predict", json={"image": b64(buf.getvalue())})
+    assert r.status_code == 200 and r.json()["digit"] == int(y[0])
+
+
 def test_multipart_upload(client, mnist_test) -> None:
     x, y = mnist_test
     r = client.post("/v1/predict", files={"image": ("digit.png", png_bytes(x[3]), "image/png")},

@@ -21,7 +21,8 @@ from digitlab import preprocess
 from digitlab.errors import UserError
 from digitlab.preprocess import NoInkError, render_strokes
 
-__all__ = ["TooLargeError", "image_bytes", "image_to_input", "strokes_to_input"]
+__all__ = ["TooLargeError", "check_image", "decode", "image_bytes", "image_to_input", "normalised",
+           "strokes_to_input"]
 
 
 class TooLargeError(UserError):
@@ -55,8 +56,16 @@ def image_bytes(text: str) -> bytes:
     return data
 
 
-def _check_size(data: bytes, max_side: int, max_pixels: int) -> None:
-    """Refuse images whose header declares too many pixels, before decoding them."""
+def check_image(data: bytes, max_side: int, max_pixels: int) -> int:
+    """Read an image's header only: refuse too many pixels before decoding; return its pixel count.
+
+    Raises
+    ------
+    TooLargeError
+        Oversized picture or decompression bomb (HTTP 413).
+    UserError
+        Not a picture.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -72,6 +81,23 @@ def _check_size(data: bytes, max_side: int, max_pixels: int) -> None:
         raise TooLargeError(f"image is {w}x{h}; the largest accepted side is {max_side} px")
     if w * h > max_pixels:
         raise TooLargeError(f"image is {w}x{h} = {w * h} pixels; at most {max_pixels} are accepted")
+    return int(w * h)
+
+
+def decode(data: bytes | str, max_side: int, max_pixels: int) -> Image.Image:
+    """Decode an image given as bytes, or as base64 / data: URL text, after checking its header's size.
+
+    Raises
+    ------
+    TooLargeError
+        Oversized picture or decompression bomb.
+    UserError
+        Not base64, not a picture, truncated.
+    """
+    if isinstance(data, str):
+        data = image_bytes(data)
+    check_image(data, max_side, max_pixels)
+    return preprocess.decode_image(data)
 
 
 def image_to_input(data: bytes | str, max_side: int, max_pixels: int) -> np.ndarray | None:
@@ -81,10 +107,7 @@ def image_to_input(data: bytes | str, max_side: int, max_pixels: int) -> np.ndar
     -------
     ndarray of float32, shape (784,), or None when the picture has no ink
     """
-    if isinstance(data, str):
-        data = image_bytes(data)
-    _check_size(data, max_side, max_pixels)
-    return _normalised(preprocess.decode_image(data))
+    return normalised(decode(data, max_side, max_pixels))
 
 
 def strokes_to_input(strokes: list[np.ndarray], width: int, height: int, pen_width: float) -> np.ndarray | None:
@@ -97,7 +120,8 @@ def strokes_to_input(strokes: list[np.ndarray], width: int, height: int, pen_wid
     return x if x.any() else None
 
 
-def _normalised(img: Any) -> np.ndarray | None:
+def normalised(img: Image.Image) -> np.ndarray | None:
+    """The 784 MNIST-style pixels (float32) of a decoded picture, or None when it has no ink."""
     try:
         x = np.asarray(preprocess.to_mnist(img), dtype=np.float32).reshape(784)
     except NoInkError:
