@@ -590,7 +590,7 @@ def _reproducing_command(argv: list[str]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Train on MNIST, evaluate on the test set and save a model folder with its card.
 
-    ``python -m digitlab.models.cnn --recipe default --seed 0 --out src/digitlab/bundled/default``
+    ``python -m digitlab.models.cnn --recipe default --seed 0 --threads 2 --out src/digitlab/bundled/default``
     reproduces the bundled model.
     """
     import argparse
