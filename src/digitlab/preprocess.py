@@ -309,7 +309,7 @@ def _normalise(grey: np.ndarray, ink: np.ndarray = _IDENTITY, *, strokes: bool =
 
     ``grey`` (h, w) uint8 is the picture and ``ink`` (256,) uint8 maps its
     levels, monotonically, to light-on-zero ink. Full-size arrays only see a
-    min, a max and one comparison; the mapping is applied to the crop.
+    min, a max and a range test; the mapping is applied to the crop.
     """
     peak = int(max(ink[grey.min(initial=255)], ink[grey.max(initial=0)]))  # ink is monotonic in the level
     if peak < _MIN_CONTRAST:
@@ -376,8 +376,8 @@ def _to_working(crop: np.ndarray) -> np.ndarray:
     wh, ww = max(1, round(h * scale)), max(1, round(w * scale))
     if scale > 1:  # upscaling interpolates: keep the fractions (a 28 px digit becomes 80 px)
         small = Image.fromarray(crop.astype(np.float32), mode="F").resize((ww, wh), Image.Resampling.BILINEAR)
-        return np.asarray(small, dtype=np.float32) * np.float32(1 / 255)
-    small = Image.fromarray(np.ascontiguousarray(crop)).resize((ww, wh), Image.Resampling.BOX)  # 8-bit, in C
+    else:
+        small = Image.fromarray(np.ascontiguousarray(crop)).resize((ww, wh), Image.Resampling.BOX)  # 8-bit, in C
     return np.asarray(small, dtype=np.float32) * np.float32(1 / 255)
 
 

@@ -51,13 +51,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from digitlab._io import atomic_path, atomic_write_text
 from digitlab.errors import UserError
-from digitlab.models.base import DigitClassifier, as_pixels
+from digitlab.models.base import DigitClassifier, as_pixels, encode_labels
 
 __all__ = ["CNNClassifier", "DigitNet", "RECIPES", "augment", "main"]
 
@@ -226,9 +225,9 @@ class CNNClassifier(DigitClassifier):
     warmup : float, default=0.15
         Fraction of the steps spent warming the learning rate up.
     bf16 : bool, optional
-        bfloat16 autocast for training and for predictions on batches (1.5x
-        faster here, same test accuracy); default: when the CPU supports it
-        natively. Integrated gradients run in float32.
+        bfloat16 autocast for training and for predictions (the 10,000 test
+        images in 1.9 s instead of 4.0 s here, same accuracy); default: when
+        the CPU supports it natively. Integrated gradients run in float32.
     n_threads : int, optional
         Torch threads for training; default: 2 on an idle machine, 1 when others run.
     seed : int, default=0
@@ -333,10 +332,7 @@ class CNNClassifier(DigitClassifier):
         X, y = validate_data(self, X, y, dtype=np.float32)
         if X.shape[1] != 784:
             raise UserError(f"the CNN needs 28x28 images (784 pixels), got {X.shape[1]} features")
-        check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise UserError(f"need at least 2 classes, got {len(self.classes_)}")
+        self.classes_, y_idx = encode_labels(y, UserError)
         fingerprint = _fingerprint(X, y_idx, cfg)
         use_bf16 = _bf16_supported() if self.bf16 is None else bool(self.bf16)
         n_threads = self.n_threads or _auto_threads()
@@ -344,7 +340,8 @@ class CNNClassifier(DigitClassifier):
 
         with torch.random.fork_rng(devices=[]), _threads(n_threads):
             torch.manual_seed(cfg["seed"])
-            net = DigitNet(cfg["width"], cfg["dropout"], len(self.classes_), cfg["depth"]).to(memory_format=torch.channels_last)
+            net = DigitNet(cfg["width"], cfg["dropout"], len(self.classes_), cfg["depth"])
+            net = net.to(memory_format=torch.channels_last)
             opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
             start_epoch, history = 0, []
             ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None

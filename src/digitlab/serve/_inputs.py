@@ -12,7 +12,6 @@ import binascii
 import io
 import re
 import warnings
-from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -21,8 +20,7 @@ from digitlab import preprocess
 from digitlab.errors import UserError
 from digitlab.preprocess import NoInkError, render_strokes
 
-__all__ = ["TooLargeError", "check_image", "decode", "image_bytes", "image_to_input", "normalised",
-           "strokes_to_input"]
+__all__ = ["TooLargeError", "check_image", "image_bytes", "image_to_input", "normalised", "strokes_to_input"]
 
 
 class TooLargeError(UserError):
@@ -84,22 +82,6 @@ def check_image(data: bytes, max_side: int, max_pixels: int) -> int:
     return int(w * h)
 
 
-def decode(data: bytes | str, max_side: int, max_pixels: int) -> Image.Image:
-    """Decode an image given as bytes, or as base64 / data: URL text, after checking its header's size.
-
-    Raises
-    ------
-    TooLargeError
-        Oversized picture or decompression bomb.
-    UserError
-        Not base64, not a picture, truncated.
-    """
-    if isinstance(data, str):
-        data = image_bytes(data)
-    check_image(data, max_side, max_pixels)
-    return preprocess.decode_image(data)
-
-
 def image_to_input(data: bytes | str, max_side: int, max_pixels: int) -> np.ndarray | None:
     """Decode an image (bytes, or base64 / data: URL text) and normalise it to MNIST style.
 
@@ -107,7 +89,10 @@ def image_to_input(data: bytes | str, max_side: int, max_pixels: int) -> np.ndar
     -------
     ndarray of float32, shape (784,), or None when the picture has no ink
     """
-    return normalised(decode(data, max_side, max_pixels))
+    if isinstance(data, str):
+        data = image_bytes(data)
+    check_image(data, max_side, max_pixels)
+    return normalised(preprocess.decode_image(data))
 
 
 def strokes_to_input(strokes: list[np.ndarray], width: int, height: int, pen_width: float) -> np.ndarray | None:
