@@ -22,11 +22,10 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from digitlab.models._linear import SCALE, ScoredClassifier, softmax
-from digitlab.models.base import as_pixels
+from digitlab.models.base import as_pixels, encode_labels
 
 __all__ = ["KernelSVMBase", "fit_temperature", "ovr_votes"]
 
@@ -124,11 +123,8 @@ class KernelSVMBase(ScoredClassifier):
             raise ValueError(f"gamma must be > 0, got {self.gamma!r}")
         report = progress or (lambda *a, **k: None)
         X, y = validate_data(self, as_pixels(X, np.float32), y, dtype=np.float32)
-        check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        self.classes_, y_idx = encode_labels(y)
         k = len(self.classes_)
-        if k < 2:
-            raise ValueError(f"need at least 2 classes; the labels have only {k} class")
         Xs = X / SCALE
         n_comp = int(min(self.n_components, Xs.shape[1], Xs.shape[0]))
         report("fit", 0, 3, stage="pca")

@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array
 
-__all__ = ["DigitClassifier", "as_pixels"]
+__all__ = ["DigitClassifier", "as_pixels", "encode_labels"]
 
 
 def as_pixels(X: Any, dtype: type = np.float32) -> np.ndarray:
@@ -64,3 +65,25 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
             if s.ndim == 2:
                 return s
         return np.log(np.clip(self.predict_proba(X), 1e-12, 1.0))
+
+
+def encode_labels(y: np.ndarray, error: type[Exception] = ValueError) -> tuple[np.ndarray, np.ndarray]:
+    """Check classification targets and encode them as indices into the sorted classes.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+    error : exception type, default=ValueError
+        Raised when there are fewer than 2 classes.
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+    y_idx : ndarray of int of shape (n_samples,)
+        ``classes[y_idx] == y``.
+    """
+    check_classification_targets(y)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise error(f"need at least 2 classes; the labels have only {len(classes)} class")
+    return classes, y_idx

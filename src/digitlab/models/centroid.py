@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.models.base import DigitClassifier, as_pixels
+from digitlab.models.base import DigitClassifier, as_pixels, encode_labels
 
 __all__ = ["NearestCentroidClassifier"]
 
@@ -52,10 +51,7 @@ class NearestCentroidClassifier(DigitClassifier):
             raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
         X = as_pixels(X, np.float64)
         X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"need at least 2 classes; the labels have only {len(self.classes_)} class")
+        self.classes_, y_idx = encode_labels(y)
         self.centroids_ = np.stack([X[y_idx == k].mean(axis=0) for k in range(len(self.classes_))])
         return self
 

@@ -6,11 +6,10 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from digitlab.models._linear import SCALE, LinearClassifier, softmax
-from digitlab.models.base import as_pixels
+from digitlab.models.base import as_pixels, encode_labels
 
 __all__ = ["LogisticRegressionClassifier"]
 
@@ -84,10 +83,7 @@ class LogisticRegressionClassifier(LinearClassifier):
         if not self.C > 0:
             raise ValueError(f"C must be > 0, got {self.C!r}")
         X, y = validate_data(self, as_pixels(X, np.float64), y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"need at least 2 classes; the labels have only {len(self.classes_)} class")
+        self.classes_, y_idx = encode_labels(y)
         Xs = (X / SCALE).astype(np.float32)
         coef, icpt, self.n_iter_ = _fit_lbfgs(Xs, y_idx, len(self.classes_), C=float(self.C),
                                 ovr=self.multi_class == "ovr", max_iter=int(self.max_iter), tol=float(self.tol),

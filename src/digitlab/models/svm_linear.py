@@ -6,12 +6,11 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from digitlab.models._linear import SCALE, LinearClassifier, softmax
 from digitlab.models._svm import fit_temperature
-from digitlab.models.base import as_pixels
+from digitlab.models.base import as_pixels, encode_labels
 
 __all__ = ["LinearSVMClassifier"]
 
@@ -71,11 +70,8 @@ class LinearSVMClassifier(LinearClassifier):
         if not self.C > 0:
             raise ValueError(f"C must be > 0, got {self.C!r}")
         X, y = validate_data(self, as_pixels(X, np.float64), y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        self.classes_, y_idx = encode_labels(y)
         k = len(self.classes_)
-        if k < 2:
-            raise ValueError(f"need at least 2 classes; the labels have only {k} class")
         Xs = X / SCALE
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -6,11 +6,10 @@ import json
 from typing import Any
 
 import numpy as np
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from digitlab.models._linear import ScoredClassifier, class_index, softmax
-from digitlab.models.base import as_pixels
+from digitlab.models.base import as_pixels, encode_labels
 
 __all__ = ["BaggedBoostedTreesClassifier"]
 
@@ -107,11 +106,8 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
 
         self._check_params()
         X, y = validate_data(self, as_pixels(X, np.float32), y, dtype=np.float32)
-        check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        self.classes_, y_idx = encode_labels(y)
         k = len(self.classes_)
-        if k < 2:
-            raise ValueError(f"need at least 2 classes; the labels have only {k} class")
         rng = np.random.default_rng(self.random_state)
         n = len(X)
         n_rows = max(k, int(round(self.bag_fraction * n)))
