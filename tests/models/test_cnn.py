@@ -174,6 +174,28 @@ def test_int8_graph_round_trips_through_the_model_folder(int8_cnn: CNNClassifier
     assert np.array_equal(loaded.decision_function(x), int8_cnn.decision_function(x))
 
 
+def test_a_corrupt_int8_graph_is_refused_when_the_model_loads(int8_cnn: CNNClassifier, tmp_path: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    from digitlab.errors import ModelError
+    from digitlab.models.io import load_model, save_model
+
+    folder = save_model(int8_cnn, tmp_path / "m", {})
+    arrays = load_file(str(folder / "weights.safetensors"))
+    arrays["int8.onnx"] = arrays["int8.onnx"][: len(arrays["int8.onnx"]) // 2]    # truncated
+    save_file(arrays, str(folder / "weights.safetensors"))
+    with pytest.raises(ModelError, match="int8 graph cannot be loaded"):
+        load_model(folder)
+
+
+def test_refit_without_int8_drops_the_previous_graph(tiny_data: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = tiny_data
+    est = CNNClassifier(**TINY, epochs=1).fit(x[:100], y[:100])
+    est.int8_graph_ = b"graph of an older network"
+    est.fit(x[:100], y[:100])
+    assert not hasattr(est, "int8_graph_")
+
+
 def test_quantize_needs_a_fitted_network() -> None:
     from sklearn.exceptions import NotFittedError
 

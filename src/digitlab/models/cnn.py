@@ -399,6 +399,8 @@ class CNNClassifier(DigitClassifier):
         self.config_ = cfg
         if self.int8:
             self.quantize(X)
+        elif hasattr(self, "int8_graph_"):
+            del self.int8_graph_  # a graph of the previous fit's network
         return self
 
     def quantize(self, X: Any, n_calibration: int = 1024) -> CNNClassifier:
@@ -424,7 +426,6 @@ class CNNClassifier(DigitClassifier):
         calibration = _standardise(_to_tensor(X[rows])).numpy()                    # (m, 1, 28, 28)
         with _threads(self.n_threads or 1):
             self.int8_graph_ = export_int8(self._inference_net(), calibration)
-        self._int8 = None
         return self
 
     # --------------------------------------------------------------- inference
@@ -540,6 +541,7 @@ class CNNClassifier(DigitClassifier):
         est.net_ = net.to(memory_format=torch.channels_last).eval()
         if "int8.onnx" in arrays:
             est.int8_graph_ = np.asarray(arrays["int8.onnx"], dtype=np.uint8).tobytes()
+            est._int8 = Int8Graph(est.int8_graph_)  # a corrupt graph fails here, at load, not at the first request
         return est
 
 
