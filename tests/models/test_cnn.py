@@ -196,6 +196,16 @@ def test_refit_without_int8_drops_the_previous_graph(tiny_data: tuple[np.ndarray
     assert not hasattr(est, "int8_graph_")
 
 
+def test_a_model_without_a_graph_predicts_with_pytorch(tiny_cnn: CNNClassifier,
+                                                       small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    import copy
+
+    older = copy.copy(tiny_cnn).set_params(int8=True)         # saved before int8 existed: no int8_graph_
+    assert not hasattr(older, "int8_graph_") and older._int8_graph() is None
+    x = small_train[0][:20]
+    assert np.array_equal(older.decision_function(x), tiny_cnn.decision_function(x))
+
+
 def test_quantize_needs_a_fitted_network() -> None:
     from sklearn.exceptions import NotFittedError
 
