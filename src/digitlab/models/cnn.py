@@ -226,10 +226,10 @@ class CNNClassifier(DigitClassifier):
     warmup : float, default=0.15
         Fraction of the steps spent warming the learning rate up.
     bf16 : bool, optional
-        bfloat16 autocast for training, and for predictions without ``int8``
-        (the 10,000 test images in 1.9 s instead of 4.0 s here, same
-        accuracy); default: when the CPU supports it natively. Integrated
-        gradients run in float32.
+        bfloat16 autocast for training, integrated gradients (21 ms instead
+        of 33 ms, the same completeness error) and predictions without
+        ``int8`` (the 10,000 test images in 1.9 s instead of 4.0 s, same
+        accuracy); default: when the CPU supports it natively.
     int8 : bool, default=True
         Predict with an 8-bit copy of the network (ONNX Runtime; see
         :meth:`quantize`), made at the end of ``fit``: 0.15 ms per image
@@ -506,12 +506,14 @@ class CNNClassifier(DigitClassifier):
         alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps             # (steps,)
         black = _standardise(torch.zeros(1, 1, 28, 28))
         out, net = np.empty((len(X), 784), dtype=np.float64), self._inference_net()
+        use_bf16 = _bf16_supported() if self.bf16 is None else bool(self.bf16)
         with _threads(1):
             for i in range(len(X)):
                 x = _standardise(_to_tensor(X[i:i + 1]))                               # (1, 1, 28, 28)
                 path = (black + alphas.view(-1, 1, 1, 1) * (x - black)).requires_grad_(True)  # (steps, 1, 28, 28)
-                logit = net(path.contiguous(memory_format=torch.channels_last))[:, k].sum()
-                (grad,) = torch.autograd.grad(logit, path)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                    logit = net(path.contiguous(memory_format=torch.channels_last))[:, k].float().sum()
+                (grad,) = torch.autograd.grad(logit, path)                              # float32, like path
                 out[i] = ((x - black) * grad.mean(0, keepdim=True)).reshape(-1).numpy()
         return out
 

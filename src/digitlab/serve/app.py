@@ -185,7 +185,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         Serves the page at ``/``, the API under ``/v1``, ``/healthz`` and OpenAPI docs at ``/docs``.
     """
     registry = ModelRegistry(settings.models_dir, max_batch=settings.max_batch,
-                             torch_threads=settings.torch_threads, freeze_gc=settings.freeze_gc)
+                             torch_threads=settings.torch_threads, freeze_gc=settings.freeze_gc,
+                             explain_threads=settings.explain_threads)
     # CPU-bound input work (decoding, normalising) runs on as many threads as there are cores: more
     # threads only fight over the GIL and stretch everyone's latency.
     cpu_limiter = anyio.CapacityLimiter(settings.preprocess_threads)

@@ -61,16 +61,20 @@ class ServedModel:
     loaded : LoadedModel
     max_batch : int
         Most images per model call.
+    explain_threads : int
+        Most explanations computed at once.
     """
 
-    def __init__(self, loaded: LoadedModel, max_batch: int = 64) -> None:
+    def __init__(self, loaded: LoadedModel, max_batch: int = 64, explain_threads: int = 1) -> None:
         self.loaded = loaded
         self.name = loaded.name
         self.lock = threading.Lock()
-        # Explanations (tens of ms for a CNN) must not hold up predictions: they take their own lock, so one
-        # explanation and one prediction batch may run at once. Both only read the fitted model; an estimator
-        # that cannot bear that sets ``thread_safe = False`` and gets a single lock.
-        self.explain_lock = self.lock if getattr(loaded.estimator, "thread_safe", True) is False else threading.Lock()
+        # Explanations (tens of ms for a CNN) must not hold up predictions: they take their own slots, so
+        # ``explain_threads`` explanations and one prediction batch may run at once. All only read the fitted
+        # model; an estimator that cannot bear that sets ``thread_safe = False`` and gets a single lock.
+        self.explain_slots: threading.Lock | threading.BoundedSemaphore = (
+            self.lock if getattr(loaded.estimator, "thread_safe", True) is False
+            else threading.BoundedSemaphore(explain_threads))
         self.max_batch = max_batch
         self._pending: list[tuple[np.ndarray, asyncio.Future[Prediction]]] = []
         self._draining = False
@@ -140,10 +144,10 @@ class ServedModel:
             self._draining = False
 
     def explain(self, x: np.ndarray, digit: int | None) -> Any:
-        """Per-pixel explanation of ``x`` (784,) for ``digit`` (default: predicted). Blocking, holds the explain lock."""
+        """Per-pixel explanation of ``x`` (784,) for ``digit`` (default: predicted). Blocking, holds an explain slot."""
         from digitlab.explain import explain
 
-        with self.explain_lock:
+        with self.explain_slots:
             return explain(self.estimator, x.reshape(28, 28).copy(), digit)  # the request's array stays intact
 
 
@@ -183,13 +187,16 @@ class ModelRegistry:
         Cap on torch's intra-op threads, applied once a loaded model has imported torch.
     freeze_gc : bool, default=False
         After loading a model, ``gc.freeze()`` everything alive (for a server process: short GC pauses).
+    explain_threads : int, default=1
+        Passed to each :class:`ServedModel`.
     """
 
     def __init__(self, models_dir: Path, max_batch: int = 32, torch_threads: int | None = None,
-                 freeze_gc: bool = False) -> None:
+                 freeze_gc: bool = False, explain_threads: int = 1) -> None:
         self.models_dir = Path(models_dir)
         self.freeze_gc = freeze_gc
         self.max_batch = max_batch
+        self.explain_threads = explain_threads
         self.torch_threads = torch_threads
         self._models: dict[str, ServedModel] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -222,7 +229,7 @@ class ModelRegistry:
             served = self._models.get(name)
             if served is None:
                 path = model_path(name, self.models_dir)
-                served = ServedModel(load_model(path, name=name), self.max_batch)
+                served = ServedModel(load_model(path, name=name), self.max_batch, self.explain_threads)
                 torch = sys.modules.get("torch")
                 if torch is not None and self.torch_threads:
                     torch.set_num_threads(self.torch_threads)

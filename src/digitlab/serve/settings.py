@@ -50,6 +50,9 @@ class ServeSettings:
         decoding use the other; 2 threads made image requests 3x slower on 2 cores (thread-pool churn).
     preprocess_threads : int
         Worker threads decoding and normalising images and strokes (about one per core).
+    explain_threads : int
+        Explanations computed at once per model, each on one core (one per core). An integrated-gradients
+        explanation of the CNN takes ~20 ms of one core, and the web page asks for one with every drawing.
     freeze_gc : bool
         ``gc.freeze()`` after each model load, so that full garbage collections do not walk the
         libraries' objects (p99 latency 95 -> 16 ms at 32 clients). Off for servers inside test processes.
@@ -69,6 +72,7 @@ class ServeSettings:
     max_batch: int = 32
     torch_threads: int = 1
     preprocess_threads: int = max(2, os.cpu_count() or 1)
+    explain_threads: int = max(1, os.cpu_count() or 1)
     freeze_gc: bool = True
 
 
