@@ -364,3 +364,51 @@ def test_malformed_multipart_body_is_400(client, mnist_test) -> None:
                     headers={"content-type": "multipart/form-data; boundary=xyz"})
     assert r.status_code == 400 and r.json()["detail"].startswith("malformed multipart body")
     _assert_alive(client, mnist_test)
+
+
+class _Rendezvous:
+    """A model whose explanations wait until two of them run at once (or give up after 2 s)."""
+
+    classes_ = np.arange(10)
+
+    def __init__(self, thread_safe: bool = True) -> None:
+        import threading
+
+        self.thread_safe = thread_safe
+        self.barrier = threading.Barrier(2, timeout=2)
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        return np.zeros((len(X), 10))
+
+    predict_proba = scores
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.zeros(len(X), dtype=np.int64)
+
+    def integrated_gradients(self, X: np.ndarray, digit: int) -> np.ndarray:
+        self.barrier.wait()
+        return np.zeros((len(X), 784))
+
+
+def _two_explanations_at_once(served) -> list[str]:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(served.explain, np.zeros(784, dtype=np.float32), 1) for _ in range(2)]
+        return [type(f.exception()).__name__ if f.exception() else "ok" for f in futures]
+
+
+def test_explanations_run_side_by_side_up_to_explain_threads() -> None:
+    from digitlab.models.io import LoadedModel
+    from digitlab.serve.models import ServedModel
+
+    served = ServedModel(LoadedModel(name="r", estimator=_Rendezvous()), explain_threads=2)
+    assert _two_explanations_at_once(served) == ["ok", "ok"]
+
+
+def test_explanations_of_a_model_that_is_not_thread_safe_take_turns() -> None:
+    from digitlab.models.io import LoadedModel
+    from digitlab.serve.models import ServedModel
+
+    served = ServedModel(LoadedModel(name="r", estimator=_Rendezvous(thread_safe=False)), explain_threads=2)
+    assert sorted(_two_explanations_at_once(served)) == ["BrokenBarrierError", "BrokenBarrierError"]
