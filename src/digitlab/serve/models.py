@@ -4,8 +4,8 @@
 others wait for it) and keeps it. Predictions go through :class:`ServedModel`,
 which *micro-batches*: requests arriving while the model is busy are stacked
 and answered by one model call, run in a worker thread so the event loop keeps
-serving. One prediction batch runs at a time per model, and one explanation
-(under its own lock, so slow explanations do not hold up predictions).
+serving. One prediction batch runs at a time per model, and beside it up to
+``explain_threads`` explanations (so slow explanations do not hold up predictions).
 """
 
 from __future__ import annotations
