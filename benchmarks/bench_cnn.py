@@ -102,8 +102,8 @@ def main() -> None:
         table(["recipe", "test accuracy", "train seconds", "source", "setup"], rows),
         "The bundled model's predictions (median ms):",
         table(["engine", "test accuracy", "one 28x28 image", "10,000 images (one call)"], engines),
-        f"Explaining one image (integrated gradients of the float32 network, 32 steps, one forward/backward): "
-        f"{ig:.1f} ms (median).",
+        "Explaining one image (integrated gradients of the float network, bfloat16 where supported, 32 steps, "
+        f"one forward/backward): {ig:.1f} ms (median).",
     ])
     if not args.no_write:
         write_section("cnn", "CNN: accuracy, training time, prediction and explanation latency", body)
