@@ -206,6 +206,20 @@ def test_a_model_without_a_graph_predicts_with_pytorch(tiny_cnn: CNNClassifier,
     assert np.array_equal(older.decision_function(x), tiny_cnn.decision_function(x))
 
 
+def test_a_failed_int8_export_warns_and_keeps_the_trained_network(tiny_data: tuple[np.ndarray, np.ndarray],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import digitlab.models.cnn as cnn_module
+
+    def broken(*args: object) -> bytes:
+        raise RuntimeError("exporter unavailable")
+
+    monkeypatch.setattr(cnn_module, "export_int8", broken)
+    x, y = tiny_data
+    with pytest.warns(RuntimeWarning, match="exporter unavailable"):
+        est = CNNClassifier(**{**TINY, "int8": True}, epochs=1).fit(x[:100], y[:100])
+    assert est._int8_graph() is None and est.predict(x[:5]).shape == (5,)
+
+
 def test_quantize_needs_a_fitted_network() -> None:
     from sklearn.exceptions import NotFittedError
 
