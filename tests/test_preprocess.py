@@ -10,8 +10,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
 from digitlab.errors import UserError
-from digitlab.preprocess import (MAX_POINTS, MAX_SIDE, NoInkError, decode_image, load_image, render_strokes,
-                                 stroke_width, to_mnist)
+from digitlab.preprocess import (MAX_POINTS, MAX_SIDE, NoInkError, TooLargeError, decode_image, load_image,
+                                 render_strokes, stroke_width, to_mnist)
 
 CANVAS = 280
 # stroke_width() of MNIST training digits at 28x28: 10th and 90th percentiles are 1.41 and 2.82 px
@@ -226,8 +226,28 @@ def test_largest_size_is_accepted():
 
 def test_huge_image_file_is_refused_before_decoding():
     data = png_bytes(Image.new("1", (MAX_SIDE + 1000, 50)))
-    with pytest.raises(UserError, match=f"largest accepted side is {MAX_SIDE}"):
+    with pytest.raises(TooLargeError, match=f"largest accepted side is {MAX_SIDE}"):
         decode_image(data)
+
+
+def test_decode_image_applies_the_callers_limits():
+    data = png_bytes(Image.new("L", (300, 200)))
+    with pytest.raises(TooLargeError, match="300x200 = 60000 pixels; at most 50000"):
+        decode_image(data, max_pixels=50_000)
+    with pytest.raises(TooLargeError, match="largest accepted side is 250 px"):
+        decode_image(data, max_side=250)
+    assert decode_image(data, max_side=300, max_pixels=60_000).size == (300, 200)
+
+
+def test_open_image_reads_the_header_and_load_pixels_decodes():
+    from digitlab.preprocess import load_pixels, open_image
+
+    img = open_image(png_bytes(Image.new("L", (40, 30), 200)))
+    assert img.size == (40, 30)
+    assert np.asarray(load_pixels(img)).min() == 200
+    truncated = open_image(png_bytes(Image.new("L", (400, 300), 7))[:-40])
+    with pytest.raises(UserError, match="cannot decode image"):
+        load_pixels(truncated)
 
 
 def test_decompression_bomb_header_is_refused_without_decoding():
@@ -240,7 +260,7 @@ def test_decompression_bomb_header_is_refused_without_decoding():
     # a tiny file declaring a 60000x60000 picture
     png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
-    with pytest.raises(UserError, match="cannot decode|largest accepted side"):
+    with pytest.raises(TooLargeError, match="decompression bomb"):
         decode_image(png)
 
 

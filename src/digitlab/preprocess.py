@@ -52,8 +52,11 @@ __all__ = [
     "MAX_STROKES",
     "MAX_POINTS",
     "NoInkError",
+    "TooLargeError",
     "decode_image",
     "load_image",
+    "load_pixels",
+    "open_image",
     "render_strokes",
     "stroke_width",
     "to_mnist",
@@ -98,33 +101,83 @@ class NoInkError(UserError):
     """The picture or canvas is empty or nearly empty: there is no digit to recognise."""
 
 
+class TooLargeError(UserError):
+    """The picture is larger than accepted (a side or its pixel count), or a decompression bomb."""
+
+
 # --------------------------------------------------------------------------- reading
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """Decode image bytes with Pillow.
+def open_image(data: bytes, *, max_side: int = MAX_SIDE, max_pixels: int | None = None) -> Image.Image:
+    """Read a picture's header (no pixels yet) and refuse it cheaply when it is too large.
 
-    Only common raster formats (:data:`FORMATS`) are decoded; the size is
-    checked from the header before the pixels are decoded, so oversized
-    pictures and decompression bombs are refused cheaply.
+    Only common raster formats (:data:`FORMATS`) are opened. :func:`load_pixels`
+    then decodes the pixels; :func:`decode_image` does both.
+
+    Parameters
+    ----------
+    data : bytes
+    max_side : int, default=MAX_SIDE
+        Longest accepted side, in pixels (at most :data:`MAX_SIDE`).
+    max_pixels : int, optional
+        Most accepted pixels (width x height).
 
     Raises
     ------
+    TooLargeError
+        A side or the pixel count over the limit, or a decompression bomb.
     UserError
-        Undecodable, truncated or oversized image.
+        Not a picture in an accepted format, or a side shorter than :data:`MIN_SIDE`.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=FORMATS)
-            _check_size(img.size)
-            img.load()
-    except UserError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise TooLargeError(f"image refused as a decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        raise UserError("cannot decode image: it is not a PNG, JPEG, BMP, GIF, TIFF, WebP or PPM picture") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UserError(f"cannot decode image: {exc}") from None
+    w, h = img.size
+    side = min(max_side, MAX_SIDE)
+    if max(w, h) > side:
+        raise TooLargeError(f"image is {w}x{h} px; the largest accepted side is {side} px")
+    if max_pixels is not None and w * h > max_pixels:
+        raise TooLargeError(f"image is {w}x{h} = {w * h} pixels; at most {max_pixels} are accepted")
+    _check_size(img.size)
+    return img
+
+
+def load_pixels(img: Image.Image) -> Image.Image:
+    """Decode the pixels of a picture opened by :func:`open_image`; returns ``img``.
+
+    Raises
+    ------
+    UserError
+        Corrupt or truncated picture.
+    """
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError) as exc:
         raise UserError(f"cannot decode image: {exc}") from None
     return img
+
+
+def decode_image(data: bytes, *, max_side: int = MAX_SIDE, max_pixels: int | None = None) -> Image.Image:
+    """Decode image bytes with Pillow: :func:`open_image`, then :func:`load_pixels`.
+
+    The size is checked from the header before the pixels are decoded, so
+    oversized pictures and decompression bombs are refused cheaply.
+
+    Raises
+    ------
+    TooLargeError
+        Oversized picture or decompression bomb.
+    UserError
+        Undecodable or truncated image.
+    """
+    return load_pixels(open_image(data, max_side=max_side, max_pixels=max_pixels))
 
 
 def load_image(path: str | os.PathLike[str], *, force: bool = False) -> np.ndarray:
@@ -165,7 +218,7 @@ def load_image(path: str | os.PathLike[str], *, force: bool = False) -> np.ndarr
 def _check_size(size: tuple[int, int]) -> None:
     w, h = size
     if max(w, h) > MAX_SIDE:
-        raise UserError(f"image is {w}x{h} px; the largest accepted side is {MAX_SIDE} px")
+        raise TooLargeError(f"image is {w}x{h} px; the largest accepted side is {MAX_SIDE} px")
     if max(w, h) < MIN_SIDE or min(w, h) < 1:
         raise UserError(f"image is {w}x{h} px; the longer side must be at least {MIN_SIDE} px")
 
@@ -180,7 +233,7 @@ def _pil_ink(img: Image.Image) -> tuple[np.ndarray, bool]:
         if mode in ("RGBa", "La"):  # premultiplied alpha
             img = img.convert("RGBA")
         alpha = np.asarray(img.getchannel("A"))  # (Pillow's PA -> RGBA conversion drops the A band)
-        if np.median(_border(alpha)) < 128:
+        if _border_median(alpha) < 128:
             return alpha, True
         grey = np.asarray(img.convert("RGB").convert("L"), dtype=np.float32)
         return _over_white(grey, alpha), False
@@ -202,7 +255,7 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
 
 def _alpha_or_grey(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, bool]:
     """Alpha is the ink when the border is transparent; otherwise composite over white."""
-    if np.median(_border(alpha)) < 128:
+    if _border_median(alpha) < 128:
         return _to_uint8(alpha), True
     grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32) if rgb.ndim == 3 else rgb
     return _over_white(grey, alpha), False
@@ -243,6 +296,16 @@ def _border(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
 
 
+def _border_median(a: np.ndarray) -> float:
+    """Median of the picture's border pixels: ``np.median``'s value, a fifth of its time (one partition)."""
+    b = _border(a)
+    k = len(b) // 2
+    if len(b) % 2:
+        return float(np.partition(b, k)[k])
+    part = np.partition(b, [k - 1, k])
+    return (float(part[k - 1]) + float(part[k])) / 2
+
+
 _LEVELS = np.arange(256, dtype=np.int16)
 _IDENTITY = _LEVELS.astype(np.uint8)
 
@@ -253,7 +316,7 @@ def _light_on_dark(grey: np.ndarray) -> np.ndarray:
     Ink is light on a zero background; the background level is the median of
     the picture's border.
     """
-    bg = round(float(np.median(_border(grey))))
+    bg = round(_border_median(grey))
     return np.clip(bg - _LEVELS if bg > 127 else _LEVELS - bg, 0, 255).astype(np.uint8)
 
 
@@ -298,7 +361,7 @@ def to_mnist(img: Image.Image | np.ndarray, *, force: bool = False, strokes: boo
     else:
         raise UserError(f"expected a PIL image or a NumPy array, got {type(img).__name__}")
     if not alpha:
-        if single and ink.shape == (_FRAME, _FRAME) and not force and np.median(_border(ink)) <= 127.5:
+        if single and ink.shape == (_FRAME, _FRAME) and not force and _border_median(ink) <= 127.5:
             return ink
         return _normalise(ink, _light_on_dark(ink), strokes=strokes)
     return _normalise(ink, strokes=strokes)

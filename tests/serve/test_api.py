@@ -73,6 +73,14 @@ def test_base64_png_images_give_correct_digits(client, mnist_test) -> None:
     assert np.mean(np.array(got) == y[:N_TEST]) >= 0.7
 
 
+def test_base64_with_line_breaks_gives_the_same_answer(client, mnist_test) -> None:
+    x, _ = mnist_test
+    text = b64(png_bytes(x[0]))
+    wrapped = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))    # as MIME encoders write it
+    plain, broken = (client.post("/v1/predict", json={"image": t}).json() for t in (text, wrapped))
+    assert "\n" in wrapped and broken["scores"] == plain["scores"]
+
+
 def test_data_url_and_dark_on_light_jpeg(client, mnist_test) -> None:
     from PIL import Image
     import io

@@ -31,11 +31,9 @@ from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digitlab.errors import DataNotFoundError, DigitlabError, ModelError, NotFoundError, UserError
-from digitlab.preprocess import decode_image
+from digitlab.preprocess import TooLargeError, load_pixels, open_image
 from digitlab.serve.complete import add_complete_route
-from digitlab.serve._inputs import (
-    TooLargeError, check_image, image_bytes, image_to_input, normalised, strokes_to_input,
-)
+from digitlab.serve._inputs import image_bytes, image_to_input, normalised, strokes_to_input
 from digitlab.serve.models import ModelRegistry, ServedModel
 from digitlab.serve.schemas import (
     ErrorResponse, HealthResponse, ModelsResponse, PredictRequest, PredictResponse, SampleResponse,
@@ -250,8 +248,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         """
         if len(data) <= _INLINE_IMAGE_BYTES:
             raw = image_bytes(data) if isinstance(data, str) else data
-            if check_image(raw, settings.max_image_side, settings.max_image_pixels) <= _INLINE_IMAGE_PIXELS:
-                return normalised(decode_image(raw))  # header already checked
+            img = open_image(raw, max_side=settings.max_image_side, max_pixels=settings.max_image_pixels)
+            if img.width * img.height <= _INLINE_IMAGE_PIXELS:
+                return normalised(load_pixels(img))  # the header is read once
         return await on_cpu(image_to_input, data, settings.max_image_side, settings.max_image_pixels)
 
     async def with_timeout(aw: Awaitable[Any]) -> Any:
