@@ -242,8 +242,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def image_input(data: bytes | str) -> np.ndarray | None:
         """Decode and normalise an image: small ones on the event loop, others in a worker thread.
 
-        A canvas-sized picture takes about 0.5 ms; handing it to a thread costs more than that in waiting for
-        the GIL. A picture is small when its base64 text is short and its header declares few pixels (a tiny
+        A canvas-sized picture takes about 1 ms (decoding 0.3 ms, normalising the rest); handing it to a thread
+        costs more than that in waiting for the GIL. A picture is small when its base64 text is short and its header declares few pixels (a tiny
         PNG can declare a huge picture); larger ones never block the event loop.
         """
         if len(data) <= _INLINE_IMAGE_BYTES:
