@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Int8Graph", "export_int8"]
+__all__ = ["Int8Graph", "export_int8", "inference_threads"]
 
 _INPUT, _OUTPUT = "x", "logits"
 
@@ -42,6 +42,11 @@ def _quiet() -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+
+
+def inference_threads(n_images: int) -> int:
+    """Threads to predict ``n_images`` with: one up to 64 images (a server's micro-batches), else up to two."""
+    return 1 if n_images <= 64 else min(2, os.cpu_count() or 1)
 
 
 def export_int8(net: Any, calibration: np.ndarray) -> bytes:
@@ -118,6 +123,6 @@ class Int8Graph:
         return ort.InferenceSession(self.graph, opts, providers=["CPUExecutionProvider"])
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Logits of ``x`` (n, 1, 28, 28) float32, shape (n, k) float32; one thread for up to 64 images."""
-        threads = 1 if len(x) <= 64 else min(2, os.cpu_count() or 1)
-        return self._session(threads).run([_OUTPUT], {_INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        """Logits of ``x`` (n, 1, 28, 28) float32, shape (n, k) float32, on :func:`inference_threads` threads."""
+        session = self._session(inference_threads(len(x)))
+        return session.run([_OUTPUT], {_INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]

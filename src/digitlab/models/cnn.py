@@ -38,6 +38,7 @@ train on MNIST and save a model folder with its card (test metrics included).
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import hashlib
 import json
@@ -57,7 +58,7 @@ from torch import nn
 
 from digitlab._io import atomic_path, atomic_write_text
 from digitlab.errors import UserError
-from digitlab.models._int8 import Int8Graph, export_int8
+from digitlab.models._int8 import Int8Graph, export_int8, inference_threads
 from digitlab.models.base import DigitClassifier, as_pixels, encode_labels
 
 __all__ = ["CNNClassifier", "DigitNet", "RECIPES", "augment", "main"]
@@ -353,7 +354,7 @@ class CNNClassifier(DigitClassifier):
             raise UserError(f"the CNN needs 28x28 images (784 pixels), got {X.shape[1]} features")
         self.classes_, y_idx = encode_labels(y, UserError)
         fingerprint = _fingerprint(X, y_idx, cfg)
-        use_bf16 = _bf16_supported() if self.bf16 is None else bool(self.bf16)
+        use_bf16 = self._use_bf16()
         n_threads = self.n_threads or _auto_threads()
         report = progress or (lambda *a, **k: None)
 
@@ -450,13 +451,17 @@ class CNNClassifier(DigitClassifier):
             out = [graph.run(_standardised(X[i:i + batch])) for i in range(0, len(X), batch)]
             return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.classes_)))
         out, net = [], self._inference_net()
-        use_bf16 = _bf16_supported() if self.bf16 is None else bool(self.bf16)  # whatever the batch: same answers
-        with torch.inference_mode(), _threads(1 if len(X) <= 64 else min(2, os.cpu_count() or 1)), \
+        use_bf16 = self._use_bf16()  # whatever the batch: same answers
+        with torch.inference_mode(), _threads(inference_threads(len(X))), \
                 torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             for i in range(0, len(X), batch):
                 xb = _standardise(_to_tensor(X[i:i + batch])).contiguous(memory_format=torch.channels_last)
                 out.append(net(xb).float().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.classes_)))
+
+    def _use_bf16(self) -> bool:
+        """Whether to autocast to bfloat16: ``bf16``, or when it is None, whether the CPU supports it natively."""
+        return _bf16_supported() if self.bf16 is None else bool(self.bf16)
 
     def _inference_net(self) -> nn.Module:
         """``net_`` with each BatchNorm folded into its convolution (same outputs, one pass fewer per layer)."""
@@ -519,7 +524,7 @@ class CNNClassifier(DigitClassifier):
         alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps             # (steps,)
         black = _standardise(torch.zeros(1, 1, 28, 28))
         out, net = np.empty((len(X), 784), dtype=np.float64), self._inference_net()
-        use_bf16 = _bf16_supported() if self.bf16 is None else bool(self.bf16)
+        use_bf16 = self._use_bf16()
         with _threads(1):
             for i in range(len(X)):
                 x = _standardise(_to_tensor(X[i:i + 1]))                               # (1, 1, 28, 28)
@@ -563,8 +568,6 @@ class CNNClassifier(DigitClassifier):
 # ----------------------------------------------------------------- helpers
 def _fold_batchnorm(net: DigitNet) -> nn.Module:
     """An eval-mode copy of ``net`` whose BatchNorm layers are folded into the convolutions before them."""
-    import copy
-
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     folded = copy.deepcopy(net).eval()
@@ -667,9 +670,8 @@ def _test_metrics(est: CNNClassifier, x_test: np.ndarray, y_test: np.ndarray) ->
                                "seconds": round(time.perf_counter() - t0, 2),
                                "inference": "int8 (ONNX Runtime)" if est._int8_graph() else "PyTorch"}
     if est._int8_graph() is not None:
-        est.set_params(int8=False)
-        metrics["pytorch_accuracy"] = float((est.predict(x_test) == y_test).mean())
-        est.set_params(int8=True)
+        float_net = copy.copy(est).set_params(int8=False)
+        metrics["pytorch_accuracy"] = float((float_net.predict(x_test) == y_test).mean())
     return metrics
 
 
