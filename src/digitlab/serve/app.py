@@ -247,8 +247,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         PNG can declare a huge picture); larger ones never block the event loop.
         """
         if len(data) <= _INLINE_IMAGE_BYTES:
-            raw = image_bytes(data) if isinstance(data, str) else data
-            img = open_image(raw, max_side=settings.max_image_side, max_pixels=settings.max_image_pixels)
+            data = image_bytes(data) if isinstance(data, str) else data  # decoded once, here or in the thread
+            img = open_image(data, max_side=settings.max_image_side, max_pixels=settings.max_image_pixels)
             if img.width * img.height <= _INLINE_IMAGE_PIXELS:
                 return normalised(load_pixels(img))  # the header is read once
         return await on_cpu(image_to_input, data, settings.max_image_side, settings.max_image_pixels)
