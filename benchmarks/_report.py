@@ -10,7 +10,7 @@ import os
 import platform
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
@@ -19,7 +19,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 def machine() -> str:
     """One line describing where the figures were measured."""
     return (f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-            f"{datetime.now(timezone.utc):%Y-%m-%d}")
+            f"{datetime.now(UTC):%Y-%m-%d}")
 
 
 def write_section(name: str, title: str, body: str, command: str | None = None) -> None:

@@ -23,12 +23,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import table, write_section  # noqa: E402
-
-from digitlab.data import load_mnist  # noqa: E402
-from digitlab.explain import explain  # noqa: E402
-from digitlab.models.cnn import CNNClassifier  # noqa: E402
-from digitlab.models.io import bundled_dir, load_model  # noqa: E402
+from _report import table, write_section
+from digitlab.data import load_mnist
+from digitlab.explain import explain
+from digitlab.models.cnn import CNNClassifier
+from digitlab.models.io import bundled_dir, load_model
 
 
 def _median_ms(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ import os
 import time
 
 import numpy as np
-from _report import table, write_section
 
+from _report import table, write_section
 from digitlab.data import load_mnist
 from digitlab.models.dpmm import DPMixtureClassifier
 

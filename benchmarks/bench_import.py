@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from _report import table, write_section
-
 from digitlab.data import load_mnist, read_csv, write_csv
 from digitlab.data.mnist import _load_cached
 from digitlab.store import Store

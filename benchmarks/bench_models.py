@@ -14,8 +14,8 @@ import argparse
 import time
 
 import numpy as np
-from _report import table, write_section
 
+from _report import table, write_section
 from digitlab.data import load_mnist
 from digitlab.models import make_model
 

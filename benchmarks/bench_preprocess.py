@@ -39,10 +39,9 @@ from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _report  # noqa: E402
-
-from digitlab.data import load_mnist  # noqa: E402
-from digitlab.preprocess import NoInkError, render_strokes, to_mnist  # noqa: E402
+import _report
+from digitlab.data import load_mnist
+from digitlab.preprocess import NoInkError, render_strokes, to_mnist
 
 CANVAS = 280
 

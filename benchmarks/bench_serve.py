@@ -27,9 +27,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _report import table, write_section
 from PIL import Image
 
+from _report import table, write_section
 from digitlab.data import load_mnist
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,17 @@ from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
 from digitlab.errors import UserError
-from digitlab.preprocess import (MAX_POINTS, MAX_SIDE, NoInkError, TooLargeError, decode_image, load_image,
-                                 render_strokes, stroke_width, to_mnist)
+from digitlab.preprocess import (
+    MAX_POINTS,
+    MAX_SIDE,
+    NoInkError,
+    TooLargeError,
+    decode_image,
+    load_image,
+    render_strokes,
+    stroke_width,
+    to_mnist,
+)
 
 CANVAS = 280
 # stroke_width() of MNIST training digits at 28x28: 10th and 90th percentiles are 1.41 and 2.82 px

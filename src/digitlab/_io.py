@@ -1,21 +1,50 @@
-"""Small file helpers shared across digitlab: atomic writes."""
+"""File writing shared by all of digitlab: atomic, and with the user's umask.
+
+Every report, figure, checkpoint, card and model folder digitlab writes goes
+through :func:`atomic_path` or :func:`atomic_dir`: the content is written
+beside the target under a temporary name and renamed over it only once it is
+whole, so a crash never leaves a half-written file. Temporary files made by
+:mod:`tempfile` are private (0600, folders 0700); here they get the
+permissions a plain ``open(path, "w")`` or ``mkdir`` would give, that is
+``0666`` or ``0777`` minus the process's umask.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text", "umask"]
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux ``/proc``).
+
+    Elsewhere it is read by setting and restoring it, which is not atomic
+    between threads; digitlab reads it that way only when ``/proc`` is missing.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it over ``path`` on success.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    The file gets mode ``0666 & ~umask``. On any exception the temporary file
+    is removed and ``path`` is untouched.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -24,10 +53,38 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            tmp_path.chmod(0o666 & ~umask())
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty temporary folder next to ``path``; on success it replaces ``path``.
+
+    The folder gets mode ``0777 & ~umask``. An existing ``path`` is moved
+    aside to ``.NAME.old`` only once the new folder is complete, then removed;
+    on any exception the temporary folder is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o777 & ~umask())
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

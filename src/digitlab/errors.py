@@ -1,19 +1,30 @@
 """Exceptions raised by the digitlab library.
 
-The CLI maps :class:`UserError` (and its subclasses) to exit code 2 and any
-other :class:`DigitlabError` to exit code 1; the HTTP layer maps them to 4xx
-and 5xx answers. Library code never exits or builds HTTP responses itself.
+Two kinds matter to the shells around the library:
+
+* :class:`UserError` and its subclasses: the caller's input is wrong (a bad
+  argument, file or value). The CLI exits 2; the HTTP server answers 4xx.
+* any other :class:`DigitlabError`, :class:`ModelError` among them: digitlab
+  or a file it owns is broken, not the user's request. The CLI exits 1; the
+  server answers 5xx.
+
+Library code never exits or builds HTTP responses itself; the CLI's
+``DigitlabGroup`` and the server's error table (``digitlab.serve.errors``)
+are the only places that translate.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "DigitlabError",
-    "UserError",
     "DataError",
     "DataNotFoundError",
-    "NotFoundError",
+    "DigitlabError",
     "ModelError",
+    "NoInkError",
+    "NotFoundError",
+    "ParameterError",
+    "TooLargeError",
+    "UserError",
 ]
 
 
@@ -23,6 +34,15 @@ class DigitlabError(Exception):
 
 class UserError(DigitlabError):
     """The input given by the user is wrong: a bad argument, file or value."""
+
+
+class ParameterError(UserError, ValueError):
+    """An estimator was given a bad parameter or argument; the message states the rule and the value seen.
+
+    It is a :class:`ValueError` too, as scikit-learn (and its estimator
+    checks) expect of a bad parameter or fit input, and a :class:`UserError`,
+    so the CLI exits 2 and the server answers 422 without translating it.
+    """
 
 
 class DataError(UserError):
@@ -43,5 +63,14 @@ class NotFoundError(UserError):
     """A named thing (model, run, table) does not exist."""
 
 
-class ModelError(UserError):
-    """A model file is corrupt, of another version, or cannot be used."""
+class TooLargeError(UserError):
+    """An input is larger than accepted: a picture's side or pixel count, a decompression bomb, a body."""
+
+
+class NoInkError(UserError):
+    """The picture or canvas is empty or nearly empty: there is no digit to recognise."""
+
+
+class ModelError(DigitlabError):
+    """A saved model is corrupt, of another version, or cannot be used: digitlab's fault, not the request's."""
+

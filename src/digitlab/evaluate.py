@@ -150,7 +150,7 @@ def binary_metrics(y: np.ndarray, pred: np.ndarray, proba: np.ndarray) -> dict[s
     pos = y == 1
     return {
         "accuracy": float((y == pred).mean()), "precision": float(prec), "recall": float(rec), "f1": float(f1),
-        "n": int(len(y)), "positives": int(pos.sum()), "classes": [0, 1],
+        "n": len(y), "positives": int(pos.sum()), "classes": [0, 1],
         "confusion": confusion_matrix(y, pred, labels=[0, 1]).tolist(),
         "proba_pos": float(proba[pos, 1].mean()) if pos.any() else None,
         "proba_neg": float(proba[~pos, 1].mean()) if (~pos).any() else None,

@@ -43,14 +43,14 @@ import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 from scipy import ndimage as ndi
 
-from digitlab.errors import UserError
+from digitlab.errors import NoInkError, TooLargeError, UserError
 
 __all__ = [
     "MAX_FILE_BYTES",
-    "MAX_SIDE",
-    "MIN_SIDE",
-    "MAX_STROKES",
     "MAX_POINTS",
+    "MAX_SIDE",
+    "MAX_STROKES",
+    "MIN_SIDE",
     "NoInkError",
     "TooLargeError",
     "decode_image",
@@ -95,14 +95,6 @@ _THICK_ABOVE = _MNIST_WIDTH[2]
 _THICK_TARGET = _MNIST_WIDTH[1]
 _INK_LEVEL = 0.5   # a working-resolution pixel is "ink" above this fraction of the peak
 _MIN_CONTRAST = 40.0  # grey levels (0-255) between background and ink below which there is no ink
-
-
-class NoInkError(UserError):
-    """The picture or canvas is empty or nearly empty: there is no digit to recognise."""
-
-
-class TooLargeError(UserError):
-    """The picture is larger than accepted (a side or its pixel count), or a decompression bomb."""
 
 
 # --------------------------------------------------------------------------- reading

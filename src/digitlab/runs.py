@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -65,7 +65,7 @@ class Run:
 
 def new_run_id(kind: str) -> str:
     """A fresh, sortable run id such as ``train-20261122-001512-3fa2``."""
-    return f"{kind}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{kind}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def _json(v: Any) -> str:
@@ -99,7 +99,7 @@ def record_run(store: Store, *, run: str, kind: str, model_name: str | None, mod
                         [run, kind, model_name, model_type, _json(params), dataset, where,
                          None if train_seconds is None else float(train_seconds),
                          None if accuracy is None else float(accuracy), _json(metrics),
-                         datetime.now(timezone.utc).replace(tzinfo=None)])
+                         datetime.now(UTC).replace(tzinfo=None)])
             if ids is not None and actual is not None and predicted is not None:
                 n = len(ids)
                 tbl = pa.table({

@@ -82,8 +82,9 @@ def test_base64_with_line_breaks_gives_the_same_answer(client, mnist_test) -> No
 
 
 def test_data_url_and_dark_on_light_jpeg(client, mnist_test) -> None:
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     x, y = mnist_test
     big = Image.fromarray(255 - x[0]).resize((112, 112))  # black ink on white, 4x the size, JPEG
@@ -94,8 +95,9 @@ def test_data_url_and_dark_on_light_jpeg(client, mnist_test) -> None:
 
 
 def test_large_photo_is_normalised_off_the_event_loop_and_recognised(client, mnist_test) -> None:
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     x, y = mnist_test
     photo = Image.new("L", (1200, 900), 255)                       # 1.08 M pixels: above the inline limit

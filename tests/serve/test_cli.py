@@ -15,8 +15,9 @@ def test_serve_without_the_model_fails_clearly(cli) -> None:
 
 def test_serve_runs_uvicorn_on_the_given_address(cli, home: Path, model_home: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
     import webbrowser
+
+    import uvicorn
 
     calls: dict = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))

@@ -12,7 +12,12 @@ from digitlab.cli.data import data_app
 from digitlab.cli.dpmm import dpmm_app
 from digitlab.cli.explain import explain_command
 from digitlab.cli.models import (
-    compare_command, evaluate_command, learning_curve_command, predict_command, runs_command, train_command,
+    compare_command,
+    evaluate_command,
+    learning_curve_command,
+    predict_command,
+    runs_command,
+    train_command,
 )
 from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command

@@ -31,8 +31,18 @@ from digitlab.errors import DigitlabError, UserError
 from digitlab.settings import Settings, get_settings
 
 __all__ = [
-    "DataDirOption", "FormatOption", "HomeOption", "OutputFormat", "ProgressFn", "DigitlabGroup",
-    "console", "emit", "err_console", "progress", "settings_from", "to_jsonable",
+    "DataDirOption",
+    "DigitlabGroup",
+    "FormatOption",
+    "HomeOption",
+    "OutputFormat",
+    "ProgressFn",
+    "console",
+    "emit",
+    "err_console",
+    "progress",
+    "settings_from",
+    "to_jsonable",
 ]
 
 console = Console()
@@ -138,7 +148,7 @@ class DigitlabGroup(TyperGroup):
         except MemoryError:
             err_console.print("[red]internal error:[/red] out of memory")
             raise typer.Exit(1) from None
-        except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        except Exception as exc:
             err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False,
                               soft_wrap=True)
             raise typer.Exit(1) from None

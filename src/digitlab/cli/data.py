@@ -9,7 +9,14 @@ from pathlib import Path
 import typer
 
 from digitlab.cli._common import (
-    DataDirOption, FormatOption, HomeOption, OutputFormat, console, emit, progress, settings_from,
+    DataDirOption,
+    FormatOption,
+    HomeOption,
+    OutputFormat,
+    console,
+    emit,
+    progress,
+    settings_from,
 )
 from digitlab.data import Format, fetch_mnist, load_mnist, read_dataset
 from digitlab.store import Store, check_name

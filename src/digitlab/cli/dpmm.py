@@ -9,7 +9,14 @@ import numpy as np
 import typer
 
 from digitlab.cli._common import (
-    DataDirOption, FormatOption, HomeOption, OutputFormat, console, emit, progress, settings_from,
+    DataDirOption,
+    FormatOption,
+    HomeOption,
+    OutputFormat,
+    console,
+    emit,
+    progress,
+    settings_from,
 )
 from digitlab.errors import UserError
 
@@ -106,7 +113,7 @@ def clusters(
     st = model.chains_[chain]
     majority = [int(model.classes_[np.argmax(lc)]) if len(model.classes_) and lc.sum() else None
                 for lc in st.label_counts]
-    result = {"name": name, "chain": chain, "out": out, "n_clusters": int(len(sizes)),
+    result = {"name": name, "chain": chain, "out": out, "n_clusters": len(sizes),
               "sizes": sizes.tolist(), "majority_digit": majority, "alpha": st.alpha}
     emit(result, fmt, render=lambda: console.print(
         f"{len(sizes)} clusters of chain {chain} (sizes {', '.join(map(str, sizes[:12].tolist()))}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,14 @@ import numpy as np
 import typer
 
 from digitlab.cli._common import (
-    DataDirOption, FormatOption, HomeOption, OutputFormat, ProgressFn, emit, progress, settings_from,
+    DataDirOption,
+    FormatOption,
+    HomeOption,
+    OutputFormat,
+    ProgressFn,
+    emit,
+    progress,
+    settings_from,
 )
 from digitlab.data.select import load_dataset, stratified_sample
 from digitlab.errors import UserError
@@ -203,7 +210,7 @@ def train_command(
     card = {
         "train_sha256": hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes()
                                        + labels.astype(np.int64).tobytes()).hexdigest(),
-        "train_size": int(len(labels)),
+        "train_size": len(labels),
         "train_sampled": train_size is not None,
         "train_class_counts": counts,
         "dataset": table,
@@ -212,7 +219,7 @@ def train_command(
         "train_seconds": round(seconds, 3),
         "test_metrics": ev.metrics,
         "run": run,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "digitlab_version": digitlab.__version__,
     }
     path = save_model(est, settings.models_dir / name, card)
@@ -353,7 +360,7 @@ def learning_curve_command(
                            None, False)
             start = time.perf_counter()
             ev = evaluate(est, test_x, test_y, test_ids)
-            points.append({"size": int(len(keep)), "accuracy": ev.metrics["accuracy"], "fit_seconds": seconds,
+            points.append({"size": len(keep), "accuracy": ev.metrics["accuracy"], "fit_seconds": seconds,
                            "predict_seconds": time.perf_counter() - start})
             bar("sizes", i + 1, len(size_list), size=size)
     _plot_curve(plot, model, points)

@@ -35,8 +35,8 @@ def serve_command(
 
     from digitlab.serve import create_app, serve_settings
     from digitlab.serve.app import SETTINGS_ENV
-    from digitlab.serve.settings import settings_to_json
     from digitlab.serve.models import ModelRegistry
+    from digitlab.serve.settings import settings_to_json
 
     random.seed(seed)
     np.random.seed(seed)

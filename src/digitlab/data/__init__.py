@@ -21,8 +21,8 @@ from digitlab.data.mnist import (
 from digitlab.data.npz import read_npz, write_npz
 
 __all__ = [
-    "Format",
     "MNIST_FILES",
+    "Format",
     "detect_format",
     "fetch_mnist",
     "find_mnist",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-
 import time
 import urllib.error
 import urllib.request
@@ -139,7 +138,7 @@ ProgressFn = Callable[[str, int, int | None], None]
 
 
 def _download(url: str, timeout: float, progress: ProgressFn | None, name: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (https mirrors only)
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         total = int(resp.headers.get("Content-Length") or 0) or None
         chunks, done = [], 0
         while chunk := resp.read(1 << 16):

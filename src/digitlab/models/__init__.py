@@ -8,9 +8,13 @@ is only imported when the CNN is used.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-from digitlab.errors import NotFoundError, UserError
+from digitlab.errors import NotFoundError, ParameterError
+
+if TYPE_CHECKING:
+    from digitlab.models.base import DigitClassifier
 
 __all__ = ["MODELS", "make_model", "model_class", "model_name_of"]
 
@@ -29,37 +33,52 @@ MODELS: dict[str, str] = {
 }
 
 
-def model_class(name: str) -> type:
-    """The estimator class registered under ``name``."""
+def model_class(name: str) -> type[DigitClassifier]:
+    """The estimator class registered under ``name``.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown model name (the message lists the known ones).
+    """
     try:
         module, cls = MODELS[name].split(":")
     except KeyError:
         raise NotFoundError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
-    return getattr(importlib.import_module(module), cls)
+    found: type[DigitClassifier] = getattr(importlib.import_module(module), cls)
+    return found
 
 
-def model_name_of(estimator: Any) -> str:
-    """The registered CLI name of an estimator instance."""
-    path = f"{type(estimator).__module__}:{type(estimator).__name__}"
+def model_name_of(estimator: object) -> str:
+    """The registered CLI name of an estimator instance.
+
+    Raises
+    ------
+    ParameterError
+        The estimator's class is not registered in :data:`MODELS`.
+    """
     for name, target in MODELS.items():
-        if target == path:
+        module, cls = target.split(":")
+        loaded = sys.modules.get(module)  # an instance exists, so its class's module is imported
+        if loaded is not None and getattr(loaded, cls, None) is type(estimator):
             return name
-    raise UserError(f"{type(estimator).__name__} is not a registered digitlab model")
+    raise ParameterError(f"{type(estimator).__name__} is not a registered digitlab model")
 
 
-def make_model(name: str, **params: Any) -> Any:
+def make_model(name: str, **params: Any) -> DigitClassifier:
     """Build an unfitted estimator by CLI name with keyword parameters.
 
     Raises
     ------
     NotFoundError
         Unknown model name.
-    UserError
+    ParameterError
         Unknown parameter (the message lists the valid ones).
     """
     cls = model_class(name)
     valid = cls().get_params()
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise UserError(f"unknown parameter {unknown[0]!r} for model {name!r}; valid: {', '.join(sorted(valid))}")
+        raise ParameterError(f"unknown parameter {unknown[0]!r} for model {name!r}; "
+                             f"valid: {', '.join(sorted(valid))}")
     return cls(**params)

@@ -230,7 +230,7 @@ def _sweep(rng, X, indptr, indices, order, z, nk, n1, F, S0, S0m, ids, pos, K,  
         if own >= 0:
             _shift(own, xi, n1, nk, a, b, F, S0, S0m, False)
         if fresh:
-            if K == n1.shape[0]:
+            if n1.shape[0] == K:
                 nk, n1, F, S0, S0m, ids, pos = _grow(nk, n1, F, S0, S0m, ids, pos)
                 lp = np.zeros(n1.shape[0] + 1)
                 acc = np.zeros(n1.shape[0])
@@ -268,14 +268,14 @@ def _slice1(rng, u0, f0, other, first, c1s, ms, K, lo, hi):  # type: ignore[no-u
     L = u0 - w * rng.random()
     R = L + w
     for _ in range(20):
-        if L <= lo:
+        if lo >= L:
             break
         fl = _pixel_loglik(L, other, c1s, ms, K) if first else _pixel_loglik(other, L, c1s, ms, K)
         if fl <= y:
             break
         L -= w
     for _ in range(20):
-        if R >= hi:
+        if hi <= R:
             break
         fr = _pixel_loglik(R, other, c1s, ms, K) if first else _pixel_loglik(other, R, c1s, ms, K)
         if fr <= y:

@@ -103,7 +103,7 @@ class Int8Graph:
         self._sessions: dict[int, Any] = {}
         try:
             self._session(1)
-        except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own exception types
+        except Exception as exc:
             raise ValueError(f"the int8 graph cannot be loaded by ONNX Runtime: {exc}") from None
 
     def _session(self, threads: int) -> Any:

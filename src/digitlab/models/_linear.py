@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from digitlab.models.base import DigitClassifier, as_pixels

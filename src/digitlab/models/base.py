@@ -1,4 +1,4 @@
-"""What every digitlab classifier shares.
+"""What every digitlab classifier is, and what each one declares it can do.
 
 A digitlab model is a scikit-learn estimator (``fit``/``predict``/
 ``predict_proba``, parameters as ``__init__`` keywords) that can also
@@ -6,8 +6,20 @@ A digitlab model is a scikit-learn estimator (``fit``/``predict``/
 * give its learned state as arrays plus JSON (:meth:`DigitClassifier.get_state`)
   and be rebuilt from them (:meth:`DigitClassifier.from_state`), so models are
   saved as safetensors + JSON and never pickled;
-* optionally give exact per-pixel contributions to a class score
-  (:meth:`DigitClassifier.contributions`), used by :mod:`digitlab.explain`.
+* give raw per-class scores (:meth:`DigitClassifier.scores`) and, in one
+  call, scores and probabilities (:meth:`DigitClassifier.scores_and_proba`).
+
+Capabilities are **declared** by each class, never discovered by probing:
+
+================================  ==========================================================
+``family``                        shown by ``digitlab runs`` and ``GET /v1/models``
+``explanation``                   ``"exact"`` (:class:`ExactExplainer`), ``"integrated_gradients"``
+                                  (:class:`GradientExplainer`) or ``"occlusion"`` (any model)
+``thread_safe``                   a fitted model may predict and explain from several threads at once
+``proba_is_softmax``              ``predict_proba(X) == softmax(scores(X))``, so one pass gives both
+``fit_progress``                  ``fit(X, y, progress=fn)`` reports progress (:class:`ProgressFit`)
+``fit_checkpoints``               ``fit(..., checkpoint_dir=..., resume=...)`` (:class:`CheckpointFit`)
+================================  ==========================================================
 
 Inputs ``X`` are ``(n, 784)`` or ``(n, 28, 28)`` pixel intensities on the
 0-255 scale, as uint8 or float.
@@ -15,14 +27,41 @@ Inputs ``X`` are ``(n, 784)`` or ``(n, 28, 28)`` pixel intensities on the
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import os
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array
 
-__all__ = ["DigitClassifier", "as_pixels", "encode_labels"]
+from digitlab.errors import ParameterError
+
+__all__ = [
+    "CheckpointFit",
+    "DigitClassifier",
+    "ExactExplainer",
+    "ExplanationMethod",
+    "GradientExplainer",
+    "ProgressFit",
+    "ProgressFn",
+    "as_pixels",
+    "encode_labels",
+    "softmax",
+]
+
+#: ``progress(key, completed, total, **info)``: ``key`` names a bar (``"epoch"``, ``"batch"``, ...).
+ProgressFn = Callable[..., None]
+#: How :func:`digitlab.explain.explain` explains a model.
+ExplanationMethod = Literal["exact", "integrated_gradients", "occlusion"]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of scores ``z``, shape (n, k); stable for any finite scores."""
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def as_pixels(X: Any, dtype: type = np.float32) -> np.ndarray:
@@ -39,14 +78,21 @@ def as_pixels(X: Any, dtype: type = np.float32) -> np.ndarray:
     arr = np.asarray(X) if not hasattr(X, "toarray") else X
     if getattr(arr, "ndim", 0) == 3:
         arr = arr.reshape(arr.shape[0], -1)
-    return check_array(arr, dtype=dtype, ensure_all_finite=True)
+    out: np.ndarray = check_array(arr, dtype=dtype, ensure_all_finite=True)
+    return out
 
 
-class DigitClassifier(ClassifierMixin, BaseEstimator):
-    """Mixin base for digitlab classifiers; see the module docstring."""
+class DigitClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Base of digitlab classifiers; see the module docstring for the declared capabilities."""
 
-    #: Family shown by ``digitlab runs`` and ``GET /v1/models`` (e.g. "linear", "tree", "cnn").
     family: ClassVar[str] = "other"
+    explanation: ClassVar[ExplanationMethod] = "occlusion"
+    thread_safe: ClassVar[bool] = True
+    proba_is_softmax: ClassVar[bool] = False
+    fit_progress: ClassVar[bool] = False
+    fit_checkpoints: ClassVar[bool] = False
+
+    classes_: np.ndarray
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Return the learned state as named arrays and JSON-able metadata."""
@@ -59,31 +105,79 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         raise NotImplementedError(f"{cls.__name__} cannot be loaded")
 
     def scores(self, X: Any) -> np.ndarray:
-        """Raw per-class scores, shape (n, n_classes): ``decision_function`` if any, else log-probabilities."""
+        """Raw per-class scores, shape (n, n_classes): ``decision_function`` if 2-D, else log-probabilities."""
         if hasattr(self, "decision_function"):
             s = np.asarray(self.decision_function(X))
             if s.ndim == 2:
                 return s
         return np.log(np.clip(self.predict_proba(X), 1e-12, 1.0))
 
+    def scores_and_proba(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and probabilities of ``X`` in one call, both shape (n, n_classes), float64.
 
-def encode_labels(y: np.ndarray, error: type[Exception] = ValueError) -> tuple[np.ndarray, np.ndarray]:
+        One model pass when ``proba_is_softmax``; two otherwise.
+        """
+        s = np.asarray(self.scores(X), dtype=np.float64)
+        if self.proba_is_softmax:
+            return s, softmax(s)
+        return s, np.asarray(self.predict_proba(X), dtype=np.float64)
+
+
+@runtime_checkable
+class ExactExplainer(Protocol):
+    """A model whose class scores split exactly into per-pixel contributions (``explanation = "exact"``)."""
+
+    def contributions(self, X: Any, digit: Any) -> np.ndarray:
+        """Per-pixel contributions to the score of ``digit``, shape (n_samples, n_features)."""
+        ...
+
+
+@runtime_checkable
+class GradientExplainer(Protocol):
+    """A differentiable model (``explanation = "integrated_gradients"``)."""
+
+    def integrated_gradients(self, X: Any, digit: int, steps: int = ...) -> np.ndarray:
+        """Integrated gradients of the ``digit`` logit from a black image, shape (n_samples, 784)."""
+        ...
+
+
+class ProgressFit(Protocol):
+    """``fit`` reports its progress (``fit_progress = True``)."""
+
+    def fit(self, X: Any, y: Any, *, progress: ProgressFn | None = None) -> Any:
+        """Fit, calling ``progress`` as work completes."""
+        ...
+
+
+class CheckpointFit(Protocol):
+    """``fit`` writes checkpoints and resumes from them (``fit_checkpoints = True``)."""
+
+    def fit(self, X: Any, y: Any, *, progress: ProgressFn | None = None,
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> Any:
+        """Fit, checkpointing into ``checkpoint_dir``; ``resume`` continues from its last checkpoint."""
+        ...
+
+
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Check classification targets and encode them as indices into the sorted classes.
 
     Parameters
     ----------
     y : ndarray of shape (n_samples,)
-    error : exception type, default=ValueError
-        Raised when there are fewer than 2 classes.
 
     Returns
     -------
     classes : ndarray of shape (n_classes,)
     y_idx : ndarray of int of shape (n_samples,)
         ``classes[y_idx] == y``.
+
+    Raises
+    ------
+    ParameterError
+        Fewer than 2 classes.
     """
     check_classification_targets(y)
     classes, y_idx = np.unique(y, return_inverse=True)
     if len(classes) < 2:
-        raise error(f"need at least 2 classes; the labels have only {len(classes)} class")
+        raise ParameterError(f"need at least 2 classes; the labels have only {len(classes)} class")
     return classes, y_idx

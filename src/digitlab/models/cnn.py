@@ -47,6 +47,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ from digitlab.errors import UserError
 from digitlab.models._int8 import Int8Graph, export_int8, inference_threads
 from digitlab.models.base import DigitClassifier, as_pixels, encode_labels
 
-__all__ = ["CNNClassifier", "DigitNet", "RECIPES", "augment", "main"]
+__all__ = ["RECIPES", "CNNClassifier", "DigitNet", "augment", "main"]
 
 #: Defaults that each recipe gives to the parameters left as ``None``.
 RECIPES: dict[str, dict[str, Any]] = {
@@ -412,7 +413,7 @@ class CNNClassifier(DigitClassifier):
         if self.int8:
             try:
                 self.quantize(X)
-            except Exception as exc:  # noqa: BLE001 - the trained network must not be lost to an export failure
+            except Exception as exc:
                 warnings.warn(f"the int8 copy of the network could not be made ({type(exc).__name__}: {exc}); "
                               "predictions use PyTorch", RuntimeWarning, stacklevel=2)
         return self
@@ -664,7 +665,7 @@ def _test_metrics(est: CNNClassifier, x_test: np.ndarray, y_test: np.ndarray) ->
     """Test-set accuracy of the predictions ``est`` makes, and of the float network when they run in int8."""
     t0 = time.perf_counter()
     predicted = est.predict(x_test)
-    metrics: dict[str, Any] = {"dataset": "mnist", "split": "test", "n": int(len(y_test)),
+    metrics: dict[str, Any] = {"dataset": "mnist", "split": "test", "n": len(y_test),
                                "accuracy": float((predicted == y_test).mean()),
                                "errors": int((predicted != y_test).sum()),
                                "seconds": round(time.perf_counter() - t0, 2),
@@ -702,7 +703,7 @@ def main(argv: list[str] | None = None) -> None:
     import platform
     import sys
     import tempfile
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from digitlab.data import load_mnist
     from digitlab.models.io import save_model
@@ -749,9 +750,9 @@ def main(argv: list[str] | None = None) -> None:
     train_seconds = sum(h["seconds"] for h in est.history_) if args.resume else time.perf_counter() - t0
     test = _test_metrics(est, x_test, y_test)
     card = {
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": _reproducing_command(argv if argv is not None else sys.argv[1:]),
-        "train_data": {"dataset": "mnist", "split": "train", "n": int(len(y_train)),
+        "train_data": {"dataset": "mnist", "split": "train", "n": len(y_train),
                        "sha256": hashlib.sha256(np.ascontiguousarray(x_train).tobytes()
                                                 + np.ascontiguousarray(y_train).tobytes()).hexdigest()},
         "train_seconds": round(train_seconds, 1),

@@ -32,11 +32,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digitlab.errors import DataNotFoundError, DigitlabError, ModelError, NotFoundError, UserError
 from digitlab.preprocess import TooLargeError, load_pixels, open_image
-from digitlab.serve.complete import add_complete_route
 from digitlab.serve._inputs import image_bytes, image_to_input, normalised, strokes_to_input
+from digitlab.serve.complete import add_complete_route
 from digitlab.serve.models import ModelRegistry, ServedModel
 from digitlab.serve.schemas import (
-    ErrorResponse, HealthResponse, ModelsResponse, PredictRequest, PredictResponse, SampleResponse,
+    ErrorResponse,
+    HealthResponse,
+    ModelsResponse,
+    PredictRequest,
+    PredictResponse,
+    SampleResponse,
 )
 from digitlab.serve.settings import ServeSettings
 
@@ -271,7 +276,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 raise
             except _BodyTooLarge:
                 raise
-            except Exception as exc:  # noqa: BLE001 - malformed multipart bodies
+            except Exception as exc:
                 reason = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
                 raise HTTPException(400, f"malformed multipart body: {reason}") from None
             if not data:

@@ -132,7 +132,7 @@ class ServedModel:
                     continue
                 try:
                     scores, probs = await run_in_threadpool(self.predict_batch, np.stack([x for x, _ in batch]))
-                except Exception as exc:  # noqa: BLE001 - handed to each waiting request
+                except Exception as exc:
                     for _, f in batch:
                         if not f.done():
                             f.set_exception(exc)

@@ -14,8 +14,19 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 
 __all__ = [
-    "CompleteRequest", "CompleteResponse", "ErrorResponse", "HealthResponse", "ModelInfo", "ModelsResponse",
-    "PredictRequest", "PredictResponse", "SampleResponse", "parse_mask", "parse_explain", "parse_pixels", "parse_strokes",
+    "CompleteRequest",
+    "CompleteResponse",
+    "ErrorResponse",
+    "HealthResponse",
+    "ModelInfo",
+    "ModelsResponse",
+    "PredictRequest",
+    "PredictResponse",
+    "SampleResponse",
+    "parse_explain",
+    "parse_mask",
+    "parse_pixels",
+    "parse_strokes",
 ]
 
 _MODEL_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$"

@@ -1,0 +1,58 @@
+"""What digitlab accepts as input, declared once.
+
+:class:`Limits` holds every bound on an input's size: pictures, canvases,
+strokes and request bodies. :mod:`digitlab.preprocess` checks pictures and
+strokes against a ``Limits`` (by default :data:`DEFAULT_LIMITS`), the server
+holds one in its settings and passes it down, and the API's schemas
+document the same numbers, so the CLI, the library and the server refuse the
+same inputs with the same message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_LIMITS", "Limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on the size of inputs.
+
+    Attributes
+    ----------
+    max_body_bytes : int
+        Largest HTTP request body (JSON or multipart); larger ones get 413.
+    max_file_bytes : int
+        Largest image file read from disk.
+    min_image_side : int
+        Smallest accepted longer side of a picture, in pixels.
+    max_image_side : int
+        Largest accepted side of a picture, in pixels (decoded header).
+    max_image_pixels : int
+        Most pixels (width x height) of a picture: larger ones, decompression
+        bombs among them, are refused from the header, before decoding.
+    min_canvas_side, max_canvas_side : int
+        Bounds of a drawing canvas's width and height, in pixels.
+    max_strokes : int
+        Most strokes in one drawing.
+    max_stroke_points : int
+        Most points over all the strokes of one drawing.
+    max_pen_width : float
+        Widest pen, in canvas pixels.
+    """
+
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_file_bytes: int = 100_000_000
+    min_image_side: int = 8
+    max_image_side: int = 4000
+    max_image_pixels: int = 4_000_000
+    min_canvas_side: int = 8
+    max_canvas_side: int = 4000
+    max_strokes: int = 1000
+    max_stroke_points: int = 20_000
+    max_pen_width: float = 200.0
+
+
+#: The limits used wherever none are given.
+DEFAULT_LIMITS = Limits()
