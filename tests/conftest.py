@@ -1,4 +1,10 @@
-"""Shared fixtures. MNIST is read from $DIGITLAB_DATA (CI: ../shared/data/mnist); tests never download."""
+"""Shared fixtures.
+
+MNIST is found where the CLI finds it: ``$DIGITLAB_DATA``, else ``../shared/data/mnist`` beside the
+repository (CI), else the user cache folder that ``digitlab data fetch`` fills. Tests never download.
+Every test that uses the MNIST fixtures is marked ``mnist`` automatically, so ``pytest -m "not mnist"``
+runs the fast tier without the data.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,30 @@ _REPO = Path(__file__).resolve().parents[1]
 _DEFAULT_DATA = _REPO.parent / "shared" / "data" / "mnist"
 
 
+def _has_mnist(path: Path) -> bool:
+    return (path / "train-images-idx3-ubyte.gz").exists() or (path / "train-images-idx3-ubyte").exists()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test whose fixtures need MNIST with ``mnist``."""
+    for item in items:
+        if "mnist_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mnist)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The folder holding the four MNIST files."""
-    path = Path(os.environ.get("DIGITLAB_DATA") or _DEFAULT_DATA)
-    assert (path / "train-images-idx3-ubyte.gz").exists() or (path / "train-images-idx3-ubyte").exists(), (
-        f"MNIST not found in {path}: set DIGITLAB_DATA to the folder holding the four MNIST files")
-    return path
+    from digitlab.settings import get_settings
+
+    candidates = [Path(os.environ["DIGITLAB_DATA"])] if os.environ.get("DIGITLAB_DATA") else []
+    candidates += [_DEFAULT_DATA, get_settings().data_dir]
+    for path in candidates:
+        if _has_mnist(path):
+            return path
+    pytest.fail(f"MNIST not found in {', '.join(map(str, candidates))}: run `digitlab data fetch`, or set "
+                "DIGITLAB_DATA to the folder holding the four MNIST files; `pytest -m 'not mnist'` runs the "
+                "tests that need no data", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,96 @@
 """digitlab: handwritten digit recognition as a workbench and a service.
 
-The library is what the CLI and the HTTP server are built on::
+The library is what the CLI, the HTTP server and notebooks share::
 
-    from digitlab.data import load_mnist
-    from digitlab.models import make_model
+    import digitlab
 
-    x, y = load_mnist(split="train")
-    model = make_model("centroid").fit(x, y)
+    x, y = digitlab.load_mnist(split="train")
+    model = digitlab.make_model("centroid").fit(x, y)
+    cnn = digitlab.load_model(digitlab.bundled_dir()).estimator
+    digit = cnn.predict(digitlab.load_image("my-seven.png")[None])[0]
+    result = digitlab.train(digitlab.TrainSpec(model="logreg", train_size=1000))
+
+Names are imported lazily on first use, so ``import digitlab`` is cheap and
+torch is loaded only when a CNN is.
 """
 
 from __future__ import annotations
 
-from digitlab.errors import DataError, DigitlabError, UserError
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["DataError", "DigitlabError", "UserError", "__version__"]
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "DataError": "digitlab.errors",
+    "DigitlabError": "digitlab.errors",
+    "ModelError": "digitlab.errors",
+    "NoInkError": "digitlab.errors",
+    "NotFoundError": "digitlab.errors",
+    "ParameterError": "digitlab.errors",
+    "TooLargeError": "digitlab.errors",
+    "UserError": "digitlab.errors",
+    "Limits": "digitlab.limits",
+    "Settings": "digitlab.settings",
+    "get_settings": "digitlab.settings",
+    "load_mnist": "digitlab.data",
+    "read_dataset": "digitlab.data",
+    "Store": "digitlab.store",
+    "DigitClassifier": "digitlab.models.base",
+    "make_model": "digitlab.models",
+    "ModelCard": "digitlab.models.card",
+    "LoadedModel": "digitlab.models.io",
+    "bundled_dir": "digitlab.models.io",
+    "load_model": "digitlab.models.io",
+    "save_model": "digitlab.models.io",
+    "load_image": "digitlab.preprocess",
+    "render_strokes": "digitlab.preprocess",
+    "to_mnist": "digitlab.preprocess",
+    "Explanation": "digitlab.explain",
+    "explain": "digitlab.explain",
+    "Evaluation": "digitlab.evaluate",
+    "evaluate": "digitlab.evaluate",
+    "TrainSpec": "digitlab.workflows",
+    "train": "digitlab.workflows",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+if TYPE_CHECKING:
+    from digitlab.data import load_mnist, read_dataset
+    from digitlab.errors import (
+        DataError,
+        DigitlabError,
+        ModelError,
+        NoInkError,
+        NotFoundError,
+        ParameterError,
+        TooLargeError,
+        UserError,
+    )
+    from digitlab.evaluate import Evaluation, evaluate
+    from digitlab.explain import Explanation, explain
+    from digitlab.limits import Limits
+    from digitlab.models import make_model
+    from digitlab.models.base import DigitClassifier
+    from digitlab.models.card import ModelCard
+    from digitlab.models.io import LoadedModel, bundled_dir, load_model, save_model
+    from digitlab.preprocess import load_image, render_strokes, to_mnist
+    from digitlab.settings import Settings, get_settings
+    from digitlab.store import Store
+    from digitlab.workflows import TrainSpec, train
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'digitlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
