@@ -1,0 +1,111 @@
+// MLPaint: draw a digit, get live predictions from the digitlab REST API.
+// Plain ES modules, no build step, nothing loaded from the network but this server.
+import { $, setStatus } from "./dom.js";
+import { getJSON, Live, postJSON } from "./live.js";
+import { Pad } from "./pad.js";
+import { ResultView } from "./result.js";
+
+const state = {
+  sample: null,         // {digit, offset, count, index, pixels} when an MNIST test image is shown
+  explainDigit: null,   // digit clicked by the user, or null for "the predicted digit"
+};
+
+const pad = new Pad($("pad"), {
+  penWidth: () => Number($("pen").value),
+  onChange: (kind) => {
+    if (kind === "start" && state.sample) { state.sample = null; pad.background = null; pad.redraw(); setStatus(""); }
+    updateHint();
+    if (kind === "end") live.now(); else live.schedule();   // once more when the stroke ends
+  },
+});
+
+const view = new ResultView({
+  onPick: (d) => {
+    state.explainDigit = state.explainDigit === d ? null : d;
+    if (view.last) live.now();
+  },
+});
+
+function drawing() { return !pad.empty || !!state.sample; }
+
+function requestBody() {
+  const body = { model: $("model").value || undefined, explain: state.explainDigit ?? true };
+  if (state.sample && pad.empty) body.pixels = state.sample.pixels;
+  else Object.assign(body, { strokes: pad.points(), width: pad.width, height: pad.height, pen_width: pad.meanPen() });
+  return body;
+}
+
+const live = new Live({
+  send: () => (drawing() ? postJSON("/v1/predict", requestBody()) : null),
+  onAnswer: (data, ms) => {
+    if (!drawing()) return;
+    view.show(data, ms, state.explainDigit !== null);
+    if ($("status").classList.contains("error")) setStatus("");   // keep informative lines (sample shown)
+  },
+  onError: (err) => setStatus(String(err.message || err), true),
+});
+
+function updateHint() { $("hint").classList.toggle("hidden", !pad.empty || !!state.sample); }
+
+function clearAll() {
+  pad.clear(); state.sample = null; state.explainDigit = null; live.cancel();
+  updateHint(); view.empty("Draw something"); setStatus("");
+}
+function undo() {
+  if (state.sample && pad.empty) { clearAll(); return; }
+  pad.undo(); updateHint();
+  if (!pad.empty) live.now(); else { live.cancel(); view.empty("Draw something"); }
+}
+$("clear").addEventListener("click", clearAll);
+$("undo").addEventListener("click", undo);
+$("pen").addEventListener("input", () => { $("pen-out").textContent = $("pen").value; });
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") clearAll();
+  else if ((ev.ctrlKey || ev.metaKey) && ev.key === "z") { ev.preventDefault(); undo(); }
+});
+
+// ---------- models ----------
+async function loadModels() {
+  try {
+    const data = await getJSON("/v1/models");
+    const sel = $("model"); sel.innerHTML = "";
+    for (const m of data.models) {
+      const o = document.createElement("option");
+      o.value = m.name;
+      const acc = m.test_accuracy == null ? "" : ` · ${(100 * m.test_accuracy).toFixed(1)}%`;
+      o.textContent = `${m.name}${m.family ? ` (${m.family})` : ""}${acc}`;
+      if (m.name === data.default) o.selected = true;
+      sel.appendChild(o);
+    }
+    if (!data.models.length) setStatus("No model available on the server: train one with digitlab train.", true);
+  } catch (err) { setStatus(`Cannot list models: ${err.message || err}`, true); }
+}
+$("model").addEventListener("change", () => live.now());
+
+// ---------- MNIST test samples ----------
+const sd = $("sample-digit");
+for (let d = 0; d < 10; d++) {
+  const o = document.createElement("option"); o.value = o.textContent = String(d); sd.appendChild(o);
+}
+
+async function loadSample(digit, offset) {
+  try {
+    const data = await getJSON(`/v1/samples?digit=${digit}&offset=${offset}`);
+    state.sample = data; state.explainDigit = null;
+    pad.strokes = []; pad.background = data.pixels; pad.redraw(); updateHint();
+    sd.value = String(data.digit);
+    $("sample-offset").max = String(data.count - 1); $("sample-offset").value = String(data.offset);
+    $("sample-out").textContent = String(data.offset);
+    setStatus(`MNIST test image #${data.index} (digit ${data.digit}, example ${data.offset + 1} of ${data.count})`);
+    live.now();
+  } catch (err) { setStatus(String(err.message || err), true); }
+}
+$("random").addEventListener("click", () => {
+  const digit = Math.floor(Math.random() * 10);
+  loadSample(digit, Math.floor(Math.random() * 892));   // every digit has at least 892 test images
+});
+sd.addEventListener("change", () => loadSample(sd.value, 0));
+$("sample-offset").addEventListener("input", () => { $("sample-out").textContent = $("sample-offset").value; });
+$("sample-offset").addEventListener("change", () => loadSample(sd.value, $("sample-offset").value));
+
+pad.redraw(); updateHint(); view.empty("Draw something"); loadModels();
