@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from pathlib import Path
@@ -49,7 +50,8 @@ def info(data_dir: Path | None = DataDirOption, fmt: OutputFormat = FormatOption
     for split in ("train", "test"):
         _, labels = load_mnist(settings.data_dir, split)
         counts[split] = [int((labels == d).sum()) for d in range(10)]
-    result = {"data_dir": settings.data_dir, "splits": {s: {"total": sum(c), "per_label": c} for s, c in counts.items()}}
+    result = {"data_dir": settings.data_dir,
+              "splits": {s: {"total": sum(c), "per_label": c} for s, c in counts.items()}}
     emit(result, fmt, title=f"MNIST in {settings.data_dir}",
          columns=["split", "total", *map(str, range(10))],
          rows=[(s, sum(c), *c) for s, c in counts.items()])
@@ -118,6 +120,6 @@ def explore(
     else:
         images, labels = load_mnist(settings.data_dir, "train")
     result = explore_figures(images, labels, out, threshold=threshold, seed=seed)
-    emit(result, fmt, render=lambda: console.print(
-        f"{result['kept_pixels']} of 784 pixels have variance > {threshold:g}; figures in {out}:\n  "
-        + "\n  ".join(str(f) for f in result["figures"].values())))
+    emit(dataclasses.asdict(result), fmt, render=lambda: console.print(
+        f"{result.kept_pixels} of 784 pixels have variance > {threshold:g}; figures in {out}:\n  "
+        + "\n  ".join(str(f) for f in result.figures.values())))
