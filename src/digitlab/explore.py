@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from digitlab import figures
+from digitlab.settings import Settings
 
-__all__ = ["Exploration", "explore_figures", "variance_mask"]
+__all__ = ["Exploration", "explore_dataset", "explore_figures", "variance_mask"]
 
 
 def variance_mask(images: np.ndarray, threshold: float = 100.0) -> np.ndarray:
@@ -92,3 +93,12 @@ def explore_figures(images: np.ndarray, labels: np.ndarray, out: str | os.PathLi
     }
     written = {name: figures.save_figure(fig, folder / f"{name}.png", dpi=100) for name, fig in drawn.items()}
     return Exploration(figures=written, kept_pixels=int(mask.sum()), threshold=threshold, counts=counts)
+
+
+def explore_dataset(settings: Settings, dataset: str, out: str | os.PathLike[str], threshold: float = 100.0,
+                    seed: int = 0) -> Exploration:
+    """:func:`explore_figures` of a dataset by name: ``mnist_train``, a store table or a file or folder."""
+    from digitlab.data.select import load_dataset
+
+    images, labels, _ = load_dataset(settings, dataset, None)
+    return explore_figures(images, labels, out, threshold=threshold, seed=seed)

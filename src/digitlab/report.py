@@ -13,7 +13,7 @@ import html
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def weight_images(est: DigitClassifier) -> tuple[str, list[str], np.ndarray] | N
 
 def write_report(directory: str | os.PathLike[str], ev: Evaluation, *, title: str,
                  est: DigitClassifier | None = None, train_counts: Mapping[str, int] | None = None,
-                 info: Mapping[str, Any] | None = None) -> Path:
+                 info: Mapping[str, object] | None = None) -> Path:
     """Write ``index.html`` (figures embedded as data URIs) and the PNG figures into ``directory``.
 
     Parameters

@@ -82,7 +82,7 @@ _TRAIN_OPTIONS = frozenset({"table", "where", "train_size", "seed", "name", "out
                             "dry_run", "set", "format", "f", "data_dir", "home", "help"})
 
 
-def _quiet(key: str, completed: float, total: float | None = None, **info: Any) -> None:
+def _quiet(key: str, completed: float, total: float | None = None, **info: object) -> None:
     """A progress function that shows nothing."""
 
 
@@ -499,7 +499,7 @@ def _mixture_notes(est: DigitClassifier) -> dict[str, Any]:
 _FAMILY_NOTES: dict[str, Callable[[DigitClassifier], dict[str, Any]]] = {"mixture": _mixture_notes}
 
 
-def _option_value(value: Any) -> str:
+def _option_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (tuple, list)):

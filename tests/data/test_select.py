@@ -75,3 +75,18 @@ def test_mnist_comes_from_the_files_when_not_imported(tmp_path: Path, mnist_dir:
     x, _y, ids = load_dataset(settings, "mnist_test", "id % 1000 = 0")
     assert ids.tolist() == list(range(0, 10000, 1000)) and x.shape == (10, 28, 28)
     assert not settings.store_path.exists()
+
+
+def test_import_dataset_puts_a_file_in_the_store_under_its_name(tmp_path: Path, digits) -> None:  # type: ignore[no-untyped-def]
+    from digitlab.data.select import import_dataset
+
+    x, y, _ = digits
+    settings = Settings(data_dir=tmp_path / "no-mnist", home=tmp_path / "home")
+    write_csv(tmp_path / "d.csv", x, y)
+    assert import_dataset(settings, tmp_path / "d.csv", "mine") == {"mine": 40}
+    xs, _, ids = Store(settings.store_path).load("mine")
+    assert np.array_equal(xs, x) and ids.tolist() == list(range(40))
+    with pytest.raises(UserError, match="table name is required"):
+        import_dataset(settings, tmp_path / "d.csv")
+    with pytest.raises(UserError, match="table name must be"):
+        import_dataset(settings, tmp_path / "d.csv", "1bad")

@@ -76,8 +76,8 @@ def settings_from(data_dir: Path | None = None, home: Path | None = None) -> Set
     return get_settings(data_dir=data_dir, home=home)
 
 
-def emit(result: Any, fmt: OutputFormat, *, columns: Sequence[str] | None = None,
-         rows: Sequence[Sequence[Any]] | None = None, title: str | None = None,
+def emit(result: object, fmt: OutputFormat, *, columns: Sequence[str] | None = None,
+         rows: Sequence[Sequence[object]] | None = None, title: str | None = None,
          render: Callable[[], None] | None = None) -> None:
     """Print a command's result.
 
@@ -125,7 +125,7 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn]:
                     TextColumn("{task.fields[info]}"), console=err_console, transient=False)
     tasks: dict[str, TaskID] = {}
 
-    def update(key: str, completed: float, total: float | None = None, **info: Any) -> None:
+    def update(key: str, completed: float, total: float | None = None, **info: object) -> None:
         text = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
         if key not in tasks:
             tasks[key] = bars.add_task(key, total=total, info=text)
