@@ -17,6 +17,7 @@ import numpy as np
 
 from _report import table, write_section
 from digitlab.data import load_mnist
+from digitlab.data.select import stratified_sample
 from digitlab.models import make_model
 
 #: (label in the table, CLI name, params, target)
@@ -31,14 +32,6 @@ RUNS = [
     ("svm-sigmoid", "svm-sigmoid", {}, ""),
     ("trees", "trees", {}, ">= 0.975, <= 300 s"),
 ]
-
-
-def _stratified(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    if n >= len(y):
-        return np.arange(len(y))
-    from sklearn.model_selection import train_test_split
-    idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
-    return np.sort(idx)
 
 
 def bench_model(cli: str, params: dict, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray) -> dict:
@@ -73,7 +66,7 @@ def seed_recipes(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, n
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    idx = _stratified(y, n)
+    idx = stratified_sample(y, n, seed=0)
     xs, ys = x[idx].reshape(len(idx), -1).astype(np.float64), y[idx]
     xt2 = xt.reshape(len(xt), -1).astype(np.float64)
     rows = []
@@ -115,7 +108,7 @@ def main() -> None:
     args = ap.parse_args()
     x, y = load_mnist(args.data_dir, "train")
     xt, yt = load_mnist(args.data_dir, "test")
-    idx = _stratified(y, args.train_size)
+    idx = stratified_sample(y, args.train_size, seed=0)
     xtr, ytr = x[idx], y[idx]
     wanted = set(args.models.split(","))
     rows: list[list[object]] = []

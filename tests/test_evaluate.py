@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.evaluate import binary_metrics, evaluate, multiclass_metrics, write_report
+from digitlab.evaluate import binary_metrics, evaluate, multiclass_metrics
 from digitlab.models import make_model
+from digitlab.report import write_report
 
 
 def test_multiclass_metrics_on_a_known_example() -> None:

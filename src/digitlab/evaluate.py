@@ -1,31 +1,42 @@
-"""Metrics of a fitted classifier on labelled images, and the HTML report.
+"""Metrics of a fitted classifier on labelled images.
 
 :func:`evaluate` predicts a dataset and returns :class:`Evaluation` (metrics
-plus per-image predictions); :func:`write_report` turns it into a
-self-contained HTML page with PNG figures (matplotlib, Agg backend).
+plus per-image predictions). :data:`SUMMARY_KEYS` and :data:`PER_CLASS_KEYS`
+are the metrics every table shows (``digitlab train``, ``evaluate``,
+``compare`` and the HTML report of :mod:`digitlab.report`), in that order.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from digitlab._io import atomic_write_bytes, atomic_write_text
 from digitlab.errors import UserError
 
-__all__ = ["Evaluation", "binary_metrics", "evaluate", "is_binary", "multiclass_metrics", "select_known", "weight_images",
-           "write_report"]
+if TYPE_CHECKING:
+    from digitlab.models.base import DigitClassifier, ProgressFn
+
+__all__ = ["PER_CLASS_KEYS", "SUMMARY_KEYS", "Evaluation", "binary_metrics", "evaluate", "is_binary",
+           "multiclass_metrics", "select_known", "summary"]
 
 _CHUNK = 2000
 
+#: The overall metrics shown in summaries, in order; each is present for multiclass or binary models or both.
+SUMMARY_KEYS: tuple[str, ...] = ("accuracy", "f1_weighted", "precision", "recall", "f1", "mean_proba_true",
+                                 "mean_proba_rest", "n")
+#: The metrics of every class in ``metrics["per_class"]``, in order.
+PER_CLASS_KEYS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "support", "proba_pos", "proba_neg")
 
-@dataclass
+
+def summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`SUMMARY_KEYS` present in ``metrics``, in that order."""
+    return {k: metrics[k] for k in SUMMARY_KEYS if k in metrics}
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Result of :func:`evaluate`.
 
@@ -57,12 +68,12 @@ class Evaluation:
         return self.proba[np.arange(len(k)), k]
 
 
-def is_binary(est: Any) -> bool:
+def is_binary(est: DigitClassifier) -> bool:
     """True for one-class-vs-rest models (they have ``binary_target``)."""
     return hasattr(est, "binary_target")
 
 
-def select_known(est: Any, images: np.ndarray, labels: np.ndarray,
+def select_known(est: DigitClassifier, images: np.ndarray, labels: np.ndarray,
                  ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep the rows whose label the model knows (all rows for binary models).
 
@@ -157,8 +168,8 @@ def binary_metrics(y: np.ndarray, pred: np.ndarray, proba: np.ndarray) -> dict[s
     }
 
 
-def evaluate(est: Any, images: np.ndarray, labels: np.ndarray, ids: np.ndarray | None = None,
-             progress: Any = None) -> Evaluation:
+def evaluate(est: DigitClassifier, images: np.ndarray, labels: np.ndarray, ids: np.ndarray | None = None,
+             progress: ProgressFn | None = None) -> Evaluation:
     """Predict ``images`` with a fitted model and compute its metrics.
 
     Parameters
@@ -199,193 +210,3 @@ def evaluate(est: Any, images: np.ndarray, labels: np.ndarray, ids: np.ndarray |
         metrics = multiclass_metrics(y, pred, proba, classes)
     return Evaluation(metrics, ids, np.asarray(y), np.asarray(pred), proba, classes,
                       images.reshape(len(images), 28, 28) if flat.shape[1] == 784 else images, is_binary(est))
-
-
-# ---------------------------------------------------------------------------------------------------- report
-
-
-def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _confusion_fig(cm: np.ndarray, labels: list[Any], log: bool) -> bytes:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    data = cm.astype(float)
-    norm = LogNorm(vmin=1, vmax=max(data.max(), 2)) if log else None
-    im = ax.imshow(np.where(data > 0, data, np.nan) if log else data, cmap="viridis", norm=norm)
-    fig.colorbar(im, ax=ax)
-    ax.set_xticks(range(len(labels)), [str(v) for v in labels])
-    ax.set_yticks(range(len(labels)), [str(v) for v in labels])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("actual")
-    ax.set_title("confusion matrix" + (" (log scale)" if log else ""))
-    if not log:
-        top = data.max() or 1
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                        color="black" if cm[i, j] > top / 2 else "white")
-    return _png(fig)
-
-
-def _gallery_fig(ev: Evaluation, limit: int = 40) -> bytes | None:
-    import matplotlib.pyplot as plt
-
-    wrong = np.flatnonzero(ev.actual != ev.predicted)[:limit]
-    if wrong.size == 0:
-        return None
-    cols = 10
-    rows = int(np.ceil(len(wrong) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.3), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, i in zip(axes.ravel(), wrong, strict=False):
-        ax.imshow(ev.images[i], cmap="gray_r")
-        ax.set_title(f"{ev.actual[i]}→{ev.predicted[i]}\nid {ev.ids[i]}", fontsize=7)
-    fig.suptitle("misclassified (true→predicted)", fontsize=9)
-    return _png(fig)
-
-
-def _proba_fig(ev: Evaluation) -> bytes:
-    import matplotlib.pyplot as plt
-
-    k = np.searchsorted(ev.classes, ev.actual)
-    p_true = ev.proba[np.arange(len(k)), k]
-    p_max = ev.proba.max(axis=1)
-    ok = ev.actual == ev.predicted
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    bins = np.linspace(0, 1, 41)
-    axes[0].hist(p_true, bins=bins, log=True, color="tab:blue")
-    axes[0].set_title("probability given to the true class")
-    axes[1].hist([p_max[ok], p_max[~ok]], bins=bins, log=True, label=["correct", "wrong"],
-                 color=["tab:green", "tab:red"])
-    axes[1].set_title("probability of the predicted class")
-    axes[1].legend()
-    return _png(fig)
-
-
-def _bar_fig(counts: dict[str, int], title: str) -> bytes:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar(list(counts), list(counts.values()), color="tab:gray")
-    ax.set_title(title)
-    ax.set_xlabel("label")
-    return _png(fig)
-
-
-def weight_images(est: Any) -> tuple[str, list[str], np.ndarray] | None:
-    """Per-class images worth showing: linear weights or class means.
-
-    Returns
-    -------
-    (title, labels, images of shape (k, 28, 28)) or None
-    """
-    if hasattr(est, "centroids_") and est.centroids_.shape[-1] == 784:
-        return "mean image per class", [str(c) for c in est.classes_], est.centroids_.reshape(-1, 28, 28)
-    coef = getattr(est, "coef_", None)
-    if coef is None:
-        return None
-    coef = np.atleast_2d(np.asarray(coef))
-    if coef.shape[-1] != 784:
-        return None
-    names = [f"is {est.digit}"] if coef.shape[0] == 1 and is_binary(est) else [str(c) for c in est.classes_]
-    return "coefficients per class (red +, blue -)", names, coef.reshape(-1, 28, 28)
-
-
-def _weights_fig(title: str, names: list[str], imgs: np.ndarray, signed: bool) -> bytes:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(imgs), figsize=(1.3 * len(imgs), 1.6), squeeze=False)
-    for ax, name, img in zip(axes[0], names, imgs, strict=True):
-        if signed:
-            m = float(np.abs(img).max()) or 1.0
-            ax.imshow(img, cmap="RdBu_r", vmin=-m, vmax=m)
-        else:
-            ax.imshow(img, cmap="gray_r")
-        ax.set_title(name, fontsize=8)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=9)
-    return _png(fig)
-
-
-def write_report(directory: str | Path, ev: Evaluation, *, title: str, est: Any = None,
-                 train_counts: dict[str, int] | None = None, info: dict[str, Any] | None = None) -> Path:
-    """Write ``index.html`` (figures embedded as data URIs) and the PNG figures into ``directory``.
-
-    Parameters
-    ----------
-    ev : Evaluation
-    title : str
-    est : fitted model, optional
-        For the coefficient (linear) or mean (centroid) images.
-    train_counts : dict, optional
-        Training images per label (from the model card).
-    info : dict, optional
-        Extra key/value lines shown at the top (model, dataset, run id, ...).
-
-    Returns
-    -------
-    Path of ``index.html``.
-    """
-    import matplotlib
-    matplotlib.use("Agg")
-
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    figures: list[tuple[str, str, bytes]] = []
-    cm = np.asarray(ev.metrics["confusion"])
-    labels = list(ev.metrics["classes"])
-    figures.append(("confusion.png", "Confusion matrix", _confusion_fig(cm, labels, log=False)))
-    figures.append(("confusion_log.png", "Confusion matrix, log scale", _confusion_fig(cm, labels, log=True)))
-    gallery = _gallery_fig(ev)
-    if gallery is not None:
-        figures.append(("misclassified.png", "Misclassified images", gallery))
-    figures.append(("probabilities.png", "Predicted probabilities", _proba_fig(ev)))
-    if train_counts:
-        figures.append(("train_distribution.png", "Training class distribution",
-                        _bar_fig(train_counts, "training images per label")))
-    if est is not None:
-        w = weight_images(est)
-        if w is not None:
-            figures.append(("weights.png", w[0].capitalize(),
-                            _weights_fig(w[0], w[1], w[2], signed=not hasattr(est, "centroids_"))))
-    for name, _, data in figures:
-        atomic_write_bytes(out / name, data)
-
-    m = ev.metrics
-    esc = html.escape
-    head = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in (info or {}).items())
-    if ev.binary:
-        summary = {k: m[k] for k in ("accuracy", "precision", "recall", "f1", "n", "positives", "proba_pos",
-                                     "proba_neg")}
-    else:
-        summary = {k: m[k] for k in ("accuracy", "f1_weighted", "n", "mean_proba_true", "mean_proba_rest")}
-    head += "".join(f"<tr><th>{esc(k)}</th><td>{v:.4f}</td></tr>" if isinstance(v, float) else
-                    f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in summary.items())
-    per = ""
-    if not ev.binary:
-        cols = ["accuracy", "precision", "recall", "f1", "support", "proba_pos", "proba_neg"]
-        per = ("<h2>Per-class metrics</h2><table><tr><th>label</th>" + "".join(f"<th>{c}</th>" for c in cols)
-               + "</tr>" + "".join(
-                   "<tr><td>" + esc(lab) + "</td>" + "".join(
-                       f"<td>{v:.4f}</td>" if isinstance(v, float) else f"<td>{v}</td>" for v in
-                       (row[c] for c in cols)) + "</tr>" for lab, row in m["per_class"].items()) + "</table>")
-    body = "".join(f"<h2>{esc(cap)}</h2><img alt='{esc(cap)}' src='data:image/png;base64,"
-                   f"{base64.b64encode(data).decode()}'>" for _, cap, data in figures)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
-            "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}</style></head>"
-            f"<body><h1>{esc(title)}</h1><table>{head}</table>{per}{body}</body></html>")
-    index = out / "index.html"
-    atomic_write_text(index, page)
-    return index

@@ -13,20 +13,20 @@ negative ones away. The method depends on what the model allows:
 * ``"occlusion"``: any other model: the drop of the class score when each
   2x2 block of ink is blacked out, shared among the block's pixels by ink.
 
-:func:`render` draws a map as a PNG: green for positive, red for negative,
-over the faint digit.
+:func:`digitlab.figures.render_explanation` draws a map as a PNG: green for
+positive, red for negative, over the faint digit (``render`` here is the same
+function, kept for existing callers).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from digitlab.errors import UserError
+from digitlab.figures import render_explanation as render
 
 __all__ = ["Explanation", "explain", "render"]
 
@@ -109,55 +109,3 @@ def explain(estimator: Any, image: np.ndarray, digit: int | None = None) -> Expl
         ig = np.asarray(estimator.integrated_gradients(x, digit))[0].reshape(28, 28)
         return Explanation(digit, ig, "integrated_gradients")
     return Explanation(digit, _occlusion(estimator, x, digit), "occlusion")
-
-
-def render(explanation: Explanation, image: np.ndarray, path: str | os.PathLike[str], *,
-           scale: int = 10) -> Path:
-    """Draw an explanation as a PNG: green pushes towards the class, red away, over the faint digit.
-
-    Colour opacity is ``(|contribution| / q99) ** 0.75``, clipped to 1, where
-    ``q99`` is the 99th percentile of the non-zero ``|contribution|`` (one
-    extreme pixel does not wash the rest out); the digit shows as light grey on white.
-
-    Parameters
-    ----------
-    explanation : Explanation
-    image : array-like, shape (28, 28) or (784,)
-        The explained image, pixel intensities 0-255.
-    path : path-like
-        PNG file to write (atomically).
-    scale : int, default=10
-        Output pixels per input pixel (the PNG is ``28*scale`` square).
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    from PIL import Image
-
-    from digitlab._io import atomic_path
-
-    img = np.asarray(image, dtype=np.float64)
-    if img.size != 784:
-        raise UserError(f"render needs one 28x28 image (784 pixels), got shape {img.shape}")
-    if not 1 <= scale <= 64:
-        raise UserError(f"scale must be in 1..64, got {scale!r}")
-    img = np.clip(img.reshape(28, 28), 0, 255) / 255.0
-    c = np.asarray(explanation.contributions, dtype=np.float64).reshape(28, 28)
-    mag = np.abs(c)
-    peak = float(np.percentile(mag[mag > 0], 99)) if (mag > 0).any() else 0.0
-    strength = np.clip(mag / peak, 0, 1) ** 0.75 if peak > 0 else np.zeros_like(c)  # (28, 28) in [0, 1]
-    base = 1.0 - 0.3 * img                                                      # faint digit: light grey on white
-    rgb = np.repeat(base[..., None], 3, axis=2)                                 # (28, 28, 3)
-    colour = np.where((c >= 0)[..., None], np.array([0.0, 0.6, 0.15]), np.array([0.85, 0.05, 0.05]))
-    a = strength[..., None]
-    rgb = (1 - a) * rgb + a * colour
-    pixels = np.round(rgb * 255).astype(np.uint8).repeat(scale, 0).repeat(scale, 1)
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        Image.fromarray(pixels, "RGB").save(tmp, format="PNG")
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)  # a normal user file, not the 0600 of the temporary file
-    return target

@@ -1,16 +1,17 @@
-"""Figures that describe a digit dataset (written as PNG files)."""
+"""Describe a digit dataset: which pixels vary, how many images each label has, and the figures of both."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from digitlab._io import atomic_path
+from digitlab import figures
+from digitlab.settings import Settings
 
-__all__ = ["explore_figures", "variance_mask"]
+__all__ = ["Exploration", "explore_dataset", "explore_figures", "variance_mask"]
 
 
 def variance_mask(images: np.ndarray, threshold: float = 100.0) -> np.ndarray:
@@ -24,22 +25,40 @@ def variance_mask(images: np.ndarray, threshold: float = 100.0) -> np.ndarray:
     -------
     ndarray of bool, shape (784,)
     """
+    out: np.ndarray = _pixel_variance(images) > threshold
+    return out
+
+
+def _pixel_variance(images: np.ndarray) -> np.ndarray:
     flat = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
-    return flat.var(axis=0) > threshold
+    out: np.ndarray = flat.var(axis=0)
+    return out
 
 
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+@dataclass(frozen=True)
+class Exploration:
+    """What :func:`explore_figures` wrote and measured.
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    Attributes
+    ----------
+    figures : dict of str to Path
+        ``samples``, ``mean_digits``, ``class_distribution`` and ``kept_pixels``.
+    kept_pixels : int
+        Pixels whose variance exceeds ``threshold``.
+    threshold : float
+    counts : dict of str to int
+        Images per label.
+    """
+
+    figures: dict[str, Path] = field(default_factory=dict)
+    kept_pixels: int = 0
+    threshold: float = 100.0
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 def explore_figures(images: np.ndarray, labels: np.ndarray, out: str | os.PathLike[str],
-                    threshold: float = 100.0, seed: int = 0, per_label: int = 10) -> dict[str, Any]:
-    """Write the exploration figures into ``out``.
+                    threshold: float = 100.0, seed: int = 0, per_label: int = 10) -> Exploration:
+    """Write the exploration figures into ``out`` as PNG files.
 
     Parameters
     ----------
@@ -49,66 +68,37 @@ def explore_figures(images: np.ndarray, labels: np.ndarray, out: str | os.PathLi
         Folder, created if needed.
     threshold : float
         Variance threshold for ``kept_pixels.png`` (the scikit-learn seed: 100).
+    seed : int
+        Seed of the random samples per label.
+    per_label : int
+        Samples shown per label.
 
     Returns
     -------
-    dict
-        ``figures`` (name to path), ``kept_pixels`` (count) and ``counts`` per label.
+    Exploration
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
     images = np.asarray(images).reshape(-1, 28, 28)
     labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
     digits = sorted(int(d) for d in np.unique(labels))
-    figures: dict[str, Path] = {}
+    counts = {str(d): int((labels == d).sum()) for d in digits}
+    variance = _pixel_variance(images)
+    mask = variance > threshold
+    drawn = {
+        "samples": figures.samples_figure(images, labels, per_label=per_label, seed=seed),
+        "mean_digits": figures.mean_digits_figure(images, labels),
+        "class_distribution": figures.class_distribution_figure(counts),
+        "kept_pixels": figures.kept_pixels_figure(variance, mask, threshold),
+    }
+    written = {name: figures.save_figure(fig, folder / f"{name}.png", dpi=100) for name, fig in drawn.items()}
+    return Exploration(figures=written, kept_pixels=int(mask.sum()), threshold=threshold, counts=counts)
 
-    fig, axes = plt.subplots(len(digits), per_label, figsize=(per_label, len(digits)), squeeze=False)
-    for r, d in enumerate(digits):
-        idx = np.flatnonzero(labels == d)
-        pick = rng.choice(idx, size=min(per_label, len(idx)), replace=False)
-        for c, ax in enumerate(axes[r]):
-            ax.axis("off")
-            if c < len(pick):
-                ax.imshow(images[pick[c]], cmap="gray_r")
-        axes[r][0].set_title(str(d), loc="left", fontsize=8)
-    fig.suptitle("Random samples per label")
-    figures["samples"] = _save(fig, out / "samples.png")
 
-    fig, axes = plt.subplots(1, len(digits), figsize=(len(digits) * 1.2, 1.6), squeeze=False)
-    for ax, d in zip(axes[0], digits, strict=True):
-        ax.imshow(images[labels == d].mean(axis=0), cmap="gray_r")
-        ax.set_title(str(d))
-        ax.axis("off")
-    fig.suptitle("Mean image per digit")
-    figures["mean_digits"] = _save(fig, out / "mean_digits.png")
+def explore_dataset(settings: Settings, dataset: str, out: str | os.PathLike[str], threshold: float = 100.0,
+                    seed: int = 0) -> Exploration:
+    """:func:`explore_figures` of a dataset by name: ``mnist_train``, a store table or a file or folder."""
+    from digitlab.data.select import load_dataset
 
-    counts = [int((labels == d).sum()) for d in digits]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar([str(d) for d in digits], counts, color="#4477aa")
-    for x, n in enumerate(counts):
-        ax.text(x, n, str(n), ha="center", va="bottom", fontsize=7)
-    ax.set_xlabel("label")
-    ax.set_ylabel("images")
-    ax.set_title("Class distribution")
-    figures["class_distribution"] = _save(fig, out / "class_distribution.png")
-
-    mask = variance_mask(images, threshold)
-    flat_var = images.reshape(len(images), -1).astype(np.float64).var(axis=0)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7, 3.4))
-    im = a1.imshow(flat_var.reshape(28, 28), cmap="viridis")
-    fig.colorbar(im, ax=a1, fraction=0.046)
-    a1.set_title("pixel variance")
-    a2.imshow(mask.reshape(28, 28), cmap="gray")
-    a2.set_title(f"{int(mask.sum())} of 784 kept (var > {threshold:g})")
-    for a in (a1, a2):
-        a.axis("off")
-    figures["kept_pixels"] = _save(fig, out / "kept_pixels.png")
-
-    return {"figures": figures, "kept_pixels": int(mask.sum()), "threshold": threshold,
-            "counts": dict(zip(map(str, digits), counts, strict=True))}
+    images, labels, _ = load_dataset(settings, dataset, None)
+    return explore_figures(images, labels, out, threshold=threshold, seed=seed)

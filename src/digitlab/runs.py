@@ -131,8 +131,8 @@ def _has_runs(store: Store) -> bool:
     if not store.path.exists():
         return False
     with store.connect(read_only=True) as con:
-        return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'")
-                    .fetchone()[0])
+        row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'").fetchone()
+    return bool(row and row[0])
 
 
 def list_runs(store: Store, model: str | None = None, limit: int | None = None) -> list[Run]:
@@ -140,7 +140,7 @@ def list_runs(store: Store, model: str | None = None, limit: int | None = None) 
     if not _has_runs(store):
         return []
     sql = f"SELECT {', '.join(_COLUMNS)} FROM runs"
-    args: list[Any] = []
+    args: list[str] = []
     if model:
         sql += " WHERE model_type = ? OR model_name = ?"
         args = [model, model]

@@ -47,7 +47,7 @@ def test_corrupt_gzip(tmp_path):
 def test_label_outside_0_9(tmp_path):
     write_idx(tmp_path / "i", np.zeros((2, 28, 28), np.uint8))
     write_idx(tmp_path / "l", np.array([3, 12], np.uint8))
-    with pytest.raises(DataError, match="record 1.*label must be 0-9, got 12"):
+    with pytest.raises(DataError, match=r"record 1.*label must be 0-9, got 12"):
         read_idx_pair(tmp_path / "i", tmp_path / "l")
 
 

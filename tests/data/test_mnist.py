@@ -14,7 +14,8 @@ def test_load_counts(mnist_dir):
 
 
 def test_missing_mnist_says_where_to_put_files(tmp_path):
-    with pytest.raises(DataNotFoundError, match=r"MNIST not found in .*digitlab data fetch.*train-images-idx3-ubyte.gz"):
+    with pytest.raises(DataNotFoundError,
+                       match=r"MNIST not found in .*digitlab data fetch.*train-images-idx3-ubyte.gz"):
         find_mnist(tmp_path)
 
 

@@ -16,7 +16,7 @@ def test_keras_round_trip(tmp_path, mnist_test):
 
 def test_object_arrays_are_refused_not_unpickled(tmp_path):
     np.savez(tmp_path / "evil.npz", x_train=np.array([object()], dtype=object), y_train=np.array([1]))
-    with pytest.raises(DataError, match="not a readable .npz"):
+    with pytest.raises(DataError, match=r"not a readable \.npz"):
         read_npz(tmp_path / "evil.npz")
 
 

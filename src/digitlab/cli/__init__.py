@@ -10,17 +10,13 @@ import typer
 from digitlab.cli._common import DigitlabGroup
 from digitlab.cli.data import data_app
 from digitlab.cli.dpmm import dpmm_app
+from digitlab.cli.evaluate import evaluate_command, predict_command
 from digitlab.cli.explain import explain_command
-from digitlab.cli.models import (
-    compare_command,
-    evaluate_command,
-    learning_curve_command,
-    predict_command,
-    runs_command,
-    train_command,
-)
+from digitlab.cli.models import models_app
+from digitlab.cli.runs import compare_command, runs_command
 from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command
+from digitlab.cli.train import learning_curve_command, train_command
 
 __all__ = ["app", "main"]
 
@@ -51,6 +47,7 @@ def _root(
 
 app.add_typer(data_app, name="data")
 app.add_typer(dpmm_app, name="dpmm")
+app.add_typer(models_app, name="models")
 app.command("sql")(sql_command)
 app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train_command)
 app.command("evaluate")(evaluate_command)

@@ -6,8 +6,10 @@ Conventions
   and, with ``json``, prints exactly one JSON document on stdout via :func:`emit`.
 * Library errors become exit codes only here: :class:`~digitlab.errors.UserError`
   exits 2, any other failure exits 1; one line on stderr, never a traceback.
-* Long work reports through a :data:`ProgressFn`; :func:`progress` shows it as a
-  Rich progress bar on a terminal and stays quiet in JSON mode or when piped.
+* Long work reports through a :data:`~digitlab.models.base.ProgressFn`; :func:`progress`
+  shows it as Rich progress bars on a terminal and stays quiet in JSON mode or when piped.
+* A command parses its options, makes one library call (mostly a
+  :mod:`digitlab.workflows` function) and prints the result with :func:`emit`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -30,13 +32,18 @@ from digitlab._json import to_jsonable
 from digitlab.errors import DigitlabError, UserError
 from digitlab.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+    from typer._click.core import Context as ClickContext  # the click that Typer vendors: what invoke is given
+
+    from digitlab.models.base import ProgressFn
+
 __all__ = [
     "DataDirOption",
     "DigitlabGroup",
     "FormatOption",
     "HomeOption",
     "OutputFormat",
-    "ProgressFn",
     "console",
     "emit",
     "err_console",
@@ -47,9 +54,6 @@ __all__ = [
 
 console = Console()
 err_console = Console(stderr=True)
-
-#: ``progress(key, completed, total, **info)``: ``key`` names a bar; ``info`` is shown beside it.
-ProgressFn = Callable[..., None]
 
 
 class OutputFormat(str, enum.Enum):
@@ -72,8 +76,8 @@ def settings_from(data_dir: Path | None = None, home: Path | None = None) -> Set
     return get_settings(data_dir=data_dir, home=home)
 
 
-def emit(result: Any, fmt: OutputFormat, *, columns: Sequence[str] | None = None,
-         rows: Sequence[Sequence[Any]] | None = None, title: str | None = None,
+def emit(result: object, fmt: OutputFormat, *, columns: Sequence[str] | None = None,
+         rows: Sequence[Sequence[object]] | None = None, title: str | None = None,
          render: Callable[[], None] | None = None) -> None:
     """Print a command's result.
 
@@ -110,15 +114,18 @@ def emit(result: Any, fmt: OutputFormat, *, columns: Sequence[str] | None = None
 
 @contextlib.contextmanager
 def progress(enabled: bool = True) -> Iterator[ProgressFn]:
-    """Yield a :data:`ProgressFn` drawing Rich bars on stderr when it is a terminal."""
+    """Yield a progress function drawing one Rich bar per key on stderr when it is a terminal.
+
+    ``progress(key, completed, total, **info)``: ``key`` names a bar; ``info`` is shown beside it.
+    """
     if not enabled or not err_console.is_terminal:
         yield lambda *a, **k: None
         return
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("{task.fields[info]}"), console=err_console, transient=False)
-    tasks: dict[str, Any] = {}
+    tasks: dict[str, TaskID] = {}
 
-    def update(key: str, completed: float, total: float | None = None, **info: Any) -> None:
+    def update(key: str, completed: float, total: float | None = None, **info: object) -> None:
         text = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
         if key not in tasks:
             tasks[key] = bars.add_task(key, total=total, info=text)
@@ -131,7 +138,7 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn]:
 class DigitlabGroup(TyperGroup):
     """Root command group: turns library errors into one line and an exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):

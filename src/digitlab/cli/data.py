@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from pathlib import Path
@@ -18,8 +19,9 @@ from digitlab.cli._common import (
     progress,
     settings_from,
 )
-from digitlab.data import Format, fetch_mnist, load_mnist, read_dataset
-from digitlab.store import Store, check_name
+from digitlab.data import Format, fetch_mnist
+from digitlab.data.mnist import label_counts
+from digitlab.data.select import MNIST, import_dataset
 
 data_app = typer.Typer(help="Fetch, import, describe and explore datasets.", no_args_is_help=True)
 
@@ -45,11 +47,9 @@ def fetch(
 def info(data_dir: Path | None = DataDirOption, fmt: OutputFormat = FormatOption) -> None:
     """Count MNIST images per split and label."""
     settings = settings_from(data_dir=data_dir)
-    counts = {}
-    for split in ("train", "test"):
-        _, labels = load_mnist(settings.data_dir, split)
-        counts[split] = [int((labels == d).sum()) for d in range(10)]
-    result = {"data_dir": settings.data_dir, "splits": {s: {"total": sum(c), "per_label": c} for s, c in counts.items()}}
+    counts = label_counts(settings.data_dir)
+    result = {"data_dir": settings.data_dir,
+              "splits": {s: {"total": sum(c), "per_label": c} for s, c in counts.items()}}
     emit(result, fmt, title=f"MNIST in {settings.data_dir}",
          columns=["split", "total", *map(str, range(10))],
          rows=[(s, sum(c), *c) for s, c in counts.items()])
@@ -83,17 +83,11 @@ def import_(
     """
     fmt_in = next((Format(f.value) for f in formats if f.value in Format.__members__), None)
     out = OutputFormat.json if ImportFormat.json in formats else OutputFormat.table
+    if name is None and not (path == MNIST and not Path(path).exists()):
+        raise typer.BadParameter("--name is required when importing a file or folder", param_hint="--name")
     settings = settings_from(data_dir=data_dir, home=home)
-    store = Store(settings.store_path)
     start = time.perf_counter()
-    if path == "mnist" and not Path(path).exists():
-        jobs = [(f"mnist_{s}", *load_mnist(settings.data_dir, s)) for s in ("train", "test")]
-    else:
-        if name is None:
-            raise typer.BadParameter("--name is required when importing a file or folder", param_hint="--name")
-        check_name(name)
-        jobs = [(name, *read_dataset(path, fmt_in, split=split))]
-    imported = {table: store.import_arrays(table, x, y) for table, x, y in jobs}
+    imported = import_dataset(settings, path, name, fmt_in, split=split)
     result = {"store": settings.store_path, "tables": imported, "seconds": round(time.perf_counter() - start, 3)}
     emit(result, out, columns=["table", "rows"], rows=list(imported.items()),
          title=f"Imported into {settings.store_path} in {result['seconds']} s")
@@ -110,14 +104,10 @@ def explore(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Write figures: samples per label, mean digits, class counts, high-variance pixels."""
-    from digitlab.explore import explore_figures
+    from digitlab.explore import explore_dataset
 
     settings = settings_from(data_dir=data_dir, home=home)
-    if table:
-        images, labels, _ = Store(settings.store_path).load(table)
-    else:
-        images, labels = load_mnist(settings.data_dir, "train")
-    result = explore_figures(images, labels, out, threshold=threshold, seed=seed)
-    emit(result, fmt, render=lambda: console.print(
-        f"{result['kept_pixels']} of 784 pixels have variance > {threshold:g}; figures in {out}:\n  "
-        + "\n  ".join(str(f) for f in result["figures"].values())))
+    result = explore_dataset(settings, table or "mnist_train", out, threshold=threshold, seed=seed)
+    emit(dataclasses.asdict(result), fmt, render=lambda: console.print(
+        f"{result.kept_pixels} of 784 pixels have variance > {threshold:g}; figures in {out}:\n  "
+        + "\n  ".join(str(f) for f in result.figures.values())))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time
+import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
@@ -20,31 +21,24 @@ from digitlab.cli._common import (
 )
 from digitlab.errors import UserError
 
+if TYPE_CHECKING:
+    from digitlab.models.dpmm import DPMixtureClassifier
+
 __all__ = ["dpmm_app"]
 
 dpmm_app = typer.Typer(help="Dirichlet-process mixture of digits: fit, show clusters, complete half-seen digits.",
                        no_args_is_help=True)
 
 
-def _parse_digits(text: str) -> tuple[int, ...]:
-    try:
-        digits = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
-    except ValueError:
-        raise UserError(f"--digits must be comma-separated digits like 2,3, got {text!r}") from None
-    if not digits or any(not 0 <= d <= 9 for d in digits):
-        raise UserError(f"--digits must be comma-separated digits 0-9, got {text!r}")
-    return digits
-
-
-def _load(name: str, home: Path | None):  # type: ignore[no-untyped-def]
+def _load(name: str, home: Path | None) -> DPMixtureClassifier:
     from digitlab.models.dpmm import DPMixtureClassifier
     from digitlab.models.io import load_model, model_path
 
     settings = settings_from(home=home)
     loaded = load_model(model_path(name, settings.models_dir), name=name)
     if not isinstance(loaded.estimator, DPMixtureClassifier):
-        raise UserError(f"model {name!r} is a {loaded.card.get('model')!r} model, not a 'dpmm' mixture")
-    return loaded
+        raise UserError(f"model {name!r} is a {loaded.card.model!r} model, not a 'dpmm' mixture")
+    return loaded.estimator
 
 
 @dpmm_app.command("fit")
@@ -61,33 +55,29 @@ def fit(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Fit the mixture to the MNIST training images of DIGITS, report test accuracy, save it as NAME."""
-    from digitlab.data import load_mnist
-    from digitlab.models.dpmm import DPMixtureClassifier
-    from digitlab.models.io import save_model
+    from digitlab.models.dpmm import parse_digits
+    from digitlab.workflows import TrainSpec, train
 
-    settings = settings_from(data_dir=data_dir, home=home)
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise UserError(f"--name must be a plain name without slashes, got {name!r}")
-    keep = _parse_digits(digits)
-    x, y = load_mnist(settings.data_dir, "train")
-    xt, yt = load_mnist(settings.data_dir, "test")
-    est = DPMixtureClassifier(digits=keep, chains=chains, iters=iters, threshold=threshold, seed=seed, n_jobs=n_jobs)
-    start = time.perf_counter()
+    keep = parse_digits(digits) or list(range(10))
+    command = ["digitlab", "dpmm", "fit", "--digits", ",".join(map(str, keep)), "--chains", str(chains),
+               "--iters", str(iters), "--threshold", f"{threshold:g}", "--seed", str(seed), "--name", name]
+    if n_jobs is not None:
+        command += ["--n-jobs", str(n_jobs)]
+    spec = TrainSpec(model="dpmm", params={"digits": tuple(keep), "chains": chains, "iters": iters,
+                                           "threshold": threshold, "seed": seed, "n_jobs": n_jobs},
+                     where=f"label IN ({', '.join(map(str, keep))})", seed=seed, name=name, record=False,
+                     command=shlex.join(command))
     with progress(fmt is not OutputFormat.json) as bar:
-        est.fit(x, y, progress=bar)
-    seconds = time.perf_counter() - start
-    test = np.isin(yt, keep)
-    accuracy = float((est.predict(xt[test]) == yt[test]).mean())
-    chains_info = [{"chain": c, "clusters": st.n_clusters, "alpha": round(st.alpha, 4),
-                    "loglik": [round(v, 1) for v in st.loglik], "moves": st.moves}
-                   for c, st in enumerate(est.chains_)]
-    card = {"train_seconds": round(seconds, 3), "test_accuracy": accuracy, "n_train": est.n_train_,
-            "n_test": int(test.sum()), "digits": list(keep), "seed": seed,
-            "clusters_per_chain": [c["clusters"] for c in chains_info], "chains": chains_info}
-    path = save_model(est, settings.models_dir / name, card)
-    result = {"name": name, "path": path, **card}
-    emit(result, fmt, title=f"dpmm {name!r}: {est.n_train_} images, {seconds:.1f} s, "
-                            f"test accuracy {accuracy:.4f} on {int(test.sum())} test images",
+        result = train(spec, settings=settings_from(data_dir=data_dir, home=home), progress=bar)
+    notes = result.card.notes
+    test = result.card.test_metrics
+    accuracy = float(test["accuracy"])
+    chains_info = list(notes["chains"])
+    doc = {"name": name, "path": result.path, "train_seconds": result.card.train_seconds, "test_accuracy": accuracy,
+           "n_train": notes["n_train"], "n_test": test["n"], "digits": notes["digits"], "seed": seed,
+           "clusters_per_chain": notes["clusters_per_chain"], "chains": chains_info}
+    emit(doc, fmt, title=f"dpmm {name!r}: {notes['n_train']} images, {result.train_seconds:.1f} s, "
+                         f"test accuracy {accuracy:.4f} on {test['n']} test images",
          columns=["chain", "clusters", "alpha", "final loglik", "moves per sweep"],
          rows=[(c["chain"], c["clusters"], c["alpha"], c["loglik"][-1], " ".join(map(str, c["moves"])))
                for c in chains_info])
@@ -104,10 +94,10 @@ def clusters(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Draw every cluster's posterior-mean image in a grid, largest first."""
-    from digitlab.dpmm_figures import clusters_image, save_png
+    from digitlab.figures import clusters_image, save_png
     from digitlab.models.dpmm import cluster_means
 
-    model = _load(name, home).estimator
+    model = _load(name, home)
     means, sizes = cluster_means(model, chain=chain)
     save_png(clusters_image(means, sizes, scale_by_size=scale_by_size, per_row=per_row), out)
     st = model.chains_[chain]
@@ -133,17 +123,17 @@ def complete_cmd(
 ) -> None:
     """Hide half of some test digits and draw the posterior-predictive completion above each true digit."""
     from digitlab.data import load_mnist
-    from digitlab.dpmm_figures import completions_image, save_png
+    from digitlab.figures import completions_image, save_png
     from digitlab.models.dpmm import binarize, complete, half_mask
 
     mask = half_mask(keep)
-    model = _load(name, home).estimator
+    model = _load(name, home)
     xt, yt = load_mnist(settings_from(data_dir=data_dir, home=home).data_dir, "test")
     digits = [int(d) for d in model.classes_] or sorted(int(d) for d in np.unique(yt))
     rng = np.random.default_rng(seed)
     per = [n // len(digits) + (1 if i < n % len(digits) else 0) for i in range(len(digits))]
     idx = np.concatenate([rng.choice(np.flatnonzero(yt == d), size=k, replace=False)
-                          for d, k in zip(digits, per) if k > 0])
+                          for d, k in zip(digits, per, strict=True) if k > 0])
     truth = binarize(xt[idx], float(model.threshold))
     pred = np.stack([complete(model, xt[i], mask) for i in idx])
     save_png(completions_image(pred, truth, mask), out)
@@ -156,10 +146,10 @@ def complete_cmd(
     result = {"name": name, "keep": keep, "out": out, "seed": seed,
               "images": [{"test_index": int(i), "label": int(yt[i]), "hidden_mae": float(e),
                           "hidden_pixel_accuracy": float(a), "probabilities": np.round(p, 4).tolist()}
-                         for i, e, a, p in zip(idx, mae, acc, pred)],
+                         for i, e, a, p in zip(idx, mae, acc, pred, strict=True)],
               "mean_hidden_mae": float(mae.mean()), "mean_hidden_pixel_accuracy": float(acc.mean()),
               "mean_hidden_mae_unseen": float(baseline.mean())}
     emit(result, fmt, title=f"Completions from the {keep} half, drawn in {out} (hidden-pixel MAE "
                             f"{mae.mean():.3f}; {baseline.mean():.3f} when nothing is visible)",
          columns=["test index", "label", "hidden-pixel MAE", "hidden-pixel accuracy"],
-         rows=[(int(i), int(yt[i]), float(e), float(a)) for i, e, a in zip(idx, mae, acc)])
+         rows=[(int(i), int(yt[i]), float(e), float(a)) for i, e, a in zip(idx, mae, acc, strict=True)])

@@ -24,7 +24,8 @@ def explain_command(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Explain model NAME's score for a digit on IMAGE as a per-pixel map, drawn to --out."""
-    from digitlab.explain import explain, render
+    from digitlab.explain import explain
+    from digitlab.figures import render_explanation
     from digitlab.models.io import load_model, model_path
     from digitlab.preprocess import load_image
 
@@ -42,7 +43,7 @@ def explain_command(
     classes = np.asarray(est.classes_)
     predicted = int(classes[int(np.argmax(proba))])
     exp = explain(est, pixels, digit)
-    render(exp, pixels, out)
+    render_explanation(exp, pixels, out)
     c = exp.contributions
     result = {
         "model": name,
@@ -60,9 +61,10 @@ def explain_command(
     if fmt is OutputFormat.json:
         emit(result, fmt)
         return
-    rows = [["model", name], ["predicted", f"{predicted} (p={proba.max():.3f})"], ["explained digit", exp.digit],
-            ["method", exp.method], ["sum of contributions", f"{result['sum']:.4g}"],
-            ["positive / negative", f"{result['positive']:.4g} / {result['negative']:.4g}"], ["written", str(out)]]
+    rows: list[tuple[str, object]] = [
+        ("model", name), ("predicted", f"{predicted} (p={proba.max():.3f})"), ("explained digit", exp.digit),
+        ("method", exp.method), ("sum of contributions", f"{result['sum']:.4g}"),
+        ("positive / negative", f"{result['positive']:.4g} / {result['negative']:.4g}"), ("written", str(out))]
     emit(result, fmt, columns=["", "value"], rows=rows)
     if fmt is OutputFormat.table:
         console.print(f"[green]green[/green] pixels push towards {exp.digit}, [red]red[/red] ones away.")

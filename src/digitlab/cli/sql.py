@@ -11,7 +11,8 @@ from digitlab.store import Store
 
 
 def sql_command(
-    query: str = typer.Argument(..., help='An SQL statement, e.g. "SELECT label, count(*) FROM mnist_train GROUP BY ALL".'),
+    query: str = typer.Argument(
+        ..., help='An SQL statement, e.g. "SELECT label, count(*) FROM mnist_train GROUP BY ALL".'),
     fmt: OutputFormat = FormatOption,
     home: Path | None = HomeOption,
 ) -> None:

@@ -69,7 +69,7 @@ def _find_bad_record(path: Path, text: str, skip: int, width: int) -> DataError:
 
 
 def _label_index(header: list[str] | None, columns: np.ndarray, label: LabelPosition) -> int:
-    width = columns.shape[1]
+    width = int(columns.shape[1])
     if label == "first":
         return 0
     if label == "last":

@@ -26,7 +26,8 @@ from digitlab._io import atomic_path
 from digitlab.data.idx import read_idx_pair
 from digitlab.errors import DataError, DataNotFoundError, DigitlabError
 
-__all__ = ["MIRRORS", "MNIST_FILES", "MnistFile", "fetch_mnist", "find_mnist", "load_mnist", "missing_message"]
+__all__ = ["MIRRORS", "MNIST_FILES", "MnistFile", "fetch_mnist", "find_mnist", "label_counts", "load_mnist",
+           "missing_message"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,15 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None,
     paths = find_mnist(data_dir)
     img, lab = (paths[n] for n in _SPLITS[split])
     return _load_cached(img.resolve(), lab.resolve(), img.stat().st_mtime + lab.stat().st_mtime)
+
+
+def label_counts(data_dir: str | os.PathLike[str] | None = None) -> dict[str, list[int]]:
+    """Images of each label 0-9 in each MNIST split: ``{"train": [5923, ...], "test": [980, ...]}``."""
+    counts = {}
+    for split in _SPLITS:
+        _, labels = load_mnist(data_dir, split)
+        counts[split] = np.bincount(labels, minlength=10).tolist()
+    return counts
 
 
 def _decompressed(data: bytes) -> bytes:

@@ -68,9 +68,12 @@ def write_npz(path: str | os.PathLike[str], train: tuple[np.ndarray, np.ndarray]
               test: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Write Keras-style ``x_train``/``y_train`` (and ``x_test``/``y_test``) atomically."""
     check_pair(*train)
-    arrays = {"x_train": np.asarray(train[0], np.uint8), "y_train": np.asarray(train[1], np.uint8)}
+    x_train, y_train = np.asarray(train[0], np.uint8), np.asarray(train[1], np.uint8)
     if test is not None:
         check_pair(*test)
-        arrays |= {"x_test": np.asarray(test[0], np.uint8), "y_test": np.asarray(test[1], np.uint8)}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        if test is None:
+            np.savez_compressed(fh, x_train=x_train, y_train=y_train)
+        else:
+            np.savez_compressed(fh, x_train=x_train, y_train=y_train, x_test=np.asarray(test[0], np.uint8),
+                                y_test=np.asarray(test[1], np.uint8))

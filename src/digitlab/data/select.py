@@ -1,19 +1,25 @@
 """Choose rows of a dataset: by name (MNIST split, store table or file), by SQL condition, by stratified sample.
 
 This is what ``digitlab train --where/--table/--train-size`` and ``digitlab evaluate --dataset`` use, as MLDB's
-``classifier.experiment`` selects its training and testing rows with ``trainingWhere``/``testingWhere``.
+``classifier.experiment`` selects its training and testing rows with ``trainingWhere``/``testingWhere``;
+:func:`import_dataset` is ``digitlab data import``: a file or MNIST into the store.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
+from digitlab.data.formats import Format
 from digitlab.errors import NotFoundError, UserError
 from digitlab.settings import Settings
 
-__all__ = ["filter_where", "load_dataset", "stratified_sample"]
+__all__ = ["MNIST", "filter_where", "import_dataset", "load_dataset", "stratified_sample"]
+
+#: The source name of ``import_dataset`` that imports both MNIST splits (``mnist_train``, ``mnist_test``).
+MNIST = "mnist"
 
 
 def filter_where(images: np.ndarray, labels: np.ndarray, ids: np.ndarray,
@@ -82,6 +88,46 @@ def load_dataset(settings: Settings, dataset: str, where: str | None) -> tuple[n
     if len(labels) == 0:
         raise UserError(f"the selection of {dataset!r}" + (f" with --where {where!r}" if where else "") + " is empty")
     return images, labels, ids
+
+
+def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str | None = None,
+                   fmt: Format | None = None, split: str = "train") -> dict[str, int]:
+    """Import a dataset into the store, each table replaced atomically.
+
+    Parameters
+    ----------
+    source : str or path-like
+        ``"mnist"`` (when no such file exists) for both MNIST splits as
+        ``mnist_train`` and ``mnist_test``; else a file or folder
+        (:func:`~digitlab.data.read_dataset`).
+    name : str, optional
+        The table of a file or folder (required for one).
+    fmt : Format, optional
+        The file's format (default: guessed from the path).
+    split : {"train", "test"}
+        For ``.npz`` files and IDX folders.
+
+    Returns
+    -------
+    dict of str to int
+        Rows imported per table.
+
+    Raises
+    ------
+    UserError
+        No or a bad table name for a file; a malformed file (:class:`~digitlab.errors.DataError`).
+    """
+    from digitlab.data import load_mnist, read_dataset
+    from digitlab.store import Store, check_name
+
+    store = Store(settings.store_path)
+    if os.fspath(source) == MNIST and not Path(source).exists():
+        return {f"mnist_{s}": store.import_arrays(f"mnist_{s}", *load_mnist(settings.data_dir, s))
+                for s in ("train", "test")}
+    if name is None:
+        raise UserError("a table name is required when importing a file or folder (--name)")
+    check_name(name)
+    return {name: store.import_arrays(name, *read_dataset(source, fmt, split=split))}
 
 
 def stratified_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -92,6 +92,7 @@ class KernelSVMBase(ScoredClassifier):
     """
 
     family = "svm"
+    fit_progress = True
     kernel: str = "rbf"
 
     # Subclasses define __init__ with: C, gamma, n_components, whiten, (degree, coef0), cache_size, random_state.

@@ -263,6 +263,8 @@ class CNNClassifier(DigitClassifier):
     """
 
     family = "cnn"
+    fit_progress = True
+    fit_checkpoints = True
 
     def __init__(self, recipe: str = "default", epochs: int | None = None, batch_size: int = 128,
                  lr: float | None = None, weight_decay: float = 0.02, width: int | None = None,
@@ -353,7 +355,7 @@ class CNNClassifier(DigitClassifier):
         X, y = validate_data(self, X, y, dtype=np.float32)
         if X.shape[1] != 784:
             raise UserError(f"the CNN needs 28x28 images (784 pixels), got {X.shape[1]} features")
-        self.classes_, y_idx = encode_labels(y, UserError)
+        self.classes_, y_idx = encode_labels(y)
         fingerprint = _fingerprint(X, y_idx, cfg)
         use_bf16 = self._use_bf16()
         n_threads = self.n_threads or _auto_threads()

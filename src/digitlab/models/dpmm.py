@@ -27,11 +27,32 @@ from digitlab.errors import ModelError, UserError
 from digitlab.models._dpmm_gibbs import HYPER_HI, HYPER_LO, GibbsChain
 from digitlab.models.base import DigitClassifier, as_pixels
 
-__all__ = ["HALVES", "ChainState", "DPMixtureClassifier", "binarize", "cluster_means", "complete", "half_mask"]
+__all__ = ["HALVES", "ChainState", "DPMixtureClassifier", "binarize", "cluster_means", "complete", "half_mask",
+           "parse_digits"]
 
 N_PIXELS = 784
 #: The halves of a 28 x 28 image that can be kept visible.
 HALVES = ("top", "bottom", "left", "right")
+
+
+def parse_digits(digits: str | Sequence[int] | None) -> list[int] | None:
+    """The ``digits`` parameter as sorted distinct digits: a comma list (``"2,3"``) or a sequence; None is all.
+
+    Raises
+    ------
+    UserError
+        Not integers, none, or one outside 0-9.
+    """
+    if digits is None:
+        return None
+    try:
+        values = [int(v) for v in (digits.split(",") if isinstance(digits, str) else digits) if str(v).strip()]
+    except ValueError:
+        raise UserError(f"digits must be comma-separated integers 0-9, got {digits!r}") from None
+    out = sorted(set(values))
+    if len(out) < 1 or any(not 0 <= v <= 9 for v in out):
+        raise UserError(f"digits must be one or more of 0-9, got {digits!r}")
+    return out
 
 
 def half_mask(keep: str) -> np.ndarray:
@@ -197,6 +218,7 @@ class DPMixtureClassifier(DigitClassifier):
     """
 
     family = "mixture"
+    fit_progress = True
 
     def __init__(self, digits: Sequence[int] | None = (2, 3), chains: int = 5, iters: int = 5,
                  threshold: float = 128, alpha: float = 1.0, prior_strength: float = 2.0,
@@ -215,18 +237,7 @@ class DPMixtureClassifier(DigitClassifier):
 
     # -- validation ---------------------------------------------------------------------------------------------
     def _digits(self) -> list[int] | None:
-        d = self.digits
-        if d is None:
-            return None
-        if isinstance(d, str):
-            try:
-                d = [int(v) for v in d.split(",") if v.strip()]
-            except ValueError:
-                raise UserError(f"digits must be comma-separated integers 0-9, got {self.digits!r}") from None
-        out = sorted({int(v) for v in d})
-        if len(out) < 1 or any(not 0 <= v <= 9 for v in out):
-            raise UserError(f"digits must be one or more of 0-9, got {self.digits!r}")
-        return out
+        return parse_digits(self.digits)
 
     def _check_params(self) -> None:
         if not (isinstance(self.chains, (int, np.integer)) and self.chains >= 1):

@@ -55,6 +55,7 @@ class LogisticRegressionClassifier(LinearClassifier):
     """
 
     family = "linear"
+    fit_progress = True
 
     def __init__(self, multi_class: str = "multinomial", C: float = 1.0, max_iter: int = 100,
                  tol: float = 1e-4) -> None:

@@ -64,6 +64,7 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
     """
 
     family = "tree"
+    fit_progress = True
 
     def __init__(self, n_bags: int = 2, n_estimators: int = 100, learning_rate: float = 0.2, max_depth: int = 7,
                  num_leaves: int = 63, feature_fraction: float = 0.3, bag_fraction: float = 0.7,

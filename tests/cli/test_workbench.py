@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab.cli.models import parse_param
+from digitlab.cli.train import parse_param
 from digitlab.errors import UserError
 
 
@@ -27,9 +27,9 @@ def trained(cli, home: Path) -> dict:
 def test_train_saves_model_card_and_records_run(trained, cli, home: Path) -> None:
     card = json.loads((home / "models" / "c" / "card.json").read_text())
     assert card["model"] == "centroid"
-    assert card["train_size"] == 500 and card["train_sampled"] is True
-    assert len(card["train_sha256"]) == 64
-    assert card["test_metrics"]["accuracy"] == pytest.approx(trained["test"]["accuracy"])
+    assert card["train"]["n"] == 500 and card["train"]["sample"] == 500
+    assert len(card["train"]["sha256"]) == 64
+    assert card["metrics"]["test"]["accuracy"] == pytest.approx(trained["test"]["accuracy"])
     runs = _json(cli("runs", "--format", "json"))
     assert [r["run"] for r in runs] == [trained["run"]]
 
@@ -90,15 +90,16 @@ def test_evaluate_with_where_and_report(trained, cli, tmp_path: Path) -> None:
     assert (tmp_path / "rep" / "index.html").exists()
 
 
-def test_corrupt_or_other_version_model_exits_2(trained, cli, home: Path) -> None:
+def test_corrupt_or_other_version_model_exits_1(trained, cli, home: Path) -> None:
+    # a broken model file is digitlab's problem, not a bad request: exit 1 (ModelError is no UserError)
     card_path = home / "models" / "c" / "card.json"
     card = json.loads(card_path.read_text())
     card_path.write_text(json.dumps({**card, "format_version": 99}))
-    assert cli("evaluate", "c").exit_code == 2
+    assert cli("evaluate", "c").exit_code == 1
     card_path.write_text(json.dumps(card))
     (home / "models" / "c" / "weights.safetensors").write_bytes(b"garbage")
     result = cli("evaluate", "c")
-    assert result.exit_code == 2 and "corrupt" in result.stderr
+    assert result.exit_code == 1 and "corrupt" in result.stderr
 
 
 def test_compare_puts_runs_side_by_side(trained, cli) -> None:
@@ -194,3 +195,65 @@ def test_train_on_a_store_table(cli, home: Path, mnist_test) -> None:
 def test_unknown_dataset_exits_2(trained, cli) -> None:
     result = cli("evaluate", "c", "--dataset", "no_such_table")
     assert result.exit_code == 2 and "no dataset" in result.stderr
+
+
+def test_dry_run_saves_and_records_nothing(cli, home: Path) -> None:
+    out = _json(cli("train", "centroid", "--dry-run", "--format", "json"))
+    assert out["dry_run"] is True and out["path"] is None and out["run"] is None
+    assert out["train_size"] == 1000 and out["test"]["n"] == 1000
+    assert not (home / "models").exists() and _json(cli("runs", "--format", "json")) == []
+
+
+def test_out_saves_into_a_folder_with_the_reproducing_command(cli, home: Path, tmp_path: Path) -> None:
+    from digitlab.models.card import read_card
+
+    out = _json(cli("train", "logreg", "--train-size", "300", "--max-iter", "5", "--seed", "4", "--out",
+                    tmp_path / "lr", "--format", "json"))
+    assert out["path"] == str(tmp_path / "lr") and out["name"] == "lr"
+    card = read_card(tmp_path / "lr")
+    assert card.command == f"digitlab train logreg --train-size 300 --seed 4 --max-iter 5 --out {tmp_path / 'lr'}"
+    assert card.seed == 4 and card.train is not None and card.train.n == 300
+
+
+@pytest.mark.parametrize("args, message", [
+    (["models", "requantize", "c"], "needs a cnn model"),
+    (["models", "requantize", "nosuch"], "no model named"),
+    (["train", "centroid", "--folds", "3", "--dry-run"], "does not take --dry-run"),
+    (["train", "centroid", "--checkpoint-dir", "x"], "does not support --checkpoint-dir"),
+])
+def test_models_and_train_options_refused_with_exit_2(trained, cli, args: list[str], message: str) -> None:
+    result = cli(*args)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dpmm_fit_writes_the_one_card_shape(cli, home: Path) -> None:
+    from digitlab.models.card import read_card
+
+    out = _json(cli("dpmm", "fit", "--chains", "1", "--iters", "0", "--name", "dp", "--format", "json"))
+    card = read_card(home / "models" / "dp")
+    assert card.model == "dpmm" and card.test_accuracy == pytest.approx(out["test_accuracy"])
+    assert out["test_accuracy"] > 0.9
+    assert card.test_metrics["n"] == out["n_test"] == 2042
+    assert card.train is not None and card.train.n == out["n_train"] == 12089 and card.train.where == "label IN (2, 3)"
+    assert card.notes["digits"] == [2, 3] and len(card.notes["chains"]) == 1
+    assert card.notes["clusters_per_chain"] == out["clusters_per_chain"]
+    assert card.command == "digitlab dpmm fit --digits 2,3 --chains 1 --iters 0 --threshold 128 --seed 0 --name dp"
+    bad = cli("dpmm", "fit", "--digits", "2,x")
+    assert bad.exit_code == 2 and "digits must be" in bad.stderr
+
+
+def test_report_model_and_plot_files_get_the_users_umask(trained, cli, home: Path, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        assert cli("evaluate", "c", "--report", tmp_path / "rep").exit_code == 0
+        assert cli("train", "centroid", "--train-size", "200", "--name", "c2").exit_code == 0
+    finally:
+        os.umask(old)
+    written = [*(tmp_path / "rep").iterdir(), *(home / "models" / "c2").iterdir()]
+    assert {p.name for p in written} >= {"index.html", "confusion.png", "card.json", "weights.safetensors"}
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {oct(0o640)}
+    assert stat.S_IMODE((home / "models" / "c2").stat().st_mode) == 0o750

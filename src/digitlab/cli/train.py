@@ -1,0 +1,199 @@
+"""``digitlab train`` and ``digitlab learning-curve``: options to a spec, one workflow call, the result printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from digitlab.cli._common import DataDirOption, FormatOption, HomeOption, OutputFormat, emit, progress, settings_from
+from digitlab.errors import UserError
+
+__all__ = ["collect_params", "learning_curve_command", "parse_param", "train_command"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+# ------------------------------------------------------------------------------------------------- params
+
+
+def parse_param(model: str, key: str, raw: str, default: Any) -> Any:
+    """Parse a ``--set key=value`` string to the type of the parameter's default.
+
+    bool accepts true/false/yes/no/1/0; a tuple default takes a comma list of
+    ints; a ``None`` default tries int, then float, else keeps the string.
+
+    Raises
+    ------
+    UserError
+        The value does not parse as that type.
+    """
+    try:
+        if isinstance(default, bool):
+            low = raw.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            return tuple(int(v) for v in raw.split(",") if v.strip())
+        if default is None:
+            for conv in (int, float):
+                try:
+                    return conv(raw)
+                except ValueError:
+                    pass
+        return raw
+    except ValueError:
+        kind = "a comma list of integers" if isinstance(default, tuple) else type(default).__name__
+        raise UserError(f"bad value for {model} parameter {key!r}: expected {kind}, got {raw!r}") from None
+
+
+def collect_params(model: str, sets: list[str], extra: list[str]) -> dict[str, Any]:
+    """Model parameters from ``--set key=value`` options and ``--key value`` sugar, typed by their defaults.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown model.
+    UserError
+        An unknown parameter, a value of the wrong type, or a stray argument.
+    """
+    from digitlab.models import model_class
+
+    defaults = model_class(model)().get_params()
+    valid = ", ".join(sorted(defaults))
+    pairs: list[tuple[str, str]] = []
+    for item in sets:
+        if "=" not in item:
+            raise UserError(f"--set takes key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        pairs.append((k.strip().replace("-", "_"), v))
+    i = 0
+    while i < len(extra):
+        tok = extra[i]
+        if not tok.startswith("--") or len(tok) < 3:
+            raise UserError(f"unexpected argument {tok!r}; model parameters go as --set key=value or --key value")
+        name, eq, value = tok[2:].partition("=")
+        if not eq:
+            if i + 1 < len(extra) and not extra[i + 1].startswith("--"):
+                value = extra[i + 1]
+                i += 1
+            else:
+                value = "true"
+        pairs.append((name.replace("-", "_"), value))
+        i += 1
+    params: dict[str, Any] = {}
+    for key, value in pairs:
+        if key not in defaults:
+            raise UserError(f"unknown parameter {key!r} for model {model!r}; valid: {valid}")
+        params[key] = parse_param(model, key, value, defaults[key])
+    return params
+
+
+# -------------------------------------------------------------------------------------------------- train
+
+
+def train_command(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="Model to train: centroid, logreg, sgd, svm-linear, svm-rbf, svm-poly, "
+                                          "svm-sigmoid, trees, cnn, dpmm."),
+    train_size: int | None = typer.Option(None, "--train-size", help="Train on a stratified sample of N images."),
+    sets: list[str] = typer.Option([], "--set", help="Model parameter key=value (repeatable); "
+                                                     "'--key value' works too (e.g. --recipe default)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the sample and the folds (0 if not given); also "
+                                                          "sets the model's random_state/seed param when given."),
+    name: str | None = typer.Option(None, "--name", help="Save as this name (default: the model's name)."),
+    out: Path | None = typer.Option(None, "--out", help="Save into this folder instead of the models folder."),
+    where: str | None = typer.Option(None, "--where", help="SQL condition selecting training rows, e.g. "
+                                                           "\"hash(id) % 5 != 0\"."),
+    table: str = typer.Option("mnist_train", "--table", help="Training dataset: mnist_train, a store table or a "
+                                                             "file/folder."),
+    folds: int | None = typer.Option(None, "--folds", help="Run a K-fold experiment instead (nothing saved)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Quick check: 1000 training and 1000 test images, at "
+                                                          "most 1 epoch, nothing saved or recorded."),
+    checkpoint_dir: Path | None = typer.Option(
+        None, "--checkpoint-dir", help="Checkpoint folder (models that checkpoint; default: "
+                                       "models/.checkpoints/NAME)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint (models that "
+                                                        "support it)."),
+    data_dir: Path | None = DataDirOption,
+    home: Path | None = HomeOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Train a model on MNIST train (or --table/--where), test it on MNIST test, save it and record a run."""
+    from digitlab.workflows import CrossValidateSpec, TrainSpec, cross_validate, train
+
+    settings = settings_from(data_dir=data_dir, home=home)
+    params = collect_params(model, list(sets), list(ctx.args))
+    show = fmt is not OutputFormat.json
+    if folds is not None:
+        given = [opt for opt, on in (("--out", out is not None), ("--dry-run", dry_run), ("--resume", resume),
+                                     ("--checkpoint-dir", checkpoint_dir is not None)) if on]
+        if given:
+            raise UserError(f"--folds runs an experiment that saves nothing; it does not take {given[0]}")
+        with progress(show) as bar:
+            cv = cross_validate(CrossValidateSpec(model=model, folds=folds, params=params, train_size=train_size,
+                                                  dataset=table, where=where, seed=seed),
+                                settings=settings, progress=bar)
+        experiment = {"run": cv.run, "model": model, "params": cv.params, "train_size": cv.n,
+                      "folds": list(cv.folds), "mean": cv.mean, "std": cv.std}
+        emit(experiment, fmt, title=f"{folds}-fold experiment of {model} on {cv.n} images (run {cv.run})",
+             columns=["metric", "mean", "std"], rows=[(k, cv.mean[k], cv.std[k]) for k in cv.mean])
+        return
+
+    spec = TrainSpec(model=model, params=params, train_size=train_size, dataset=table, where=where, seed=seed,
+                     name=name, out=out, dry_run=dry_run, checkpoint_dir=checkpoint_dir, resume=resume)
+    with progress(show) as bar:
+        result = train(spec, settings=settings, progress=bar)
+    doc: dict[str, Any] = {"run": result.run, "name": result.name, "model": model,
+                           "params": result.estimator.get_params(), "path": result.path,
+                           "train_size": result.train_size, "train_sampled": result.sampled,
+                           "train_seconds": round(result.train_seconds, 3), "test": result.test_summary}
+    if dry_run:
+        doc["dry_run"] = True
+    sampled = " (stratified sample)" if result.sampled else ""
+    where_saved = ("dry run: nothing saved" if dry_run else f"saved as {result.name!r}" if out is None
+                   else f"saved in {result.path}")
+    emit(doc, fmt, title=f"{model} trained on {result.train_size} images{sampled} in {result.train_seconds:.1f} s, "
+                         f"{where_saved}" + (f" (run {result.run})" if result.run else ""),
+         columns=["test metric", "value"], rows=list(result.test_summary.items()))
+
+
+# ----------------------------------------------------------------------------------------- learning curve
+
+
+def learning_curve_command(
+    model: str = typer.Argument(..., help="Model to train at each size."),
+    sizes: str = typer.Option("100,500,1000,5000,20000,60000", "--sizes", help="Comma list of training sizes."),
+    sets: list[str] = typer.Option([], "--set", help="Model parameter key=value (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the samples and the model's random_state."),
+    plot: Path = typer.Option(Path("learning-curve.png"), "--plot", help="Where to write the PNG plot."),
+    data_dir: Path | None = DataDirOption,
+    home: Path | None = HomeOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Test accuracy and fit time against training-set size (stratified samples of MNIST train)."""
+    from digitlab.workflows import LearningCurveSpec, learning_curve
+
+    settings = settings_from(data_dir=data_dir, home=home)
+    params = collect_params(model, list(sets), [])
+    try:
+        size_list = tuple(int(s) for s in sizes.split(",") if s.strip())
+    except ValueError:
+        raise UserError(f"--sizes must be a comma list of integers, got {sizes!r}") from None
+    with progress(fmt is not OutputFormat.json) as bar:
+        curve = learning_curve(LearningCurveSpec(model=model, sizes=size_list, params=params, seed=seed, plot=plot),
+                               settings=settings, progress=bar)
+    points = [{"size": p.size, "accuracy": p.accuracy, "fit_seconds": p.fit_seconds,
+               "predict_seconds": p.predict_seconds} for p in curve.points]
+    emit({"model": model, "params": curve.params, "points": points, "plot": curve.plot}, fmt,
+         title=f"learning curve of {model} (plot: {curve.plot})", columns=["size", "accuracy", "fit s", "predict s"],
+         rows=[(p.size, p.accuracy, p.fit_seconds, p.predict_seconds) for p in curve.points])

@@ -1,0 +1,829 @@
+"""What the workbench does with models, as library calls: train, evaluate, cross-validate, learning curves.
+
+Each workflow takes a frozen *spec* saying what to do and returns a frozen
+*result*; ``digitlab train``, ``evaluate``, ``learning-curve``, ``dpmm fit``
+and ``models requantize`` are each one of these calls between parsing their
+options and printing the result, and a notebook makes the same calls::
+
+    from digitlab.workflows import TrainSpec, train
+
+    result = train(TrainSpec(model="logreg", train_size=1000))
+    result.evaluation.metrics["accuracy"], result.path, result.card.command
+
+Where things are (the MNIST folder, the store, the models folder) comes from
+a :class:`~digitlab.settings.Settings` (by default :func:`~digitlab.settings.get_settings`:
+``$DIGITLAB_DATA``, ``$DIGITLAB_HOME``, then the user's folders). Long work
+reports through ``progress(key, completed, total, **info)``
+(:data:`~digitlab.models.base.ProgressFn`); models that declare
+``fit_progress`` report their own steps, the others one ``"train"`` step.
+
+Every saved model gets the same :class:`~digitlab.models.card.ModelCard`,
+whoever trained it: its ``train.sha256`` is :func:`data_checksum` of the
+training images and labels, ``metrics["test"]`` the MNIST test metrics and
+``command`` a ``digitlab`` command line that trains it again.
+
+This module never imports :mod:`digitlab.cli` or :mod:`digitlab.serve`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import platform
+import shlex
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from digitlab.data.select import load_dataset, stratified_sample
+from digitlab.errors import NotFoundError, ParameterError, UserError
+from digitlab.evaluate import Evaluation, evaluate, summary
+from digitlab.models import make_model, model_class, model_name_of
+from digitlab.models.base import CheckpointFit, DigitClassifier, ProgressFit, ProgressFn
+from digitlab.models.card import CARD_FILE, ModelCard, TrainingData, read_card, utc_now
+from digitlab.models.io import BUNDLED, MODEL_NAME, check_model_name, load_model, model_path, save_model
+from digitlab.settings import Settings, get_settings
+
+__all__ = [
+    "DRY_RUN_SIZE",
+    "CrossValidateResult",
+    "CrossValidateSpec",
+    "CurvePoint",
+    "EvaluateResult",
+    "EvaluateSpec",
+    "LearningCurveResult",
+    "LearningCurveSpec",
+    "RequantizeResult",
+    "RequantizeSpec",
+    "TrainResult",
+    "TrainSpec",
+    "cross_validate",
+    "data_checksum",
+    "evaluate_saved",
+    "learning_curve",
+    "requantize",
+    "resolve_model",
+    "train",
+    "train_command_line",
+]
+
+#: Training and test images of a dry run (``TrainSpec(dry_run=True)``, ``digitlab train --dry-run``).
+DRY_RUN_SIZE = 1000
+#: The dataset every trained model is tested on.
+TEST_DATASET = "mnist_test"
+#: Options of ``digitlab train`` itself: a model parameter of the same name is written ``--set key=value``.
+_TRAIN_OPTIONS = frozenset({"table", "where", "train_size", "seed", "name", "out", "folds", "resume", "checkpoint_dir",
+                            "dry_run", "set", "format", "f", "data_dir", "home", "help"})
+
+
+def _quiet(key: str, completed: float, total: float | None = None, **info: object) -> None:
+    """A progress function that shows nothing."""
+
+
+def data_checksum(images: np.ndarray, labels: np.ndarray) -> str:
+    """The sha256 of a training set, as ``card.train.sha256`` records it.
+
+    The digest is of the pixels as ``uint8`` in row-major order followed by
+    the labels as little-endian ``int64``; the shape of ``images`` ((n, 28, 28)
+    or (n, 784)) does not change it.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, 28, 28) or (n, 784)
+        Pixel intensities 0-255.
+    labels : ndarray of int, shape (n,)
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+    h.update(np.ascontiguousarray(labels, dtype="<i8").tobytes())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What :func:`train` trains, on which rows, and where it saves the model.
+
+    Attributes
+    ----------
+    model : str
+        A registered model name (``centroid``, ``logreg``, ``cnn``, ...; see :data:`digitlab.models.MODELS`).
+    params : mapping of str to value
+        Estimator parameters, already of their types (``{"C": 0.5}``).
+    train_size : int, optional
+        Train on a stratified sample of this many rows of the selection.
+    dataset : str, default="mnist_train"
+        ``mnist_train``, ``mnist_test``, a store table or a data file or folder.
+    where : str, optional
+        SQL condition over ``id``, ``label`` and ``pixels`` selecting the training rows.
+    seed : int, optional
+        Seed of the sample (0 when None). When given it is also the model's
+        ``random_state`` or ``seed`` parameter, unless ``params`` sets that.
+    name : str, optional
+        Save as ``models/NAME`` (default: the folder name of ``out``, else ``model``).
+    out : path-like, optional
+        Save into this folder instead of ``models/NAME``.
+    save : bool, default=True
+        Save the model (never for a dry run).
+    record : bool, default=True
+        Record a ``train`` run with its test predictions in the store (never for a dry run).
+    dry_run : bool, default=False
+        A quick check of the whole recipe: at most :data:`DRY_RUN_SIZE` training
+        and test images, one epoch where the model has ``epochs``, the model
+        saved to and loaded from a temporary folder, nothing kept.
+    checkpoint_dir : path-like, optional
+        For models that checkpoint (``fit_checkpoints``): where. Default
+        ``models/.checkpoints/NAME`` (none for a dry run).
+    resume : bool, default=False
+        Continue from the last checkpoint.
+    command : str, optional
+        The command line recorded on the card; default :func:`train_command_line`.
+    notes : mapping, optional
+        Extra facts for ``card.notes``.
+    """
+
+    model: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    train_size: int | None = None
+    dataset: str = "mnist_train"
+    where: str | None = None
+    seed: int | None = None
+    name: str | None = None
+    out: str | os.PathLike[str] | None = None
+    save: bool = True
+    record: bool = True
+    dry_run: bool = False
+    checkpoint_dir: str | os.PathLike[str] | None = None
+    resume: bool = False
+    command: str | None = None
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        """The name the model is saved and recorded under."""
+        if self.name:
+            return self.name
+        if self.out is not None:
+            return Path(self.out).resolve().name or self.model
+        return self.model
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` made.
+
+    Attributes
+    ----------
+    estimator : DigitClassifier
+        The fitted model.
+    card : ModelCard
+        Its card (as saved, when saved).
+    evaluation : Evaluation
+        On the MNIST test set.
+    name : str
+    path : Path or None
+        The model folder; None when not saved (``save=False`` or a dry run).
+    run : str or None
+        The recorded run; None when not recorded.
+    train_seconds : float
+        Wall time of ``fit``.
+    train_size : int
+        Training images.
+    sampled : bool
+        Whether they are a stratified sample.
+    dry_run : bool
+    """
+
+    estimator: DigitClassifier
+    card: ModelCard
+    evaluation: Evaluation
+    name: str
+    path: Path | None
+    run: str | None
+    train_seconds: float
+    train_size: int
+    sampled: bool
+    dry_run: bool = False
+
+    @property
+    def test_summary(self) -> dict[str, Any]:
+        """The summary test metrics (:data:`digitlab.evaluate.SUMMARY_KEYS`)."""
+        return summary(self.evaluation.metrics)
+
+
+@dataclass(frozen=True)
+class EvaluateSpec:
+    """A saved model and the rows :func:`evaluate_saved` measures it on.
+
+    Attributes
+    ----------
+    name : str
+        A saved model's name (``default`` is the bundled model).
+    dataset : str, default="mnist_test"
+        ``mnist_test``, ``mnist_train``, a store table or a data file or folder.
+    where : str, optional
+        SQL condition selecting the rows.
+    report : path-like, optional
+        Write the HTML report (:func:`digitlab.report.write_report`) into this folder.
+    record : bool, default=True
+        Record an ``evaluate`` run with the predictions in the store.
+    """
+
+    name: str
+    dataset: str = TEST_DATASET
+    where: str | None = None
+    report: str | os.PathLike[str] | None = None
+    record: bool = True
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """What :func:`evaluate_saved` measured.
+
+    Attributes
+    ----------
+    name : str
+    card : ModelCard
+        The evaluated model's card.
+    evaluation : Evaluation
+    dataset : str
+    where : str or None
+    run : str or None
+    report : Path or None
+        ``index.html`` of the report, when written.
+    """
+
+    name: str
+    card: ModelCard
+    evaluation: Evaluation
+    dataset: str
+    where: str | None
+    run: str | None
+    report: Path | None
+
+
+@dataclass(frozen=True)
+class CrossValidateSpec:
+    """A K-fold experiment (:func:`cross_validate`); nothing is saved.
+
+    Attributes
+    ----------
+    model : str
+    folds : int, default=5
+        At least 2; every label needs at least ``folds`` images.
+    params, train_size, dataset, where, seed
+        As in :class:`TrainSpec`; ``seed`` also shuffles the folds.
+    record : bool, default=True
+        Record a ``cv`` run (the per-fold, mean and std metrics) in the store.
+    """
+
+    model: str
+    folds: int = 5
+    params: Mapping[str, Any] = field(default_factory=dict)
+    train_size: int | None = None
+    dataset: str = "mnist_train"
+    where: str | None = None
+    seed: int | None = None
+    record: bool = True
+
+
+@dataclass(frozen=True)
+class CrossValidateResult:
+    """The metrics of each fold, and their mean and standard deviation.
+
+    Attributes
+    ----------
+    model : str
+    params : dict
+        The estimator's parameters.
+    n : int
+        Images split into folds.
+    folds : tuple of dict
+        Per fold: the summary metrics of its held-out part and ``train_seconds``.
+    mean, std : dict of str to float
+        Over the folds, for every metric but ``n``.
+    run : str or None
+    """
+
+    model: str
+    params: dict[str, Any]
+    n: int
+    folds: tuple[dict[str, float], ...]
+    mean: dict[str, float]
+    std: dict[str, float]
+    run: str | None
+
+
+@dataclass(frozen=True)
+class LearningCurveSpec:
+    """Training sizes to measure (:func:`learning_curve`): stratified samples of MNIST train, tested on MNIST test.
+
+    Attributes
+    ----------
+    model : str
+    sizes : sequence of int
+        Positive training sizes.
+    params : mapping
+    seed : int, default=0
+        Seed of the samples, and the model's ``random_state``/``seed`` unless ``params`` sets it.
+    plot : path-like, optional
+        Write the PNG plot (:func:`digitlab.figures.learning_curve_figure`) here.
+    """
+
+    model: str
+    sizes: Sequence[int] = (100, 500, 1000, 5000, 20000, 60000)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    plot: str | os.PathLike[str] | None = None
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One training size of a learning curve."""
+
+    size: int
+    accuracy: float
+    fit_seconds: float
+    predict_seconds: float
+
+
+@dataclass(frozen=True)
+class LearningCurveResult:
+    """The measured points, smallest size first as asked.
+
+    Attributes
+    ----------
+    model : str
+    params : dict
+        The parameters given to every fit.
+    points : tuple of CurvePoint
+    plot : Path or None
+    """
+
+    model: str
+    params: dict[str, Any]
+    points: tuple[CurvePoint, ...]
+    plot: Path | None
+
+
+@dataclass(frozen=True)
+class RequantizeSpec:
+    """A saved CNN whose int8 graph :func:`requantize` rebuilds.
+
+    Attributes
+    ----------
+    model : str
+        A saved model's name, or a model folder (see :func:`resolve_model`).
+    n_calibration : int, default=1024
+        MNIST training images, taken evenly, that calibrate the activations.
+    """
+
+    model: str
+    n_calibration: int = 1024
+
+
+@dataclass(frozen=True)
+class RequantizeResult:
+    """The re-saved model: its folder, new card and test metrics."""
+
+    path: Path
+    card: ModelCard
+    test: Mapping[str, Any]
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _model_params(model: str, params: Mapping[str, Any], seed: int | None, *, dry_run: bool = False) -> dict[str, Any]:
+    """``params`` with the seed as ``random_state``/``seed`` (unless set) and, for a dry run, one epoch."""
+    defaults = model_class(model)().get_params()
+    out = dict(params)
+    if seed is not None:
+        for key in ("random_state", "seed"):
+            if key in defaults and key not in out:
+                out[key] = seed
+    if dry_run and "epochs" in defaults:
+        out["epochs"] = 1
+    return out
+
+
+def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressFn, *,
+         checkpoint_dir: Path | None = None, resume: bool = False) -> float:
+    """Fit ``est`` as its declared capabilities allow; returns the wall seconds.
+
+    Raises
+    ------
+    ParameterError
+        The estimator rejects a parameter or the data (a scikit-learn
+        ``ValueError`` is the user's choice of input, so it is reported as one).
+    """
+    start = time.perf_counter()
+    try:
+        if est.fit_checkpoints:
+            cast(CheckpointFit, est).fit(X, y, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
+        elif est.fit_progress:
+            cast(ProgressFit, est).fit(X, y, progress=progress)
+        else:
+            progress("train", 0, 1)
+            est.fit(X, y)
+            progress("train", 1, 1)
+    except UserError:
+        raise
+    except ValueError as exc:
+        raise ParameterError(f"cannot train {model_name_of(est)!r}: {exc}") from None
+    return time.perf_counter() - start
+
+
+def _class_counts(labels: np.ndarray) -> dict[str, int]:
+    values, counts = np.unique(labels, return_counts=True)
+    return {str(v): int(n) for v, n in zip(values, counts, strict=True)}
+
+
+def _test_metrics(est: DigitClassifier, ev: Evaluation, seconds: float) -> dict[str, Any]:
+    """``card.metrics["test"]``: the evaluation's metrics, its errors and seconds, and how the model predicted.
+
+    A model with an ``int8`` parameter (the CNN) also records which engine
+    predicted and, when it was the int8 graph, the accuracy of the float network.
+    """
+    test: dict[str, Any] = {"dataset": TEST_DATASET, **ev.metrics,
+                            "errors": int((ev.actual != ev.predicted).sum()), "seconds": round(seconds, 2)}
+    params = est.get_params()
+    if "int8" in params:
+        int8 = bool(params["int8"]) and getattr(est, "int8_graph_", None) is not None
+        test["inference"] = "int8 (ONNX Runtime)" if int8 else "PyTorch"
+        if int8:
+            float_net = copy.copy(est).set_params(int8=False)
+            flat = ev.images.reshape(len(ev.images), -1)
+            test["pytorch_accuracy"] = float((float_net.predict(flat) == ev.actual).mean())
+    return test
+
+
+def _machine(est: DigitClassifier) -> str:
+    """Where the model was trained: cores, architecture, and the threads it used."""
+    parts = [f"{os.cpu_count()} cores", platform.machine()]
+    if est.family == "cnn":
+        import torch
+
+        parts.append(f"torch {torch.__version__}")
+    params = est.get_params()
+    if "n_threads" in params:
+        parts.append(f"{params['n_threads'] or 'auto'} threads")
+    elif "n_jobs" in params:
+        parts.append(f"n_jobs {params['n_jobs'] or 'all cores'}")
+    return ", ".join(parts)
+
+
+def _mixture_notes(est: DigitClassifier) -> dict[str, Any]:
+    """The Dirichlet-process mixture's digits, images kept and chains."""
+    chains = [{"chain": c, "clusters": st.n_clusters, "alpha": round(float(st.alpha), 4),
+               "loglik": [round(float(v), 1) for v in st.loglik], "moves": [int(m) for m in st.moves]}
+              for c, st in enumerate(est.chains_)]
+    return {"digits": [int(d) for d in est.classes_], "n_train": int(est.n_train_),
+            "clusters_per_chain": [c["clusters"] for c in chains], "chains": chains}
+
+
+#: Facts a family adds to ``card.notes`` after fitting, by :attr:`DigitClassifier.family`.
+_FAMILY_NOTES: dict[str, Callable[[DigitClassifier], dict[str, Any]]] = {"mixture": _mixture_notes}
+
+
+def _option_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def train_command_line(spec: TrainSpec) -> str:
+    """A ``digitlab train`` command line that trains what ``spec`` describes (no checkpoint options).
+
+    Model parameters are written ``--key value`` (``--set key=value`` when
+    ``key`` is also an option of ``digitlab train``); parameters set to None
+    are left out, as None is every such parameter's default.
+    """
+    parts = ["digitlab", "train", spec.model]
+    if spec.dataset != "mnist_train":
+        parts += ["--table", spec.dataset]
+    if spec.where:
+        parts += ["--where", spec.where]
+    if spec.train_size is not None:
+        parts += ["--train-size", str(spec.train_size)]
+    if spec.seed is not None:
+        parts += ["--seed", str(spec.seed)]
+    for key, value in spec.params.items():
+        if value is None:
+            continue
+        if key in _TRAIN_OPTIONS:
+            parts += ["--set", f"{key}={_option_value(value)}"]
+        else:
+            parts += [f"--{key.replace('_', '-')}", _option_value(value)]
+    if spec.out is not None:
+        parts += ["--out", str(spec.out)]
+    elif spec.name and spec.name != spec.model:
+        parts += ["--name", spec.name]
+    return shlex.join(parts)
+
+
+def resolve_model(name_or_folder: str | os.PathLike[str], settings: Settings | None = None) -> tuple[Path, str]:
+    """The folder and name of a saved model given by name or by folder.
+
+    A valid model name (:func:`~digitlab.models.io.check_model_name`) of a
+    model in the models folder, or ``default``, is that model; otherwise an
+    existing folder holding a ``card.json`` is taken as the model folder.
+
+    Returns
+    -------
+    (Path, str)
+        The folder and the model's name (the folder's name for a folder).
+
+    Raises
+    ------
+    NotFoundError
+        Neither a known model name nor a model folder.
+    """
+    settings = settings or get_settings()
+    text = os.fspath(name_or_folder)
+    if MODEL_NAME.match(text) and ((settings.models_dir / text / CARD_FILE).is_file() or text == BUNDLED):
+        return model_path(text, settings.models_dir), text
+    folder = Path(text).expanduser()
+    if (folder / CARD_FILE).is_file():
+        return folder, folder.resolve().name
+    if MODEL_NAME.match(text):
+        return model_path(text, settings.models_dir), text  # raises NotFoundError listing the known models
+    raise NotFoundError(f"{text!r} is neither a saved model's name nor a model folder (a folder with {CARD_FILE})")
+
+
+# ------------------------------------------------------------------------------------------ workflows
+
+
+def train(spec: TrainSpec, *, settings: Settings | None = None, progress: ProgressFn | None = None) -> TrainResult:
+    """Train a model, test it on MNIST test, save it with its card and record the run.
+
+    Parameters
+    ----------
+    spec : TrainSpec
+    settings : Settings, optional
+        Default :func:`~digitlab.settings.get_settings`.
+    progress : ProgressFn, optional
+        Given to ``fit`` for models with ``fit_progress``, and to the test predictions.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    NotFoundError
+        Unknown model or dataset.
+    UserError
+        A bad name, parameter, selection or sample size; ``resume`` or
+        ``checkpoint_dir`` for a model that does not checkpoint.
+    """
+    from digitlab import __version__
+    from digitlab.runs import new_run_id, record_run
+    from digitlab.store import Store
+
+    settings = settings or get_settings()
+    report = progress or _quiet
+    cls = model_class(spec.model)
+    if (spec.resume or spec.checkpoint_dir is not None) and not cls.fit_checkpoints:
+        option = "--resume" if spec.resume else "--checkpoint-dir"
+        raise UserError(f"model {spec.model!r} does not support {option}: its fit writes no checkpoints")
+    est = make_model(spec.model, **_model_params(spec.model, spec.params, spec.seed, dry_run=spec.dry_run))
+    name = spec.model_name
+    saving = spec.save and not spec.dry_run
+    if saving and spec.out is None:
+        check_model_name(name)
+    images, labels, ids = load_dataset(settings, spec.dataset, spec.where)
+    sample_seed = 0 if spec.seed is None else spec.seed
+    size = min(spec.train_size or DRY_RUN_SIZE, DRY_RUN_SIZE) if spec.dry_run else spec.train_size
+    if size is not None:
+        keep = stratified_sample(labels, size, sample_seed)
+        images, labels, ids = images[keep], labels[keep], ids[keep]
+    checkpoint_dir = None
+    if cls.fit_checkpoints:
+        if spec.checkpoint_dir is not None:
+            checkpoint_dir = Path(spec.checkpoint_dir)
+        elif not spec.dry_run:
+            checkpoint_dir = settings.models_dir / ".checkpoints" / name
+
+    seconds = _fit(est, images.reshape(len(images), -1), labels, report, checkpoint_dir=checkpoint_dir,
+                   resume=spec.resume)
+    if spec.resume and est.fit_checkpoints:  # the epochs run before the interruption count too
+        history = getattr(est, "history_", None) or []
+        seconds = float(sum(h.get("seconds", 0.0) for h in history)) or seconds
+    test_x, test_y, test_ids = load_dataset(settings, TEST_DATASET, None)
+    if spec.dry_run:
+        test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
+    start = time.perf_counter()
+    ev = evaluate(est, test_x, test_y, test_ids, progress=report)
+    test = _test_metrics(est, ev, time.perf_counter() - start)
+
+    recording = spec.record and not spec.dry_run
+    run = new_run_id("train") if recording else None
+    notes = {**_FAMILY_NOTES.get(est.family, lambda e: {})(est), **spec.notes}
+    card = ModelCard(
+        model=spec.model, created=utc_now(), digitlab_version=__version__,
+        command=spec.command or train_command_line(spec), seed=sample_seed, run=run,
+        train=TrainingData(dataset=spec.dataset, n=len(labels), sha256=data_checksum(images, labels),
+                           where=spec.where, sample=size, class_counts=_class_counts(labels)),
+        train_seconds=round(seconds, 3), machine=_machine(est), metrics={"test": test}, notes=notes)
+    path: Path | None = None
+    if spec.dry_run:  # the model must save and load back; nothing is kept
+        with tempfile.TemporaryDirectory() as tmp:
+            card = load_model(save_model(est, Path(tmp) / name, card), name=name).card
+    elif saving:
+        path = save_model(est, Path(spec.out) if spec.out is not None else settings.models_dir / name, card)
+        card = read_card(path)
+    if run is not None:
+        record_run(Store(settings.store_path), run=run, kind="train", model_name=name if saving else None,
+                   model_type=spec.model, params=est.get_params(), dataset=spec.dataset, where=spec.where,
+                   train_seconds=seconds, accuracy=ev.metrics["accuracy"], metrics=ev.metrics, ids=ev.ids,
+                   actual=ev.actual, predicted=ev.predicted, probability=ev.probability)
+    return TrainResult(estimator=est, card=card, evaluation=ev, name=name, path=path, run=run,
+                       train_seconds=seconds, train_size=len(labels), sampled=size is not None,
+                       dry_run=spec.dry_run)
+
+
+def evaluate_saved(spec: EvaluateSpec, *, settings: Settings | None = None,
+                   progress: ProgressFn | None = None) -> EvaluateResult:
+    """Measure a saved model on a dataset, record the run and, if asked, write the HTML report.
+
+    Raises
+    ------
+    NotFoundError
+        No such model or dataset.
+    ModelError
+        The saved model is corrupt or of an unknown format.
+    """
+    from digitlab.runs import new_run_id, record_run
+    from digitlab.store import Store
+
+    settings = settings or get_settings()
+    loaded = load_model(model_path(spec.name, settings.models_dir), name=spec.name)
+    images, labels, ids = load_dataset(settings, spec.dataset, spec.where)
+    ev = evaluate(loaded.estimator, images, labels, ids, progress=progress)
+    card = loaded.card
+    run = None
+    if spec.record:
+        run = record_run(Store(settings.store_path), run=new_run_id("evaluate"), kind="evaluate",
+                         model_name=spec.name, model_type=card.model, params=dict(card.params),
+                         dataset=spec.dataset, where=spec.where, train_seconds=card.train_seconds,
+                         accuracy=ev.metrics["accuracy"], metrics=ev.metrics, ids=ev.ids, actual=ev.actual,
+                         predicted=ev.predicted, probability=ev.probability)
+    index = None
+    if spec.report is not None:
+        from digitlab.report import write_report
+
+        index = write_report(spec.report, ev, title=f"{spec.name} on {spec.dataset}", est=loaded.estimator,
+                             train_counts=card.train.class_counts if card.train is not None else None,
+                             info={"model": spec.name, "type": card.model, "dataset": spec.dataset,
+                                   "where": spec.where or "", "run": run or ""})
+    return EvaluateResult(name=spec.name, card=card, evaluation=ev, dataset=spec.dataset, where=spec.where, run=run,
+                          report=index)
+
+
+def cross_validate(spec: CrossValidateSpec, *, settings: Settings | None = None,
+                   progress: ProgressFn | None = None) -> CrossValidateResult:
+    """Stratified K-fold experiment: fit on K-1 folds, measure on the last, for each fold.
+
+    ``progress("folds", done, folds)`` after each fold.
+
+    Raises
+    ------
+    UserError
+        Fewer than 2 folds, or a label with fewer images than folds.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    from digitlab.runs import new_run_id, record_run
+    from digitlab.store import Store
+
+    settings = settings or get_settings()
+    report = progress or _quiet
+    if spec.folds < 2:
+        raise UserError(f"--folds must be at least 2, got {spec.folds}")
+    est = make_model(spec.model, **_model_params(spec.model, spec.params, spec.seed))
+    images, labels, _ = load_dataset(settings, spec.dataset, spec.where)
+    seed = 0 if spec.seed is None else spec.seed
+    if spec.train_size is not None:
+        keep = stratified_sample(labels, spec.train_size, seed)
+        images, labels = images[keep], labels[keep]
+    X = images.reshape(len(images), -1)
+    _, counts = np.unique(labels, return_counts=True)
+    if counts.min() < spec.folds:
+        raise UserError(f"--folds {spec.folds} needs at least {spec.folds} images of every label; the rarest has "
+                        f"{counts.min()}")
+    per_fold: list[dict[str, float]] = []
+    splits = StratifiedKFold(spec.folds, shuffle=True, random_state=seed).split(X, labels)
+    for f, (tr, te) in enumerate(splits):
+        report("folds", f, spec.folds)
+        m: DigitClassifier = clone(est)
+        seconds = _fit(m, X[tr], labels[tr], _quiet)
+        ev = evaluate(m, X[te].reshape(-1, 28, 28) if X.shape[1] == 784 else X[te], labels[te])
+        per_fold.append({**summary(ev.metrics), "train_seconds": seconds})
+        report("folds", f + 1, spec.folds)
+    keys = [k for k in per_fold[0] if k != "n"]
+    mean = {k: float(np.mean([p[k] for p in per_fold])) for k in keys}
+    std = {k: float(np.std([p[k] for p in per_fold])) for k in keys}
+    params = est.get_params()
+    run = None
+    if spec.record:
+        run = record_run(Store(settings.store_path), run=new_run_id("cv"), kind="cv", model_name=None,
+                         model_type=spec.model, params=params, dataset=spec.dataset, where=spec.where,
+                         train_seconds=mean.get("train_seconds"), accuracy=mean["accuracy"],
+                         metrics={"folds": per_fold, "mean": mean, "std": std})
+    return CrossValidateResult(model=spec.model, params=params, n=len(labels), folds=tuple(per_fold), mean=mean,
+                               std=std, run=run)
+
+
+def learning_curve(spec: LearningCurveSpec, *, settings: Settings | None = None,
+                   progress: ProgressFn | None = None) -> LearningCurveResult:
+    """Test accuracy and fit time against training-set size (stratified samples of MNIST train).
+
+    ``progress("sizes", done, len(sizes), size=...)`` around each size.
+
+    Raises
+    ------
+    UserError
+        No size, or a size that is not positive.
+    """
+    settings = settings or get_settings()
+    report = progress or _quiet
+    sizes = [int(s) for s in spec.sizes]
+    if not sizes or min(sizes) <= 0:
+        raise UserError(f"--sizes must be positive integers, got {','.join(map(str, sizes)) or 'none'}")
+    params = _model_params(spec.model, spec.params, spec.seed)
+    make_model(spec.model, **params)  # a bad parameter fails before any data is read
+    images, labels, _ = load_dataset(settings, "mnist_train", None)
+    test_x, test_y, test_ids = load_dataset(settings, TEST_DATASET, None)
+    points = []
+    for i, size in enumerate(sizes):
+        report("sizes", i, len(sizes), size=size)
+        keep = stratified_sample(labels, size, spec.seed)
+        est = make_model(spec.model, **params)
+        seconds = _fit(est, images[keep].reshape(len(keep), -1), labels[keep], _quiet)
+        start = time.perf_counter()
+        ev = evaluate(est, test_x, test_y, test_ids)
+        points.append(CurvePoint(size=len(keep), accuracy=float(ev.metrics["accuracy"]), fit_seconds=seconds,
+                                 predict_seconds=time.perf_counter() - start))
+        report("sizes", i + 1, len(sizes), size=size)
+    plot = None
+    if spec.plot is not None:
+        from digitlab import figures
+
+        fig = figures.learning_curve_figure(spec.model, [p.size for p in points], [p.accuracy for p in points],
+                                            [p.fit_seconds for p in points])
+        plot = figures.save_figure(fig, spec.plot, dpi=90)
+    return LearningCurveResult(model=spec.model, params=params, points=tuple(points), plot=plot)
+
+
+def requantize(spec: RequantizeSpec, *, settings: Settings | None = None,
+               progress: ProgressFn | None = None) -> RequantizeResult:
+    """Add (or rebuild) the int8 graph of a saved CNN, measure it on MNIST test and save it in place.
+
+    The card keeps everything else; ``metrics["test"]`` is re-measured and
+    ``notes["int8"]`` says how the graph was made.
+
+    Raises
+    ------
+    NotFoundError
+        No such model or folder.
+    UserError
+        The model is not a CNN.
+    """
+    from digitlab.data import load_mnist
+
+    settings = settings or get_settings()
+    folder, name = resolve_model(spec.model, settings)
+    loaded = load_model(folder, name=name)
+    est = loaded.estimator
+    if not isinstance(est, model_class("cnn")):
+        raise UserError(f"{name}: requantize needs a cnn model, this one is {loaded.card.model!r}")
+    x_train, _ = load_mnist(settings.data_dir, "train")
+    est.set_params(int8=True).quantize(x_train, n_calibration=spec.n_calibration)
+    test_x, test_y, test_ids = load_dataset(settings, TEST_DATASET, None)
+    start = time.perf_counter()
+    ev = evaluate(est, test_x, test_y, test_ids, progress=progress)
+    test = _test_metrics(est, ev, time.perf_counter() - start)
+    card = loaded.card.replace(
+        metrics={**loaded.card.metrics, "test": test},
+        notes={**loaded.card.notes, "int8": {"command": shlex.join(["digitlab", "models", "requantize", spec.model]),
+                                             "calibration": f"{spec.n_calibration} training images taken evenly, "
+                                                            "as fit does"}})
+    save_model(est, folder, card)
+    return RequantizeResult(path=folder, card=read_card(folder), test=test)
