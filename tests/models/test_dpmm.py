@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from digitlab.errors import UserError
 from digitlab.models import make_model
 from digitlab.models._dpmm_gibbs import GibbsChain
+from digitlab.models.card import ModelCard
 from digitlab.models.dpmm import DPMixtureClassifier, cluster_means, complete, half_mask
 
 
@@ -141,7 +142,7 @@ def test_save_load_round_trip(synthetic_fit, tmp_path) -> None:  # type: ignore[
     from digitlab.models.io import load_model, save_model
 
     est, X, _, _ = synthetic_fit
-    save_model(est, tmp_path / "m", {"note": "test"})
+    save_model(est, tmp_path / "m", ModelCard(model="dpmm", notes={"note": "test"}))
     assert not list(tmp_path.rglob("*.pkl"))
     back = load_model(tmp_path / "m").estimator
     np.testing.assert_array_equal(back.predict_proba(X[::7]), est.predict_proba(X[::7]))
