@@ -55,7 +55,7 @@ def test_sgd_zero_vs_rest_reports_binary_labels(fitted, small_test) -> None:
     assert f1_score(truth, pred) >= 0.85
 
 
-@pytest.mark.parametrize("name", sorted(FLOORS) + ["sgd"])
+@pytest.mark.parametrize("name", [*sorted(FLOORS), "sgd"])
 def test_save_load_round_trip_predicts_identically(name: str, fitted, small_test, tmp_path) -> None:
     x, _ = small_test
     est = fitted[name]

@@ -265,7 +265,9 @@ class DPMixtureClassifier(DigitClassifier):
         Parameters
         ----------
         X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
-            Pixel intensities 0-255.
+            Pixel intensities 0-255. Any number of pixels per image is a
+            mixture of that many binary pixels; :func:`complete` and
+            :func:`half_mask` are for 28x28 images.
         y : array-like of shape (n_samples,), optional
             Labels: rows outside ``digits`` are dropped and every cluster
             records its label counts, which ``predict`` uses.
@@ -280,8 +282,9 @@ class DPMixtureClassifier(DigitClassifier):
         Raises
         ------
         ParameterError
-            A bad parameter, images that are not 28x28, labels that are not one
-            per image, or fewer than 2 images left after keeping ``digits``.
+            A bad parameter, images that are not an array of finite numbers,
+            labels that are not one per image, or fewer than 2 images left
+            after keeping ``digits``.
         """
         self._check_params()
         digits = self._digits()
@@ -297,10 +300,11 @@ class DPMixtureClassifier(DigitClassifier):
             else:
                 self.classes_ = np.unique(labels)
             y_idx = np.searchsorted(self.classes_, labels)
-        Xb = binarize(images, float(self.threshold)) if len(images) else np.zeros((0, N_PIXELS), np.uint8)
+        Xb = binarize(images, float(self.threshold)) if len(images) else np.zeros((0, images.shape[1]), np.uint8)
         if Xb.shape[0] < 2:
+            n = Xb.shape[0]
             raise ParameterError(f"need at least 2 training images (after keeping digits {digits}), "
-                                 f"got {Xb.shape[0]}")
+                                 f"got {n} sample{'' if n == 1 else 's'}")
         n_classes = len(self.classes_)
         m = np.clip(Xb.mean(axis=0, dtype=np.float64), 0.005, 0.995)
         s = float(self.prior_strength)
@@ -398,7 +402,8 @@ class DPMixtureClassifier(DigitClassifier):
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Most voted digit, shape (n_samples,)."""
-        out: NDArray[Any] = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
+        out: NDArray[Any] = self.classes_[np.argmax(proba, axis=1)]
         return out
 
     # -- saving -------------------------------------------------------------------------------------------------
@@ -428,19 +433,19 @@ class DPMixtureClassifier(DigitClassifier):
         est = cls(**params)
         est.classes_ = np.asarray(arrays["classes"], np.int64)
         est.class_prior_ = np.asarray(arrays["class_prior"], np.float64)
+        est.n_features_in_ = d = int(meta["n_features_in"])
         est.chains_ = []
         for c in range(int(meta["n_chains"])):
             info = meta["chains"][c]
             sizes = np.asarray(arrays[f"chain{c}.sizes"], np.int64)
             ones = np.asarray(arrays[f"chain{c}.ones"], np.int32)
-            if ones.shape != (sizes.shape[0], N_PIXELS):
-                raise ValueError(f"chain {c}: ones has shape {ones.shape}, expected ({sizes.shape[0]}, {N_PIXELS})")
+            if ones.shape != (sizes.shape[0], d):
+                raise ValueError(f"chain {c}: ones has shape {ones.shape}, expected ({sizes.shape[0]}, {d})")
             est.chains_.append(ChainState(
                 np.asarray(arrays[f"chain{c}.assign"], np.int32), sizes, ones,
                 np.asarray(arrays[f"chain{c}.a"], np.float64), np.asarray(arrays[f"chain{c}.b"], np.float64),
                 float(info["alpha"]), np.asarray(arrays[f"chain{c}.label_counts"], np.int64),
                 info["loglik"], info["moves"], info.get("seconds")))
-        est.n_features_in_ = int(meta["n_features_in"])
         est.n_train_ = int(meta["n_train"])
         est.fit_seconds_ = float(meta["fit_seconds"])
         return est
@@ -460,9 +465,6 @@ def _checked(est: DPMixtureClassifier, X: ArrayLike, y: ArrayLike | None) -> tup
             check_classification_targets(labels)
     except ValueError as exc:
         raise ParameterError(str(exc)) from exc
-    if images.shape[1] != N_PIXELS:
-        raise ParameterError(f"images must be (n, 784) or (n, 28, 28) pixel arrays, got {images.shape[1]} "
-                             "pixels per image")
     if labels is not None and labels.dtype.kind in "iub":
         labels = labels.astype(np.int64)
     return images, labels
@@ -513,16 +515,18 @@ def complete(model: DPMixtureClassifier, pixels: ArrayLike, visible_mask: ArrayL
         Probability that each pixel is on; visible pixels are their binarised values.
     """
     model = _check_model(model)
+    d = int(model.n_features_in_)
     x = np.asarray(pixels, dtype=np.float64).reshape(-1)
     mask = np.asarray(visible_mask).reshape(-1)
-    if x.shape[0] != N_PIXELS:
-        raise ParameterError(f"pixels must have {N_PIXELS} values (28 x 28), got {x.shape[0]}")
-    if mask.shape[0] != N_PIXELS or mask.dtype != np.bool_:
-        raise ParameterError(f"visible_mask must be {N_PIXELS} booleans, got {mask.shape[0]} values of {mask.dtype}")
+    if x.shape[0] != d:
+        raise ParameterError(f"pixels must have {d} values{' (28 x 28)' if d == N_PIXELS else ''}, "
+                             f"got {x.shape[0]}")
+    if mask.shape[0] != d or mask.dtype != np.bool_:
+        raise ParameterError(f"visible_mask must be {d} booleans, got {mask.shape[0]} values of {mask.dtype}")
     if not np.all(np.isfinite(x)):
         raise ParameterError("pixels must be finite numbers on the 0-255 scale")
     xb = (x >= float(model.threshold)).astype(np.float64)
-    out = np.zeros(N_PIXELS)
+    out = np.zeros(d)
     for st in model.chains_:
         lp1, lp0 = st.log_probs()
         logw = (lp1[:, mask] @ xb[mask] + lp0[:, mask] @ (1.0 - xb[mask])) + st.log_prior()

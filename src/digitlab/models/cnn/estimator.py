@@ -228,9 +228,9 @@ class CNNClassifier(ScoredClassifier):
         if resume and checkpoint_dir is None:
             raise ParameterError("resume=True needs a checkpoint_dir")
         pixels, labels_in = fit_data(self, X, y, np.float32)
-        if pixels.shape[1] != 784:
-            raise ParameterError(f"the CNN needs 28x28 images (784 pixels), got {pixels.shape[1]} features")
         self.classes_, y_idx = encode_labels(labels_in)
+        if pixels.shape[1] != 784:
+            raise ParameterError(f"the CNN needs 28x28 images (784 pixels), got {pixels.shape[1]} feature(s)")
         key = fingerprint(pixels, y_idx, cfg)
         use_bf16 = self._use_bf16()
         report: ProgressFn = progress or (lambda *a, **k: None)
