@@ -259,3 +259,74 @@ def test_bundled_model_reaches_99_5_percent(mnist_test: tuple[np.ndarray, np.nda
     accuracy = (loaded.estimator.predict(x) == y).mean()
     assert accuracy >= 0.995, accuracy
     assert accuracy == loaded.card.test_accuracy
+
+
+def _synthetic(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, 784)).astype(np.uint8), np.arange(n) % 10
+
+
+def _checkpointed(folder: Path) -> tuple[np.ndarray, np.ndarray, dict]:  # type: ignore[type-arg]
+    """A 2-epoch run's checkpoint in ``folder``; returns the data and the checkpoint's JSON."""
+    import json
+
+    x, y = _synthetic()
+    CNNClassifier(**{**TINY, "epochs": 2, "width": 4}).fit(x, y, checkpoint_dir=folder)
+    return x, y, json.loads((folder / "checkpoint.json").read_text())
+
+
+def _resume(folder: Path, x: np.ndarray, y: np.ndarray) -> CNNClassifier:
+    return CNNClassifier(**{**TINY, "epochs": 2, "width": 4}).fit(x, y, checkpoint_dir=folder, resume=True)
+
+
+@pytest.mark.parametrize("weights", ["../outside.safetensors", "/etc/passwd", "sub/epoch-0002.safetensors", 3])
+def test_a_checkpoint_naming_weights_outside_its_folder_is_refused(tmp_path: Path, weights: object) -> None:
+    import json
+
+    folder = tmp_path / "ckpt"
+    x, y, doc = _checkpointed(folder)
+    (tmp_path / "outside.safetensors").write_bytes((folder / doc["weights"]).read_bytes())
+    doc["weights"] = weights
+    (folder / "checkpoint.json").write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="weights"):
+        _resume(folder, x, y)
+
+
+def test_a_checkpoint_whose_weights_link_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    x, y, doc = _checkpointed(folder)
+    outside = tmp_path / "elsewhere.safetensors"
+    (folder / doc["weights"]).rename(outside)
+    (folder / doc["weights"]).symlink_to(outside)
+    with pytest.raises(UserError, match="outside the checkpoint folder"):
+        _resume(folder, x, y)
+
+
+@pytest.mark.parametrize("epoch", [3, 99, -1, "2", True])
+def test_a_checkpoint_epoch_the_run_cannot_reach_is_refused(tmp_path: Path, epoch: object) -> None:
+    import json
+
+    folder = tmp_path / "ckpt"
+    x, y, doc = _checkpointed(folder)
+    doc["epoch"] = epoch
+    (folder / "checkpoint.json").write_text(json.dumps(doc))
+    with pytest.raises(UserError, match=r"epoch must be an integer in 0\.\.2"):
+        _resume(folder, x, y)
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "not json", "[" * 100_000])
+def test_an_unreadable_checkpoint_is_refused(tmp_path: Path, text: str) -> None:
+    folder = tmp_path / "ckpt"
+    x, y, _ = _checkpointed(folder)
+    (folder / "checkpoint.json").write_text(text)
+    with pytest.raises(UserError, match="start afresh"):
+        _resume(folder, x, y)
+
+
+def test_a_finished_checkpoint_resumes_to_the_same_network(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    x, y, _ = _checkpointed(folder)
+    first = CNNClassifier(**{**TINY, "epochs": 2, "width": 4}).fit(x, y)
+    resumed = _resume(folder, x, y)
+    assert [h["epoch"] for h in resumed.history_] == [1, 2]
+    assert np.array_equal(resumed.decision_function(x[:10]), first.decision_function(x[:10]))

@@ -30,11 +30,32 @@ from digitlab.models._dpmm_gibbs import HYPER_HI, HYPER_LO, GibbsChain
 from digitlab.models._validation import check_int, check_number, predict_data
 from digitlab.models.base import DigitClassifier, ProgressFn, as_pixels, softmax
 
-__all__ = ["HALVES", "ChainState", "DPMixtureClassifier", "binarize", "cluster_means", "complete", "half_mask"]
+__all__ = ["HALVES", "ChainState", "DPMixtureClassifier", "binarize", "cluster_means", "complete", "half_mask",
+           "parse_digits"]
 
 N_PIXELS = 784
 #: The halves of a 28 x 28 image that can be kept visible.
 HALVES = ("top", "bottom", "left", "right")
+
+
+def parse_digits(digits: str | Sequence[int] | None) -> list[int] | None:
+    """The ``digits`` parameter as sorted distinct digits: a comma list (``"2,3"``) or a sequence; None is all.
+
+    Raises
+    ------
+    ParameterError
+        Not integers, none, or one outside 0-9.
+    """
+    if digits is None:
+        return None
+    try:
+        values = [int(v) for v in (digits.split(",") if isinstance(digits, str) else digits) if str(v).strip()]
+    except (TypeError, ValueError):
+        raise ParameterError(f"digits must be comma-separated integers 0-9, got {digits!r}") from None
+    out = sorted(set(values))
+    if len(out) < 1 or any(not 0 <= v <= 9 for v in out):
+        raise ParameterError(f"digits must be one or more of 0-9, got {digits!r}")
+    return out
 
 
 def half_mask(keep: str) -> NDArray[np.bool_]:
@@ -231,21 +252,7 @@ class DPMixtureClassifier(DigitClassifier):
 
     # -- validation ---------------------------------------------------------------------------------------------
     def _digits(self) -> list[int] | None:
-        d = self.digits
-        if d is None:
-            return None
-        if isinstance(d, str):
-            try:
-                d = [int(v) for v in d.split(",") if v.strip()]
-            except ValueError:
-                raise ParameterError(f"digits must be comma-separated integers 0-9, got {self.digits!r}") from None
-        try:
-            out = sorted({int(v) for v in d})
-        except (TypeError, ValueError):
-            raise ParameterError(f"digits must be one or more of 0-9, got {self.digits!r}") from None
-        if len(out) < 1 or any(not 0 <= v <= 9 for v in out):
-            raise ParameterError(f"digits must be one or more of 0-9, got {self.digits!r}")
-        return out
+        return parse_digits(self.digits)
 
     def _check_params(self) -> None:
         check_int("chains", self.chains, 1)

@@ -126,14 +126,15 @@ def save_model(estimator: DigitClassifier, path: str | os.PathLike[str], card: M
     Path
         ``path``.
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     arrays, meta = estimator.get_state()
     full = (card or ModelCard(model=model_name_of(estimator))).replace(
         model=model_name_of(estimator), params=estimator.get_params(deep=False), meta=meta)
     target = Path(path)
     with atomic_dir(target) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / WEIGHTS_FILE))
+        # as bytes through a plain write, so the file gets the user's umask (safetensors' save_file writes 0600)
+        (tmp / WEIGHTS_FILE).write_bytes(save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
         write_card(tmp, full)
     return target
 
