@@ -98,11 +98,17 @@ class KernelSVMBase(ScoredClassifier):
     """
 
     family = "svm"
+    explanation = "occlusion"
+    thread_safe = True
+    proba_is_softmax = False
     fit_progress = True
+    fit_checkpoints = False
     kernel: ClassVar[str] = "rbf"
 
     # Subclasses define __init__ with: C, gamma, n_components, whiten, (degree, coef0), cache_size,
-    # calibration_size, random_state.
+    # calibration_size, random_state. The kernels without degree or coef0 use these values:
+    degree: int = 3
+    coef0: float = 0.0
     C: float
     gamma: float
     n_components: int
@@ -121,8 +127,7 @@ class KernelSVMBase(ScoredClassifier):
     n_features_in_: int
 
     def _kernel_params(self) -> dict[str, Any]:
-        return {"gamma": float(self.gamma), "degree": int(getattr(self, "degree", 3)),
-                "coef0": float(getattr(self, "coef0", 0.0))}
+        return {"gamma": float(self.gamma), "degree": int(self.degree), "coef0": float(self.coef0)}
 
     def _check_params(self) -> None:
         check_number("C", self.C, 0, low_open=True)
@@ -130,10 +135,8 @@ class KernelSVMBase(ScoredClassifier):
         check_int("n_components", self.n_components, 1)
         check_number("cache_size", self.cache_size, 0, low_open=True)
         check_int("calibration_size", self.calibration_size, 0)
-        if hasattr(self, "degree"):
-            check_int("degree", self.degree, 0)
-        if hasattr(self, "coef0"):
-            check_number("coef0", self.coef0)
+        check_int("degree", self.degree, 0)
+        check_number("coef0", self.coef0)
 
     def fit(self, X: ArrayLike, y: ArrayLike, *, progress: ProgressFn | None = None) -> KernelSVMBase:
         """Fit PCA then the SVC.

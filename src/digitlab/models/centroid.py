@@ -41,6 +41,10 @@ class NearestCentroidClassifier(ScoredClassifier):
 
     family = "centroid"
     explanation = "exact"
+    thread_safe = True
+    proba_is_softmax = False
+    fit_progress = False
+    fit_checkpoints = False
 
     centroids_: NDArray[np.float64]
     n_features_in_: int

@@ -227,7 +227,11 @@ class DPMixtureClassifier(DigitClassifier):
     """
 
     family = "mixture"
+    explanation = "occlusion"
+    thread_safe = True
+    proba_is_softmax = False
     fit_progress = True
+    fit_checkpoints = False
 
     chains_: list[ChainState]
     class_prior_: NDArray[np.float64]

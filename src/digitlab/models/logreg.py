@@ -57,7 +57,11 @@ class LogisticRegressionClassifier(LinearClassifier):
     """
 
     family = "linear"
+    explanation = "exact"
+    thread_safe = True
+    proba_is_softmax = False
     fit_progress = True
+    fit_checkpoints = False
 
     n_iter_: int
 

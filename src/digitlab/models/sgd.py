@@ -56,6 +56,10 @@ class BinarySGDClassifier(DigitClassifier):
 
     family = "linear"
     explanation = "exact"
+    thread_safe = True
+    proba_is_softmax = False
+    fit_progress = False
+    fit_checkpoints = False
 
     coef_: NDArray[np.float64]
     intercept_: float

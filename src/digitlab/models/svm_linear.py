@@ -52,6 +52,11 @@ class LinearSVMClassifier(LinearClassifier):
     """
 
     family = "linear"
+    explanation = "exact"
+    thread_safe = True
+    proba_is_softmax = False
+    fit_progress = False
+    fit_checkpoints = False
 
     n_iter_: int
     temperature_: float

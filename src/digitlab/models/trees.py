@@ -70,8 +70,10 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
 
     family = "tree"
     explanation = "exact"
+    thread_safe = True
     proba_is_softmax = True
     fit_progress = True
+    fit_checkpoints = False
 
     boosters_: list[Booster]
     n_features_in_: int
