@@ -244,7 +244,7 @@ class CNNClassifier(ScoredClassifier):
             history: History = []
             if resume and ckpt is not None and has_checkpoint(ckpt):
                 start_epoch, history = load_checkpoint(ckpt, net, opt, key, cfg["epochs"])
-            images = to_tensor(pixels)                                # (n, 1, 28, 28) in [0, 1]
+            images = to_tensor(pixels)                             # (n, 1, 28, 28) in [0, 1]
             labels = torch.from_numpy(y_idx.astype(np.int64))      # (n,)
             for epoch in range(start_epoch, cfg["epochs"]):
                 history.append(_train_epoch(net, opt, images, labels, cfg, epoch, use_bf16, report))
