@@ -75,9 +75,9 @@ def main() -> None:
         acc, secs, full = _train("default", args.seed, data)
         source = "trained by this run"
     else:
-        test = bundled.card["metrics"]["test"]
-        acc, secs, full = test["accuracy"], bundled.card["train_seconds"], bundled.estimator
-        source = f"from the bundled model's card (`{bundled.card['command']}`)"
+        card = bundled.card
+        acc, secs, full = card.test_accuracy or float("nan"), card.train_seconds or float("nan"), bundled.estimator
+        source = f"from the bundled model's card (`{card.command}`)"
     rows.append(["default", f"{acc:.2%}", f"{secs:.0f}", source, _setup(full.config_)])
     print(f"default: accuracy={acc:.4f} train_seconds={secs:.1f} ({source})", flush=True)
 

@@ -2,14 +2,15 @@
 
 :func:`explain` returns, for one image and one class, a 28x28 map of signed
 contributions to that class's score: positive pixels push towards the class,
-negative ones away. The method depends on what the model allows:
+negative ones away. The method is the one the model declares
+(:attr:`DigitClassifier.explanation <digitlab.models.base.DigitClassifier>`):
 
-* ``"exact"``: models with a ``contributions`` method (linear models, nearest
-  mean, trees) give exact per-pixel contributions;
-* ``"integrated_gradients"``: differentiable models with an
-  ``integrated_gradients`` method (the CNN) give integrated gradients of the
-  class logit from a black image (the map sums, up to the Riemann-sum error,
-  to ``logit(image) - logit(black)``);
+* ``"exact"``: models whose scores split exactly into per-pixel terms (linear
+  models, nearest mean, trees) give them (:class:`~digitlab.models.base.ExactExplainer`);
+* ``"integrated_gradients"``: differentiable models (the CNN) give integrated
+  gradients of the class logit from a black image (the map sums, up to the
+  Riemann-sum error, to ``logit(image) - logit(black)``;
+  :class:`~digitlab.models.base.GradientExplainer`);
 * ``"occlusion"``: any other model: the drop of the class score when each
   2x2 block of ink is blacked out, shared among the block's pixels by ink.
 
@@ -21,12 +22,17 @@ function, kept for existing callers).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from digitlab.errors import UserError
+from digitlab.errors import ModelError, UserError
 from digitlab.figures import render_explanation as render
+from digitlab.models.base import ExactExplainer, ExplanationMethod, GradientExplainer
+
+if TYPE_CHECKING:
+    from digitlab.models.base import DigitClassifier
 
 __all__ = ["Explanation", "explain", "render"]
 
@@ -45,11 +51,12 @@ class Explanation:
     """
 
     digit: int
-    contributions: np.ndarray
-    method: str
+    contributions: NDArray[np.float64]
+    method: ExplanationMethod
 
 
-def _occlusion(estimator: Any, x: np.ndarray, digit: int, patch: int = 2) -> np.ndarray:
+def _occlusion(estimator: DigitClassifier, x: NDArray[np.float32], digit: int,
+               patch: int = 2) -> NDArray[np.float64]:
     """Drop in the class score when each ``patch`` x ``patch`` block is set to 0; shape (28, 28)."""
     k = int(np.flatnonzero(estimator.classes_ == digit)[0])
     img = x.reshape(28, 28).astype(np.float32)
@@ -73,7 +80,7 @@ def _occlusion(estimator: Any, x: np.ndarray, digit: int, patch: int = 2) -> np.
     return out
 
 
-def explain(estimator: Any, image: np.ndarray, digit: int | None = None) -> Explanation:
+def explain(estimator: DigitClassifier, image: ArrayLike, digit: int | None = None) -> Explanation:
     """Explain ``estimator``'s score for ``digit`` on one image.
 
     Parameters
@@ -93,6 +100,8 @@ def explain(estimator: Any, image: np.ndarray, digit: int | None = None) -> Expl
     ------
     UserError
         The image does not have 784 pixels, or ``digit`` is not a class of the model.
+    ModelError
+        The model declares an explanation it does not implement.
     """
     arr = np.asarray(image, dtype=np.float32)
     if arr.size != 784:
@@ -103,9 +112,17 @@ def explain(estimator: Any, image: np.ndarray, digit: int | None = None) -> Expl
     elif not np.any(np.asarray(estimator.classes_) == digit):
         raise UserError(f"digit must be one of {np.asarray(estimator.classes_).tolist()}, got {digit!r}")
     digit = int(digit)
-    if hasattr(estimator, "contributions"):
-        return Explanation(digit, np.asarray(estimator.contributions(x, digit))[0].reshape(28, 28), "exact")
-    if hasattr(estimator, "integrated_gradients"):
-        ig = np.asarray(estimator.integrated_gradients(x, digit))[0].reshape(28, 28)
-        return Explanation(digit, ig, "integrated_gradients")
-    return Explanation(digit, _occlusion(estimator, x, digit), "occlusion")
+    method = estimator.explanation
+    if method == "exact":
+        if not isinstance(estimator, ExactExplainer):
+            raise ModelError(f"{type(estimator).__name__} declares exact explanations but has no contributions()")
+        c = np.asarray(estimator.contributions(x, digit), dtype=np.float64)[0]
+    elif method == "integrated_gradients":
+        if not isinstance(estimator, GradientExplainer):
+            raise ModelError(f"{type(estimator).__name__} declares integrated gradients but has no "
+                             "integrated_gradients()")
+        c = np.asarray(estimator.integrated_gradients(x, digit), dtype=np.float64)[0]
+    else:
+        c = _occlusion(estimator, x, digit)
+    return Explanation(digit, c.reshape(28, 28), method)
+

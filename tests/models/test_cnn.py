@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from digitlab.errors import UserError  # noqa: E402
+from digitlab.models.card import ModelCard  # noqa: E402
 from digitlab.models.cnn import CNNClassifier  # noqa: E402
 
 # Tiny, deterministic settings: small width, no augmentation, float32 PyTorch predictions, one thread.
@@ -52,7 +53,7 @@ def test_state_round_trip_gives_identical_outputs(tiny_cnn: CNNClassifier, tmp_p
     arrays, meta = tiny_cnn.get_state()
     rebuilt = CNNClassifier.from_state(tiny_cnn.get_params(), arrays, meta)
     assert np.array_equal(rebuilt.decision_function(x), tiny_cnn.decision_function(x))
-    loaded = load_model(save_model(tiny_cnn, tmp_path / "m", {"note": "tiny"})).estimator
+    loaded = load_model(save_model(tiny_cnn, tmp_path / "m", ModelCard(model="cnn", notes={"note": "tiny"}))).estimator
     assert np.array_equal(loaded.decision_function(x), tiny_cnn.decision_function(x))
 
 
@@ -63,14 +64,14 @@ def test_deeper_network_round_trips_with_its_depth(tiny_data: tuple[np.ndarray, 
     x, y = tiny_data
     deep = CNNClassifier(**TINY, epochs=1, depth=2).fit(x[:200], y[:200])
     assert sum(isinstance(m, torch.nn.Conv2d) for m in deep.net_.modules()) == 5   # 1 + 2 + 2
-    loaded = load_model(save_model(deep, tmp_path / "deep", {})).estimator
+    loaded = load_model(save_model(deep, tmp_path / "deep")).estimator
     assert loaded.net_.state_dict().keys() == deep.net_.state_dict().keys()
     assert np.array_equal(loaded.decision_function(x[:50]), deep.decision_function(x[:50]))
 
 
 def test_depth_out_of_range_is_a_user_error(tiny_data: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = tiny_data
-    with pytest.raises(UserError, match="depth must be an integer in 1..4, got 0"):
+    with pytest.raises(UserError, match=r"depth must be an integer in 1\.\.4, got 0"):
         CNNClassifier(**TINY, depth=0).fit(x, y)
 
 
@@ -166,7 +167,7 @@ def test_int8_graph_round_trips_through_the_model_folder(int8_cnn: CNNClassifier
 
     from digitlab.models.io import load_model, save_model
 
-    folder = save_model(int8_cnn, tmp_path / "m", {})
+    folder = save_model(int8_cnn, tmp_path / "m")
     assert "int8.onnx" in load_file(str(folder / "weights.safetensors"))
     loaded = load_model(folder).estimator
     assert loaded.int8_graph_ == int8_cnn.int8_graph_
@@ -180,7 +181,7 @@ def test_a_corrupt_int8_graph_is_refused_when_the_model_loads(int8_cnn: CNNClass
     from digitlab.errors import ModelError
     from digitlab.models.io import load_model, save_model
 
-    folder = save_model(int8_cnn, tmp_path / "m", {})
+    folder = save_model(int8_cnn, tmp_path / "m")
     arrays = load_file(str(folder / "weights.safetensors"))
     arrays["int8.onnx"] = arrays["int8.onnx"][: len(arrays["int8.onnx"]) // 2]    # truncated
     save_file(arrays, str(folder / "weights.safetensors"))
@@ -208,7 +209,7 @@ def test_a_model_without_a_graph_predicts_with_pytorch(tiny_cnn: CNNClassifier,
 
 def test_a_failed_int8_export_warns_and_keeps_the_trained_network(tiny_data: tuple[np.ndarray, np.ndarray],
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import digitlab.models.cnn as cnn_module
+    import digitlab.models.cnn.estimator as cnn_module
 
     def broken(*args: object) -> bytes:
         raise RuntimeError("exporter unavailable")
@@ -227,21 +228,25 @@ def test_quantize_needs_a_fitted_network() -> None:
         CNNClassifier(**TINY).quantize(np.zeros((4, 784)))
 
 
-def test_requantize_adds_the_graph_and_keeps_the_card(tiny_cnn: CNNClassifier, tmp_path: Path,
-                                                      small_train: tuple[np.ndarray, np.ndarray]) -> None:
+def test_quantize_gives_a_loaded_model_a_graph_and_save_keeps_the_card(
+        tiny_cnn: CNNClassifier, tmp_path: Path, small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    """What ``digitlab models requantize`` is made of: load, quantize on training images, save with the same card."""
     import copy
 
-    from digitlab.models.cnn import _requantize
     from digitlab.models.io import load_model, save_model
 
     x, y = small_train
-    folder = save_model(copy.deepcopy(tiny_cnn), tmp_path / "m", {"command": "train it", "metrics": {}})
-    test = _requantize(folder, x[:600], x[600:1600], y[600:1600])
+    folder = save_model(copy.deepcopy(tiny_cnn), tmp_path / "m", ModelCard(model="cnn", command="train it"))
     loaded = load_model(folder)
-    assert loaded.card["command"] == "train it"
-    assert loaded.card["metrics"]["test"] == test and test["inference"] == "int8 (ONNX Runtime)"
-    assert abs(test["accuracy"] - test["pytorch_accuracy"]) <= 0.02
-    assert loaded.estimator.int8 and loaded.estimator.int8_graph_
+    assert loaded.estimator._int8_graph() is None
+    est = loaded.estimator.set_params(int8=True).quantize(x[:600])
+    save_model(est, folder, loaded.card)
+    again = load_model(folder)
+    assert again.card.command == "train it"
+    assert again.estimator.int8 and again.estimator.int8_graph_ == est.int8_graph_
+    int8_accuracy = (again.estimator.predict(x[600:1600]) == y[600:1600]).mean()
+    float_accuracy = (tiny_cnn.predict(x[600:1600]) == y[600:1600]).mean()
+    assert abs(int8_accuracy - float_accuracy) <= 0.02
 
 
 def test_bundled_model_reaches_99_5_percent(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
@@ -253,4 +258,75 @@ def test_bundled_model_reaches_99_5_percent(mnist_test: tuple[np.ndarray, np.nda
     x, y = mnist_test
     accuracy = (loaded.estimator.predict(x) == y).mean()
     assert accuracy >= 0.995, accuracy
-    assert accuracy == loaded.card["metrics"]["test"]["accuracy"]
+    assert accuracy == loaded.card.test_accuracy
+
+
+def _synthetic(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, 784)).astype(np.uint8), np.arange(n) % 10
+
+
+def _checkpointed(folder: Path) -> tuple[np.ndarray, np.ndarray, dict]:  # type: ignore[type-arg]
+    """A 2-epoch run's checkpoint in ``folder``; returns the data and the checkpoint's JSON."""
+    import json
+
+    x, y = _synthetic()
+    CNNClassifier(**{**TINY, "epochs": 2, "width": 4}).fit(x, y, checkpoint_dir=folder)
+    return x, y, json.loads((folder / "checkpoint.json").read_text())
+
+
+def _resume(folder: Path, x: np.ndarray, y: np.ndarray) -> CNNClassifier:
+    return CNNClassifier(**{**TINY, "epochs": 2, "width": 4}).fit(x, y, checkpoint_dir=folder, resume=True)
+
+
+@pytest.mark.parametrize("weights", ["../outside.safetensors", "/etc/passwd", "sub/epoch-0002.safetensors", 3])
+def test_a_checkpoint_naming_weights_outside_its_folder_is_refused(tmp_path: Path, weights: object) -> None:
+    import json
+
+    folder = tmp_path / "ckpt"
+    x, y, doc = _checkpointed(folder)
+    (tmp_path / "outside.safetensors").write_bytes((folder / doc["weights"]).read_bytes())
+    doc["weights"] = weights
+    (folder / "checkpoint.json").write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="weights"):
+        _resume(folder, x, y)
+
+
+def test_a_checkpoint_whose_weights_link_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    x, y, doc = _checkpointed(folder)
+    outside = tmp_path / "elsewhere.safetensors"
+    (folder / doc["weights"]).rename(outside)
+    (folder / doc["weights"]).symlink_to(outside)
+    with pytest.raises(UserError, match="outside the checkpoint folder"):
+        _resume(folder, x, y)
+
+
+@pytest.mark.parametrize("epoch", [3, 99, -1, "2", True])
+def test_a_checkpoint_epoch_the_run_cannot_reach_is_refused(tmp_path: Path, epoch: object) -> None:
+    import json
+
+    folder = tmp_path / "ckpt"
+    x, y, doc = _checkpointed(folder)
+    doc["epoch"] = epoch
+    (folder / "checkpoint.json").write_text(json.dumps(doc))
+    with pytest.raises(UserError, match=r"epoch must be an integer in 0\.\.2"):
+        _resume(folder, x, y)
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "not json", "[" * 100_000])
+def test_an_unreadable_checkpoint_is_refused(tmp_path: Path, text: str) -> None:
+    folder = tmp_path / "ckpt"
+    x, y, _ = _checkpointed(folder)
+    (folder / "checkpoint.json").write_text(text)
+    with pytest.raises(UserError, match="start afresh"):
+        _resume(folder, x, y)
+
+
+def test_a_finished_checkpoint_resumes_to_the_same_network(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    x, y, _ = _checkpointed(folder)
+    first = CNNClassifier(**{**TINY, "epochs": 2, "width": 4}).fit(x, y)
+    resumed = _resume(folder, x, y)
+    assert [h["epoch"] for h in resumed.history_] == [1, 2]
+    assert np.array_equal(resumed.decision_function(x[:10]), first.decision_function(x[:10]))

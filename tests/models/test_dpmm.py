@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from digitlab.errors import UserError
 from digitlab.models import make_model
 from digitlab.models._dpmm_gibbs import GibbsChain
+from digitlab.models.card import ModelCard
 from digitlab.models.dpmm import DPMixtureClassifier, cluster_means, complete, half_mask
 
 
@@ -97,14 +98,14 @@ def test_same_seed_same_result_whatever_the_threads() -> None:
     X, truth, _ = _synthetic(n_per=25, seed=2)
     one = DPMixtureClassifier(chains=3, iters=2, seed=7, n_jobs=1).fit(X, np.where(truth < 2, 2, 3))
     two = DPMixtureClassifier(chains=3, iters=2, seed=7, n_jobs=2).fit(X, np.where(truth < 2, 2, 3))
-    for s1, s2 in zip(one.chains_, two.chains_):
+    for s1, s2 in zip(one.chains_, two.chains_, strict=True):
         np.testing.assert_array_equal(s1.assign, s2.assign)
         np.testing.assert_array_equal(s1.a, s2.a)
         assert s1.loglik == s2.loglik and s1.alpha == s2.alpha
 
 
 def test_progress_reports_every_chain_and_sweep() -> None:
-    X, truth, _ = _synthetic(n_per=10, seed=3)
+    X, _, _ = _synthetic(n_per=10, seed=3)
     calls: list[tuple[str, int, int, dict]] = []
     DPMixtureClassifier(chains=2, iters=3, seed=0).fit(X, progress=lambda k, s, n, **i: calls.append((k, s, n, i)))
     for c in ("chain 0", "chain 1"):
@@ -114,7 +115,7 @@ def test_progress_reports_every_chain_and_sweep() -> None:
 
 
 def test_visible_pixels_are_returned_and_hidden_half_is_predicted(synthetic_fit):  # type: ignore[no-untyped-def]
-    est, X, truth, protos = synthetic_fit
+    est, _, _, protos = synthetic_fit
     mask = half_mask("left")
     image = protos[0].astype(np.float64) * 255  # the top bar: its left half identifies it
     out = complete(est, image, mask)
@@ -141,11 +142,11 @@ def test_save_load_round_trip(synthetic_fit, tmp_path) -> None:  # type: ignore[
     from digitlab.models.io import load_model, save_model
 
     est, X, _, _ = synthetic_fit
-    save_model(est, tmp_path / "m", {"note": "test"})
+    save_model(est, tmp_path / "m", ModelCard(model="dpmm", notes={"note": "test"}))
     assert not list(tmp_path.rglob("*.pkl"))
     back = load_model(tmp_path / "m").estimator
     np.testing.assert_array_equal(back.predict_proba(X[::7]), est.predict_proba(X[::7]))
-    for s1, s2 in zip(est.chains_, back.chains_):
+    for s1, s2 in zip(est.chains_, back.chains_, strict=True):
         np.testing.assert_array_equal(s1.assign, s2.assign)
         np.testing.assert_array_equal(s1.ones, s2.ones)
         assert s1.loglik == s2.loglik
@@ -237,7 +238,7 @@ def test_beta_hyperparameter_update_samples_its_posterior() -> None:
     la, lb = np.meshgrid(u, u, indexing="ij")
     a, b = np.exp(la), np.exp(lb)
     logpost = sum(_lgamma(a + c) + _lgamma(b + m - c) - _lgamma(a + b + m) + _lgamma(a + b) - _lgamma(a) - _lgamma(b)
-                  for c, m in zip(n1[:, 0], nk))
+                  for c, m in zip(n1[:, 0], nk, strict=True))
     w = np.exp(logpost - logpost.max())
     w /= w.sum()
     exact = ((la * w).sum(), (lb * w).sum())

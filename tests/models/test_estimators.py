@@ -8,6 +8,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from digitlab.models import MODELS, make_model
+from digitlab.models.card import ModelCard
 from digitlab.models.io import load_model, save_model
 
 # Test accuracy after training on 3000 images (300 per digit); full-data figures are in BENCHMARKS.md.
@@ -54,13 +55,13 @@ def test_sgd_zero_vs_rest_reports_binary_labels(fitted, small_test) -> None:
     assert f1_score(truth, pred) >= 0.85
 
 
-@pytest.mark.parametrize("name", sorted(FLOORS) + ["sgd"])
+@pytest.mark.parametrize("name", [*sorted(FLOORS), "sgd"])
 def test_save_load_round_trip_predicts_identically(name: str, fitted, small_test, tmp_path) -> None:
     x, _ = small_test
     est = fitted[name]
-    save_model(est, tmp_path / name, {"note": "test"})
+    save_model(est, tmp_path / name, ModelCard(model=name, notes={"note": "test"}))
     loaded = load_model(tmp_path / name)
-    assert loaded.card["model"] == name
+    assert loaded.card.model == name
     assert loaded.estimator.get_params() == est.get_params()
     np.testing.assert_array_equal(loaded.estimator.predict(x), est.predict(x))
     np.testing.assert_allclose(loaded.estimator.predict_proba(x[:200]), est.predict_proba(x[:200]), rtol=1e-6,

@@ -32,15 +32,16 @@ from numba import njit
 
 __all__ = ["GibbsChain", "log_marginal_pixels"]
 
-_JIT = {"cache": True, "nogil": True}
+#: Every kernel: compiled once and cached on disk, and releasing the GIL.
+_jit = njit(cache=True, nogil=True)
 #: Bounds of the log-uniform hyperprior on every a_d and b_d.
 HYPER_LO, HYPER_HI = 1e-2, 1e2
 
 
-@njit(**_JIT)
+@_jit
 def _den(T: np.ndarray, n: int, c: np.ndarray) -> float:
     """``sum_d log(n + c_d)``, memoised in ``T[n]`` (NaN = not computed yet)."""
-    v = T[n]
+    v: float = T[n]
     if math.isnan(v):
         v = 0.0
         for d in range(c.shape[0]):
@@ -56,7 +57,7 @@ _L1, _L0, _L1M, _L0M, _W, _WM = 0, 1, 2, 3, 4, 5
 # W = L1 - L0 and Wm = L1m - L0m.
 
 
-@njit(**_JIT)
+@_jit
 def _refresh(k, n1, nk, a, b, F, S0, S0m):  # type: ignore[no-untyped-def]
     """Recompute the cached row of cluster ``k`` from its counts (4 logs per pixel)."""
     m = nk[k]
@@ -81,7 +82,7 @@ def _refresh(k, n1, nk, a, b, F, S0, S0m):  # type: ignore[no-untyped-def]
     S0m[k] = s0m
 
 
-@njit(**_JIT)
+@_jit
 def _shift(k, xi, n1, nk, a, b, F, S0, S0m, add):  # type: ignore[no-untyped-def]
     """Add (``add``) or remove the point with dense 0/1 row ``xi`` to/from cluster ``k``.
 
@@ -122,7 +123,7 @@ def _shift(k, xi, n1, nk, a, b, F, S0, S0m, add):  # type: ignore[no-untyped-def
     S0m[k] = s0m
 
 
-@njit(**_JIT)
+@_jit
 def _grow(nk, n1, F, S0, S0m, ids, pos):  # type: ignore[no-untyped-def]
     """Double the cluster capacity; the new free slots are appended to ``ids``."""
     cap, D = n1.shape
@@ -144,7 +145,7 @@ def _grow(nk, n1, F, S0, S0m, ids, pos):  # type: ignore[no-untyped-def]
     return nk2, n12, F2, S02, S0m2, ids2, pos2
 
 
-@njit(**_JIT)
+@_jit
 def _sweep(rng, X, indptr, indices, order, z, nk, n1, F, S0, S0m, ids, pos, K,  # type: ignore[no-untyped-def]
            alpha, a, b, T):
     """One collapsed Gibbs sweep over the points in ``order``; points with ``z < 0`` are seated.
@@ -249,7 +250,7 @@ def _sweep(rng, X, indptr, indices, order, z, nk, n1, F, S0, S0m, ids, pos, K,  
     return nk, n1, F, S0, S0m, ids, pos, K, moves
 
 
-@njit(**_JIT)
+@_jit
 def _pixel_loglik(la, lb, c1s, ms, K):  # type: ignore[no-untyped-def]
     """Log marginal likelihood of one pixel over all clusters at ``a = e^la``, ``b = e^lb``."""
     a = math.exp(la)
@@ -260,7 +261,7 @@ def _pixel_loglik(la, lb, c1s, ms, K):  # type: ignore[no-untyped-def]
     return s
 
 
-@njit(**_JIT)
+@_jit
 def _slice1(rng, u0, f0, other, first, c1s, ms, K, lo, hi):  # type: ignore[no-untyped-def]
     """One slice-sampling update (stepping out, shrinkage) of a log-hyperparameter on ``[lo, hi]``."""
     y = f0 + math.log(1.0 - rng.random())
@@ -295,7 +296,7 @@ def _slice1(rng, u0, f0, other, first, c1s, ms, K, lo, hi):  # type: ignore[no-u
     return u0, f0
 
 
-@njit(**_JIT)
+@_jit
 def _update_hypers(rng, n1, nk, ids, K, a, b):  # type: ignore[no-untyped-def]
     """Slice-sample every (log a_d, log b_d) in turn under a log-uniform prior on [1e-2, 1e2]."""
     lo = math.log(HYPER_LO)
@@ -316,7 +317,7 @@ def _update_hypers(rng, n1, nk, ids, K, a, b):  # type: ignore[no-untyped-def]
         b[d] = math.exp(lb)
 
 
-@njit(**_JIT)
+@_jit
 def _update_alpha(rng, alpha, K, N, shape, rate):  # type: ignore[no-untyped-def]
     """Escobar & West (1995): resample the CRP concentration under a Gamma(shape, rate) prior."""
     eta = rng.beta(alpha + 1.0, float(N))
@@ -327,7 +328,7 @@ def _update_alpha(rng, alpha, K, N, shape, rate):  # type: ignore[no-untyped-def
     return rng.gamma(shape + K - 1.0, 1.0 / r)
 
 
-@njit(**_JIT)
+@_jit
 def log_marginal_pixels(n1, nk, a, b):  # type: ignore[no-untyped-def]
     """``log p(X | z, a, b)``: sum over clusters and pixels of the Beta-Bernoulli marginal.
 

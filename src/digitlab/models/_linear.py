@@ -1,29 +1,36 @@
-"""Shared helpers of the score-based models: pixel scaling, exact contributions, softmax, predict."""
+"""Shared helpers of the score-based models: pixel scaling, exact contributions, probabilities from scores, predict."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from numpy.typing import ArrayLike, NDArray
 
-from digitlab.models.base import DigitClassifier, as_pixels
+from digitlab.errors import ParameterError
+from digitlab.models._validation import predict_data
+from digitlab.models.base import DigitClassifier, softmax
 
-__all__ = ["SCALE", "LinearClassifier", "ScoredClassifier", "binary_margin", "class_index", "linear_contributions", "softmax"]
+__all__ = ["SCALE", "LinearClassifier", "ScoredClassifier", "binary_margin", "class_index", "linear_contributions"]
 
 #: Pixels are divided by this before any linear or kernel model sees them (0-255 -> [0, 1]).
 SCALE = 255.0
 
 
-def class_index(classes: np.ndarray, digit: Any) -> int:
-    """Position of ``digit`` in ``classes``; ValueError naming the known classes if absent."""
-    hits = np.flatnonzero(np.asarray(classes) == digit)
+def class_index(classes: ArrayLike, digit: object) -> int:
+    """Position of ``digit`` in ``classes``.
+
+    Raises
+    ------
+    ParameterError
+        ``digit`` is not one of ``classes`` (the message lists them).
+    """
+    known = np.asarray(classes)
+    hits = np.flatnonzero(known == digit)
     if hits.size == 0:
-        raise ValueError(f"class {digit!r} is not one of the model's classes {np.asarray(classes).tolist()}")
+        raise ParameterError(f"digit must be one of the model's classes {known.tolist()}, got {digit!r}")
     return int(hits[0])
 
 
-def linear_contributions(Xs: np.ndarray, coef: np.ndarray) -> np.ndarray:
+def linear_contributions(Xs: NDArray[np.float64], coef: NDArray[np.float64]) -> NDArray[np.float64]:
     """Per-pixel terms ``coef_j * x_j`` of a linear score.
 
     Parameters
@@ -36,49 +43,73 @@ def linear_contributions(Xs: np.ndarray, coef: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n, d); each row plus the intercept sums to the score.
     """
-    return Xs * coef[None, :]
+    out: NDArray[np.float64] = Xs * coef[None, :]
+    return out
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``z``, shape (n, k)."""
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
-
-
-def binary_margin(s: np.ndarray) -> np.ndarray:
+def binary_margin(s: NDArray[np.float64]) -> NDArray[np.float64]:
     """scikit-learn's ``decision_function`` shape: (n,) margin ``s1 - s0`` for two classes, else ``s`` (n, k)."""
-    return s[:, 1] - s[:, 0] if s.shape[1] == 2 else s
+    out: NDArray[np.float64] = s[:, 1] - s[:, 0] if s.shape[1] == 2 else s
+    return out
 
 
 class ScoredClassifier(DigitClassifier):
-    """Base of models that give every class a score (``scores``): predict the best, decide by margin."""
+    """Base of models that give every class a score: predict the best, decide by margin, probabilities from scores.
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    Subclasses define :meth:`scores` and, unless their probabilities are the
+    softmax of the scores, :meth:`_proba`; :meth:`predict_proba` and
+    :meth:`scores_and_proba` then agree by construction, and the latter costs
+    one model pass.
+    """
+
+    def scores(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Class scores, shape (n_samples, n_classes)."""
+        raise NotImplementedError
+
+    def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Probabilities from the scores, both shape (n_samples, n_classes): the softmax unless overridden."""
+        return softmax(scores)
+
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Class probabilities, shape (n_samples, n_classes)."""
+        return self._proba(self.scores(X))
+
+    def scores_and_proba(self, X: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Scores and probabilities of ``X`` from one model pass, both shape (n_samples, n_classes)."""
+        s = np.asarray(self.scores(X), dtype=np.float64)
+        return s, self._proba(s)
+
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """The class scores, shape (n_samples, n_classes).
 
         For two classes: the margin ``score1 - score0``, shape (n_samples,).
         """
         return binary_margin(self.scores(X))
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> NDArray[np.generic]:
         """Class of the highest score, shape (n_samples,)."""
         s = self.scores(X)  # first: it raises NotFittedError before fit
-        return self.classes_[np.argmax(s, axis=1)]
+        out: NDArray[np.generic] = self.classes_[np.argmax(s, axis=1)]
+        return out
 
 
 class LinearClassifier(ScoredClassifier):
     """Base of the linear models: ``scores = (X / 255) @ coef_.T + intercept_`` and exact contributions."""
 
-    def _scaled(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        return validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64) / SCALE
+    explanation = "exact"
 
-    def scores(self, X: Any) -> np.ndarray:
+    coef_: NDArray[np.float64]
+    intercept_: NDArray[np.float64]
+
+    def _scaled(self, X: ArrayLike) -> NDArray[np.float64]:
+        out = predict_data(self, X, np.float64)
+        return out / SCALE
+
+    def scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """Linear class scores, shape (n_samples, n_classes)."""
         return self._scaled(X) @ self.coef_.T + self.intercept_
 
-    def contributions(self, X: Any, digit: Any) -> np.ndarray:
+    def contributions(self, X: ArrayLike, digit: int) -> NDArray[np.float64]:
         """Exact per-pixel contributions ``coef_[k, j] * x_j / 255`` to class ``digit``'s score.
 
         Returns

@@ -18,21 +18,23 @@ exactly the trained one without pickling libsvm objects.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize_scalar
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from digitlab.models._linear import SCALE, ScoredClassifier, softmax
-from digitlab.models.base import as_pixels, encode_labels
+from digitlab.models._linear import SCALE, ScoredClassifier
+from digitlab.models._validation import check_int, check_number, fit_data, predict_data
+from digitlab.models.base import ProgressFn, encode_labels, softmax
 
 __all__ = ["KernelSVMBase", "fit_temperature", "ovr_votes"]
 
 _BLOCK = 2048
 
 
-def ovr_votes(dec: np.ndarray, k: int) -> np.ndarray:
+def ovr_votes(dec: NDArray[np.float64], k: int) -> NDArray[np.float64]:
     """One-vs-one decisions to one-vs-rest scores: votes plus a confidence in (-1/3, 1/3).
 
     Parameters
@@ -56,10 +58,11 @@ def ovr_votes(dec: np.ndarray, k: int) -> np.ndarray:
             conf[:, i] += d
             conf[:, j] -= d
             p += 1
-    return votes + conf / (3 * (np.abs(conf) + 1))
+    out: NDArray[np.float64] = votes + conf / (3 * (np.abs(conf) + 1))
+    return out
 
 
-def fit_temperature(scores: np.ndarray, y_idx: np.ndarray) -> float:
+def fit_temperature(scores: NDArray[np.float64], y_idx: NDArray[np.intp]) -> float:
     """The T > 0 minimising the log-loss of ``softmax(scores / T)`` on labels ``y_idx``."""
     def nll(log_t: float) -> float:
         p = softmax(scores / np.exp(log_t))
@@ -67,7 +70,8 @@ def fit_temperature(scores: np.ndarray, y_idx: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded").x))
 
 
-def _calibration_split(y_idx: np.ndarray, size: int, seed: Any) -> tuple[np.ndarray, np.ndarray]:
+def _calibration_split(y_idx: NDArray[np.intp], size: int,
+                       seed: int | None) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Rows to fit the SVC on and rows to fit the temperature on (stratified hold-out when possible)."""
     n = len(y_idx)
     k = int(y_idx.max()) + 1
@@ -89,19 +93,52 @@ class KernelSVMBase(ScoredClassifier):
     (a cheap calibration instead of libsvm's 5-fold Platt scaling, which would
     multiply the training time by 6). With fewer than 10 images of some class
     nothing is held out and T is fitted on the training images (overconfident).
+    As ``T`` is not 1, ``proba_is_softmax`` is False; :meth:`scores_and_proba`
+    still takes one pass.
     """
 
     family = "svm"
+    explanation = "occlusion"
+    thread_safe = True
+    proba_is_softmax = False
     fit_progress = True
-    kernel: str = "rbf"
+    fit_checkpoints = False
+    kernel: ClassVar[str] = "rbf"
 
-    # Subclasses define __init__ with: C, gamma, n_components, whiten, (degree, coef0), cache_size, random_state.
+    # Subclasses define __init__ with: C, gamma, n_components, whiten, (degree, coef0), cache_size,
+    # calibration_size, random_state. The kernels without degree or coef0 use these values:
+    degree: int = 3
+    coef0: float = 0.0
+    C: float
+    gamma: float
+    n_components: int
+    whiten: bool
+    cache_size: float
+    calibration_size: int
+    random_state: int | None
+
+    pca_mean_: NDArray[np.float64]
+    pca_components_: NDArray[np.float64]
+    support_vectors_: NDArray[np.float64]
+    n_support_: NDArray[np.int64]
+    dual_coef_: NDArray[np.float64]
+    intercept_: NDArray[np.float64]
+    temperature_: float
+    n_features_in_: int
 
     def _kernel_params(self) -> dict[str, Any]:
-        return {"gamma": float(self.gamma), "degree": int(getattr(self, "degree", 3)),
-                "coef0": float(getattr(self, "coef0", 0.0))}
+        return {"gamma": float(self.gamma), "degree": int(self.degree), "coef0": float(self.coef0)}
 
-    def fit(self, X: Any, y: Any, progress: Any = None) -> KernelSVMBase:
+    def _check_params(self) -> None:
+        check_number("C", self.C, 0, low_open=True)
+        check_number("gamma", self.gamma, 0, low_open=True)
+        check_int("n_components", self.n_components, 1)
+        check_number("cache_size", self.cache_size, 0, low_open=True)
+        check_int("calibration_size", self.calibration_size, 0)
+        check_int("degree", self.degree, 0)
+        check_number("coef0", self.coef0)
+
+    def fit(self, X: ArrayLike, y: ArrayLike, *, progress: ProgressFn | None = None) -> KernelSVMBase:
         """Fit PCA then the SVC.
 
         Parameters
@@ -118,15 +155,12 @@ class KernelSVMBase(ScoredClassifier):
         from sklearn.decomposition import PCA
         from sklearn.svm import SVC
 
-        if not self.C > 0:
-            raise ValueError(f"C must be > 0, got {self.C!r}")
-        if not self.gamma > 0:
-            raise ValueError(f"gamma must be > 0, got {self.gamma!r}")
-        report = progress or (lambda *a, **k: None)
-        X, y = validate_data(self, as_pixels(X, np.float32), y, dtype=np.float32)
-        self.classes_, y_idx = encode_labels(y)
+        self._check_params()
+        report: ProgressFn = progress or (lambda *a, **k: None)
+        pixels, labels = fit_data(self, X, y, np.float32)
+        self.classes_, y_idx = encode_labels(labels)
         k = len(self.classes_)
-        Xs = X / SCALE
+        Xs = pixels / SCALE
         n_comp = int(min(self.n_components, Xs.shape[1], Xs.shape[0]))
         report("fit", 0, 3, stage="pca")
         pca = PCA(n_components=n_comp, whiten=bool(self.whiten), random_state=self.random_state).fit(Xs)
@@ -152,26 +186,29 @@ class KernelSVMBase(ScoredClassifier):
         report("fit", 3, 3, stage="done")
         return self
 
-    def _project(self, Xs: np.ndarray) -> np.ndarray:
-        return (Xs - self.pca_mean_) @ self.pca_components_.T
+    def _project(self, Xs: NDArray[np.floating]) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = (Xs - self.pca_mean_) @ self.pca_components_.T
+        return out
 
-    def _K(self, Z: np.ndarray) -> np.ndarray:
+    def _K(self, Z: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Kernel matrix between ``Z`` (n, n_components) and the support vectors, shape (n, n_support)."""
         p = self._kernel_params()
+        gamma, degree, coef0 = float(p["gamma"]), int(p["degree"]), float(p["coef0"])
         sv = self.support_vectors_
         if self.kernel == "rbf":
-            d = (Z * Z).sum(1)[:, None] - 2 * Z @ sv.T + (sv * sv).sum(1)[None, :]
-            return np.exp(-p["gamma"] * np.maximum(d, 0))
-        dot = p["gamma"] * (Z @ sv.T) + p["coef0"]
+            d: NDArray[np.float64] = (Z * Z).sum(1)[:, None] - 2 * Z @ sv.T + (sv * sv).sum(1)[None, :]
+            return np.exp(-gamma * np.maximum(d, 0))
+        dot: NDArray[np.float64] = gamma * (Z @ sv.T) + coef0
         if self.kernel == "poly":
             out = dot.copy()
-            for _ in range(p["degree"] - 1):  # repeated products: much faster than a float power
+            for _ in range(degree - 1):  # repeated products: much faster than a float power
                 out *= dot
-            return out if p["degree"] >= 1 else np.ones_like(dot)
+            return out if degree >= 1 else np.ones_like(dot)
         if self.kernel == "sigmoid":
             return np.tanh(dot)
         raise ValueError(f"unknown kernel {self.kernel!r}")
 
-    def _ovo(self, Z: np.ndarray) -> np.ndarray:
+    def _ovo(self, Z: NDArray[np.float64]) -> NDArray[np.float64]:
         """One-vs-one decisions, shape (n, k(k-1)/2), positive for the pair's first class."""
         k = len(self.classes_)
         starts = np.concatenate([[0], np.cumsum(self.n_support_)])
@@ -188,23 +225,22 @@ class KernelSVMBase(ScoredClassifier):
                     p += 1
         return out
 
-    def _ovr(self, Z: np.ndarray) -> np.ndarray:
+    def _ovr(self, Z: NDArray[np.float64]) -> NDArray[np.float64]:
         return ovr_votes(self._ovo(Z), len(self.classes_))
 
-    def _Z(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64)
-        return self._project(X / SCALE)
+    def _Z(self, X: ArrayLike) -> NDArray[np.float64]:
+        pixels = predict_data(self, X, np.float64)
+        return self._project(pixels / SCALE)
 
-    def scores(self, X: Any) -> np.ndarray:
+    def scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """One-vs-rest scores (votes + confidence, as scikit-learn's SVC), shape (n_samples, n_classes)."""
         return self._ovr(self._Z(X))
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """``softmax(decision_function / temperature_)``, shape (n_samples, n_classes)."""
-        return softmax(self.scores(X) / self.temperature_)
+    def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``softmax(scores / temperature_)``, shape (n_samples, n_classes)."""
+        return softmax(scores / self.temperature_)
 
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self)
         return ({"classes": self.classes_, "pca_mean": self.pca_mean_, "pca_components": self.pca_components_,
                  "support_vectors": self.support_vectors_, "n_support": self.n_support_,
@@ -212,7 +248,7 @@ class KernelSVMBase(ScoredClassifier):
                 {"n_features_in": int(self.n_features_in_), "temperature": float(self.temperature_)})
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                    meta: dict[str, Any]) -> KernelSVMBase:
         est = cls(**params)
         for name in ("classes", "pca_mean", "pca_components", "support_vectors", "n_support", "dual_coef",

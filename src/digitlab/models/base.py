@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array
@@ -57,32 +58,34 @@ ProgressFn = Callable[..., None]
 ExplanationMethod = Literal["exact", "integrated_gradients", "occlusion"]
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: NDArray[np.floating]) -> NDArray[np.float64]:
     """Row-wise softmax of scores ``z``, shape (n, k); stable for any finite scores."""
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
+    shifted: NDArray[np.float64] = np.asarray(z, dtype=np.float64) - z.max(axis=1, keepdims=True)
+    p = np.exp(shifted)
+    total: NDArray[np.float64] = p.sum(axis=1, keepdims=True)
+    return p / total
 
 
-def as_pixels(X: Any, dtype: type = np.float32) -> np.ndarray:
+def as_pixels(X: ArrayLike, dtype: DTypeLike = np.float32) -> NDArray[Any]:
     """Validate and flatten inputs to ``(n, n_features)``.
 
     Parameters
     ----------
     X : array-like, shape (n, 784) or (n, 28, 28)
+    dtype : dtype, or ``"numeric"`` to keep any numeric dtype
 
     Returns
     -------
     ndarray of ``dtype``, shape (n, 784) (or (n, d) for other 2-D inputs)
     """
-    arr = np.asarray(X) if not hasattr(X, "toarray") else X
+    arr: Any = X if hasattr(X, "toarray") else np.asarray(X)  # a sparse matrix: check_array says it is refused
     if getattr(arr, "ndim", 0) == 3:
         arr = arr.reshape(arr.shape[0], -1)
-    out: np.ndarray = check_array(arr, dtype=dtype, ensure_all_finite=True)
+    out: NDArray[Any] = check_array(arr, dtype=dtype, ensure_all_finite=True)
     return out
 
 
-class DigitClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class DigitClassifier(ClassifierMixin, BaseEstimator):
     """Base of digitlab classifiers; see the module docstring for the declared capabilities."""
 
     family: ClassVar[str] = "other"
@@ -92,27 +95,28 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     fit_progress: ClassVar[bool] = False
     fit_checkpoints: ClassVar[bool] = False
 
-    classes_: np.ndarray
+    classes_: NDArray[Any]
 
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         """Return the learned state as named arrays and JSON-able metadata."""
         raise NotImplementedError(f"{type(self).__name__} cannot be saved")
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                    meta: dict[str, Any]) -> DigitClassifier:
         """Rebuild a fitted estimator from ``get_params()`` and :meth:`get_state` output."""
         raise NotImplementedError(f"{cls.__name__} cannot be loaded")
 
-    def scores(self, X: Any) -> np.ndarray:
+    def scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """Raw per-class scores, shape (n, n_classes): ``decision_function`` if 2-D, else log-probabilities."""
         if hasattr(self, "decision_function"):
-            s = np.asarray(self.decision_function(X))
+            s = np.asarray(self.decision_function(X), dtype=np.float64)
             if s.ndim == 2:
                 return s
-        return np.log(np.clip(self.predict_proba(X), 1e-12, 1.0))
+        logp: NDArray[np.float64] = np.log(np.clip(self.predict_proba(X), 1e-12, 1.0))
+        return logp
 
-    def scores_and_proba(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def scores_and_proba(self, X: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Scores and probabilities of ``X`` in one call, both shape (n, n_classes), float64.
 
         One model pass when ``proba_is_softmax``; two otherwise.
@@ -127,7 +131,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 class ExactExplainer(Protocol):
     """A model whose class scores split exactly into per-pixel contributions (``explanation = "exact"``)."""
 
-    def contributions(self, X: Any, digit: Any) -> np.ndarray:
+    def contributions(self, X: ArrayLike, digit: int) -> NDArray[np.float64]:
         """Per-pixel contributions to the score of ``digit``, shape (n_samples, n_features)."""
         ...
 
@@ -136,7 +140,7 @@ class ExactExplainer(Protocol):
 class GradientExplainer(Protocol):
     """A differentiable model (``explanation = "integrated_gradients"``)."""
 
-    def integrated_gradients(self, X: Any, digit: int, steps: int = ...) -> np.ndarray:
+    def integrated_gradients(self, X: ArrayLike, digit: int, steps: int = ...) -> NDArray[np.float64]:
         """Integrated gradients of the ``digit`` logit from a black image, shape (n_samples, 784)."""
         ...
 
@@ -144,7 +148,7 @@ class GradientExplainer(Protocol):
 class ProgressFit(Protocol):
     """``fit`` reports its progress (``fit_progress = True``)."""
 
-    def fit(self, X: Any, y: Any, *, progress: ProgressFn | None = None) -> Any:
+    def fit(self, X: ArrayLike, y: ArrayLike, *, progress: ProgressFn | None = None) -> Self:
         """Fit, calling ``progress`` as work completes."""
         ...
 
@@ -152,13 +156,13 @@ class ProgressFit(Protocol):
 class CheckpointFit(Protocol):
     """``fit`` writes checkpoints and resumes from them (``fit_checkpoints = True``)."""
 
-    def fit(self, X: Any, y: Any, *, progress: ProgressFn | None = None,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> Any:
+    def fit(self, X: ArrayLike, y: ArrayLike, *, progress: ProgressFn | None = None,
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> Self:
         """Fit, checkpointing into ``checkpoint_dir``; ``resume`` continues from its last checkpoint."""
         ...
 
 
-def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def encode_labels(y: ArrayLike) -> tuple[NDArray[Any], NDArray[np.intp]]:
     """Check classification targets and encode them as indices into the sorted classes.
 
     Parameters

@@ -165,7 +165,10 @@ class ModelCard:
             raise ModelError(f"a model card must be a JSON object, got {type(doc).__name__}")
         version = doc.get("format_version")
         if version == 1:
-            doc = _migrate_v1(doc)
+            try:
+                doc = _migrate_v1(doc)
+            except (TypeError, ValueError) as exc:  # e.g. a training-set size that is not a number
+                raise ModelError(f"the model card's training data are malformed ({exc})") from None
         elif version != CARD_VERSION:
             raise ModelError(f"model card format version {version!r} is not supported (this digitlab reads 1 and "
                              f"{CARD_VERSION}); retrain the model with this version of digitlab")
@@ -187,6 +190,7 @@ class ModelCard:
                 values["train"] = TrainingData(**train)
             except TypeError as exc:
                 raise ModelError(f"the model card's 'train' entry is malformed: {exc}") from None
+            _check_training_data(values["train"])
         for name, kind in (("created", str), ("digitlab_version", str), ("command", str), ("run", str),
                            ("machine", str), ("seed", int), ("train_seconds", (int, float))):
             value = values.get(name)
@@ -194,6 +198,17 @@ class ModelCard:
                 raise ModelError(f"the model card's {name!r} must be {_kind_name(kind)}, got {value!r}")
         values["format_version"] = CARD_VERSION
         return cls(**values)
+
+
+def _check_training_data(train: TrainingData) -> None:
+    for name, kind, optional in (("dataset", str, False), ("n", int, False), ("sha256", str, True),
+                                 ("where", str, True), ("sample", int, True)):
+        value = getattr(train, name)
+        if (value is None and not optional) or (value is not None and (not isinstance(value, kind)
+                                                                       or isinstance(value, bool))):
+            raise ModelError(f"the model card's 'train.{name}' must be {_kind_name(kind)}, got {value!r}")
+    for name in ("class_counts", "sources"):
+        _mapping(getattr(train, name), f"train.{name}")
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -287,8 +302,8 @@ def read_card(folder: str | os.PathLike[str]) -> ModelCard:
         raise ModelError(f"{Path(folder).name}: {CARD_FILE} is nested too deeply") from None
     except ValueError as exc:
         raise ModelError(f"{Path(folder).name}: {CARD_FILE} is not valid JSON ({exc})") from None
-    _check_depth(doc)
     try:
+        _check_depth(doc)
         return ModelCard.from_dict(doc)
     except ModelError as exc:
         raise ModelError(f"{Path(folder).name}: {exc}") from None

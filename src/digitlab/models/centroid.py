@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils.validation import check_is_fitted
 
-from digitlab.models.base import DigitClassifier, as_pixels, encode_labels
+from digitlab.models._linear import ScoredClassifier, class_index
+from digitlab.models._validation import check_number, fit_data, predict_data
+from digitlab.models.base import encode_labels, softmax
 
 __all__ = ["NearestCentroidClassifier"]
 
 
-class NearestCentroidClassifier(DigitClassifier):
+class NearestCentroidClassifier(ScoredClassifier):
     """Classify by the nearest class-mean image (Euclidean distance).
 
     Parameters
@@ -28,14 +31,28 @@ class NearestCentroidClassifier(DigitClassifier):
     centroids_ : ndarray of shape (n_classes, n_features)
         Mean image of each class, on the input scale.
     n_features_in_ : int
+
+    Notes
+    -----
+    The scores are ``-distance**2``, so the probabilities are the softmax of
+    the scores only when ``temperature`` is 1 (``proba_is_softmax`` is False);
+    :meth:`scores_and_proba` still takes one pass.
     """
 
     family = "centroid"
+    explanation = "exact"
+    thread_safe = True
+    proba_is_softmax = False
+    fit_progress = False
+    fit_checkpoints = False
+
+    centroids_: NDArray[np.float64]
+    n_features_in_: int
 
     def __init__(self, temperature: float = 1000.0) -> None:
         self.temperature = temperature
 
-    def fit(self, X: Any, y: Any) -> NearestCentroidClassifier:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> NearestCentroidClassifier:
         """Store the mean image of each class.
 
         Parameters
@@ -47,38 +64,32 @@ class NearestCentroidClassifier(DigitClassifier):
         -------
         self
         """
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
-        X = as_pixels(X, np.float64)
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        self.classes_, y_idx = encode_labels(y)
-        self.centroids_ = np.stack([X[y_idx == k].mean(axis=0) for k in range(len(self.classes_))])
+        check_number("temperature", self.temperature, 0, low_open=True)
+        pixels, labels = fit_data(self, X, y, np.float64)
+        self.classes_, y_idx = encode_labels(labels)
+        self.centroids_ = np.stack([pixels[y_idx == k].mean(axis=0) for k in range(len(self.classes_))])
         return self
 
-    def _sq_distances(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64)
+    def _pixels(self, X: ArrayLike) -> NDArray[np.float64]:
+        pixels = predict_data(self, X, np.float64)
+        return pixels
+
+    def _sq_distances(self, X: ArrayLike) -> NDArray[np.float64]:
+        x = self._pixels(X)
         # |x - c|^2 = |x|^2 - 2 x.c + |c|^2 ; shape (n, n_classes)
-        d = (X * X).sum(1)[:, None] - 2 * X @ self.centroids_.T + (self.centroids_ ** 2).sum(1)[None, :]
+        d: NDArray[np.float64] = (x * x).sum(1)[:, None] - 2 * x @ self.centroids_.T \
+            + (self.centroids_ ** 2).sum(1)[None, :]
         return np.maximum(d, 0.0)
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """Negative squared distance to each centroid, shape (n_samples, n_classes)."""
         return -self._sq_distances(X)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Label of the nearest centroid, shape (n_samples,)."""
-        d = self._sq_distances(X)
-        return self.classes_[np.argmin(d, axis=1)]
-
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
         """Softmax of ``-distance**2 / temperature``, shape (n_samples, n_classes)."""
-        z = self.decision_function(X) / self.temperature
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        return softmax(scores / self.temperature)
 
-    def contributions(self, X: Any, digit: int) -> np.ndarray:
+    def contributions(self, X: ArrayLike, digit: int) -> NDArray[np.float64]:
         """Exact per-pixel contributions to the score of class ``digit``.
 
         The score of class k is ``-|x - c_k|^2``; relative to the mean of the
@@ -90,19 +101,18 @@ class NearestCentroidClassifier(DigitClassifier):
         -------
         ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        X = validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64)
-        k = int(np.flatnonzero(self.classes_ == digit)[0])
-        sq = (X[:, None, :] - self.centroids_[None, :, :]) ** 2  # (n, n_classes, d)
-        others = np.delete(sq, k, axis=1).mean(axis=1)
+        x = self._pixels(X)
+        k = class_index(self.classes_, digit)
+        sq = (x[:, None, :] - self.centroids_[None, :, :]) ** 2  # (n, n_classes, d)
+        others: NDArray[np.float64] = np.delete(sq, k, axis=1).mean(axis=1)
         return others - sq[:, k, :]
 
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self)
         return {"classes": self.classes_, "centroids": self.centroids_}, {"n_features_in": int(self.n_features_in_)}
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                    meta: dict[str, Any]) -> NearestCentroidClassifier:
         est = cls(**params)
         est.classes_ = arrays["classes"]

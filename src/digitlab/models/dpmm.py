@@ -21,11 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitlab.errors import ModelError, UserError
+from digitlab.errors import ModelError, ParameterError
 from digitlab.models._dpmm_gibbs import HYPER_HI, HYPER_LO, GibbsChain
-from digitlab.models.base import DigitClassifier, as_pixels
+from digitlab.models._validation import check_int, check_number, predict_data
+from digitlab.models.base import DigitClassifier, ProgressFn, as_pixels, softmax
 
 __all__ = ["HALVES", "ChainState", "DPMixtureClassifier", "binarize", "cluster_means", "complete", "half_mask",
            "parse_digits"]
@@ -40,22 +43,22 @@ def parse_digits(digits: str | Sequence[int] | None) -> list[int] | None:
 
     Raises
     ------
-    UserError
+    ParameterError
         Not integers, none, or one outside 0-9.
     """
     if digits is None:
         return None
     try:
         values = [int(v) for v in (digits.split(",") if isinstance(digits, str) else digits) if str(v).strip()]
-    except ValueError:
-        raise UserError(f"digits must be comma-separated integers 0-9, got {digits!r}") from None
+    except (TypeError, ValueError):
+        raise ParameterError(f"digits must be comma-separated integers 0-9, got {digits!r}") from None
     out = sorted(set(values))
     if len(out) < 1 or any(not 0 <= v <= 9 for v in out):
-        raise UserError(f"digits must be one or more of 0-9, got {digits!r}")
+        raise ParameterError(f"digits must be one or more of 0-9, got {digits!r}")
     return out
 
 
-def half_mask(keep: str) -> np.ndarray:
+def half_mask(keep: str) -> NDArray[np.bool_]:
     """Mask of the visible half of a 28 x 28 image.
 
     Parameters
@@ -68,7 +71,7 @@ def half_mask(keep: str) -> np.ndarray:
         True for the 392 pixels of the kept half.
     """
     if keep not in HALVES:
-        raise UserError(f"keep must be one of {', '.join(HALVES)}, got {keep!r}")
+        raise ParameterError(f"keep must be one of {', '.join(HALVES)}, got {keep!r}")
     m = np.zeros((28, 28), dtype=bool)
     if keep == "top":
         m[:14] = True
@@ -81,7 +84,7 @@ def half_mask(keep: str) -> np.ndarray:
     return m.reshape(-1)
 
 
-def binarize(X: Any, threshold: float) -> np.ndarray:
+def binarize(X: ArrayLike, threshold: float) -> NDArray[np.uint8]:
     """Pixels ``>= threshold`` become 1, others 0.
 
     Parameters
@@ -112,9 +115,9 @@ class ChainState:
     seconds : list of float -- wall seconds of the initial pass and of every sweep (with the resampling)
     """
 
-    def __init__(self, assign: np.ndarray, sizes: np.ndarray, ones: np.ndarray, a: np.ndarray, b: np.ndarray,
-                 alpha: float, label_counts: np.ndarray, loglik: list[float], moves: list[int],
-                 seconds: list[float] | None = None) -> None:
+    def __init__(self, assign: NDArray[np.int32], sizes: NDArray[np.int64], ones: NDArray[np.int32],
+                 a: NDArray[np.float64], b: NDArray[np.float64], alpha: float, label_counts: NDArray[np.int64],
+                 loglik: list[float], moves: list[int], seconds: list[float] | None = None) -> None:
         self.assign = assign
         self.sizes = sizes
         self.ones = ones
@@ -131,7 +134,7 @@ class ChainState:
         """Number of occupied clusters K."""
         return int(self.sizes.shape[0])
 
-    def log_probs(self) -> tuple[np.ndarray, np.ndarray]:
+    def log_probs(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Log posterior-predictive pixel probabilities of every cluster and of a new one.
 
         Returns
@@ -144,13 +147,13 @@ class ChainState:
         den = np.log(n + self.a + self.b)
         return np.log(n1 + self.a) - den, np.log(n - n1 + self.b) - den
 
-    def log_prior(self) -> np.ndarray:
+    def log_prior(self) -> NDArray[np.float64]:
         """CRP log weights of joining each cluster or a new one, shape (K + 1,)."""
         return np.log(np.concatenate([self.sizes, [self.alpha]]).astype(np.float64))
 
 
-def _run_chain(c: int, X: np.ndarray, y_idx: np.ndarray | None, n_classes: int, seed: np.random.SeedSequence,
-               est: DPMixtureClassifier, a0: np.ndarray, b0: np.ndarray,
+def _run_chain(c: int, X: NDArray[np.uint8], y_idx: NDArray[np.intp] | None, n_classes: int,
+               seed: np.random.SeedSequence, est: DPMixtureClassifier, a0: NDArray[np.float64], b0: NDArray[np.float64],
                report: Callable[[int, int, int, float], None]) -> ChainState:
     rng = np.random.default_rng(seed)
     chain = GibbsChain(X, rng, est.alpha, a0, b0)
@@ -215,10 +218,26 @@ class DPMixtureClassifier(DigitClassifier):
         Training points after the digit filter.
     fit_seconds_ : float
         Wall time of the sampling.
+
+    Notes
+    -----
+    The mixture has no scores of its own: ``scores`` are the log-probabilities
+    (``proba_is_softmax`` is False, as the softmax of clipped logs is not
+    exactly the probabilities) and :meth:`scores_and_proba` takes one pass.
     """
 
     family = "mixture"
+    explanation = "occlusion"
+    thread_safe = True
+    proba_is_softmax = False
     fit_progress = True
+    fit_checkpoints = False
+
+    chains_: list[ChainState]
+    class_prior_: NDArray[np.float64]
+    n_features_in_: int
+    n_train_: int
+    fit_seconds_: float
 
     def __init__(self, digits: Sequence[int] | None = (2, 3), chains: int = 5, iters: int = 5,
                  threshold: float = 128, alpha: float = 1.0, prior_strength: float = 2.0,
@@ -240,27 +259,26 @@ class DPMixtureClassifier(DigitClassifier):
         return parse_digits(self.digits)
 
     def _check_params(self) -> None:
-        if not (isinstance(self.chains, (int, np.integer)) and self.chains >= 1):
-            raise UserError(f"chains must be an integer >= 1, got {self.chains!r}")
-        if not (isinstance(self.iters, (int, np.integer)) and self.iters >= 0):
-            raise UserError(f"iters must be an integer >= 0, got {self.iters!r}")
-        if not 0 < float(self.threshold) <= 255:
-            raise UserError(f"threshold must be in (0, 255], got {self.threshold!r}")
-        if not float(self.alpha) > 0:
-            raise UserError(f"alpha must be > 0, got {self.alpha!r}")
-        if not 0.02 <= float(self.prior_strength) <= 100:
-            raise UserError(f"prior_strength must be in [0.02, 100], got {self.prior_strength!r}")
-        if self.n_jobs is not None and not (isinstance(self.n_jobs, (int, np.integer)) and self.n_jobs >= 1):
-            raise UserError(f"n_jobs must be None or an integer >= 1, got {self.n_jobs!r}")
+        check_int("chains", self.chains, 1)
+        check_int("iters", self.iters, 0)
+        check_number("threshold", self.threshold, 0, 255, low_open=True)
+        check_number("alpha", self.alpha, 0, low_open=True)
+        check_number("prior_strength", self.prior_strength, 0.02, 100)
+        check_int("seed", self.seed, 0)
+        if self.n_jobs is not None:
+            check_int("n_jobs", self.n_jobs, 1)
 
     # -- fitting ------------------------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None, *, progress: Callable[..., None] | None = None) -> DPMixtureClassifier:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, *,
+            progress: ProgressFn | None = None) -> DPMixtureClassifier:
         """Run the chains on the binarised images.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
-            Pixel intensities 0-255.
+            Pixel intensities 0-255. Any number of pixels per image is a
+            mixture of that many binary pixels; :func:`complete` and
+            :func:`half_mask` are for 28x28 images.
         y : array-like of shape (n_samples,), optional
             Labels: rows outside ``digits`` are dropped and every cluster
             records its label counts, which ``predict`` uses.
@@ -271,31 +289,33 @@ class DPMixtureClassifier(DigitClassifier):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ParameterError
+            A bad parameter, images that are not an array of finite numbers,
+            labels that are not one per image, or fewer than 2 images left
+            after keeping ``digits``.
         """
         self._check_params()
         digits = self._digits()
-        X = np.asarray(X)
-        if X.ndim == 3:
-            X = X.reshape(X.shape[0], -1)
-        if X.ndim != 2 or X.shape[1] != N_PIXELS:
-            raise UserError(f"images must be (n, 784) or (n, 28, 28) pixel arrays, got shape {X.shape}")
         y_idx = None
-        if y is not None:
-            y = np.asarray(y).astype(np.int64).ravel()
-            if y.shape[0] != X.shape[0]:
-                raise UserError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels")
+        images, labels = _checked(self, X, y)
+        if labels is None:
+            self.classes_ = np.zeros(0, np.int64)
+        else:
             if digits is not None:
-                keep = np.isin(y, digits)
-                X, y = X[keep], y[keep]  # filter before binarising: the full training set is 60,000 images
+                keep = np.isin(labels, digits)
+                images, labels = images[keep], labels[keep]  # filter before binarising: MNIST has 60,000 images
                 self.classes_ = np.asarray(digits, dtype=np.int64)
             else:
-                self.classes_ = np.unique(y)
-            y_idx = np.searchsorted(self.classes_, y)
-        else:
-            self.classes_ = np.zeros(0, np.int64)
-        Xb = binarize(X, float(self.threshold)) if X.shape[0] else np.zeros((0, N_PIXELS), np.uint8)
+                self.classes_ = np.unique(labels)
+            y_idx = np.searchsorted(self.classes_, labels)
+        Xb = binarize(images, float(self.threshold)) if len(images) else np.zeros((0, images.shape[1]), np.uint8)
         if Xb.shape[0] < 2:
-            raise UserError(f"need at least 2 training images (after keeping digits {digits}), got {Xb.shape[0]}")
+            n = Xb.shape[0]
+            raise ParameterError(f"need at least 2 training images (after keeping digits {digits}), "
+                                 f"got {n} sample{'' if n == 1 else 's'}")
         n_classes = len(self.classes_)
         m = np.clip(Xb.mean(axis=0, dtype=np.float64), 0.005, 0.995)
         s = float(self.prior_strength)
@@ -331,56 +351,76 @@ class DPMixtureClassifier(DigitClassifier):
         drain(block=False)
         self.fit_seconds_ = time.perf_counter() - start
         self.chains_ = states
-        self.n_features_in_ = N_PIXELS
         self.n_train_ = int(Xb.shape[0])
-        if n_classes:
+        if n_classes and y_idx is not None:
             self.class_prior_ = np.bincount(y_idx, minlength=n_classes) / len(y_idx)
         else:
             self.class_prior_ = np.zeros(0)
         return self
 
     # -- prediction ---------------------------------------------------------------------------------------------
-    def membership(self, X: Any, chain: int) -> np.ndarray:
+    def _binary(self, X: ArrayLike) -> NDArray[np.float64]:
+        """``X`` checked against the fitted mixture and binarised, as float64 (n_samples, 784)."""
+        check_is_fitted(self, "chains_")
+        return binarize(predict_data(self, X, np.float32), float(self.threshold)).astype(np.float64)
+
+    def _membership(self, Xb: NDArray[np.float64], chain: int) -> NDArray[np.float64]:
+        st = self.chains_[chain]
+        lp1, lp0 = st.log_probs()
+        logw: NDArray[np.float64] = Xb @ (lp1 - lp0).T + lp0.sum(axis=1) + st.log_prior()  # (n, K + 1)
+        return softmax(logw)
+
+    def membership(self, X: ArrayLike, chain: int) -> NDArray[np.float64]:
         """Posterior probability that each image belongs to each cluster of one chain (or a new cluster).
 
         Returns
         -------
         ndarray of shape (n_samples, K + 1)
         """
-        check_is_fitted(self, "chains_")
-        Xb = binarize(X, float(self.threshold)).astype(np.float64)
-        st = self.chains_[chain]
-        lp1, lp0 = st.log_probs()
-        logw = Xb @ (lp1 - lp0).T + lp0.sum(axis=1) + st.log_prior()
-        logw -= logw.max(axis=1, keepdims=True)
-        w = np.exp(logw)
-        return w / w.sum(axis=1, keepdims=True)
+        return self._membership(self._binary(X), chain)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Cluster votes averaged over membership probabilities and chains, shape (n_samples, n_classes).
 
         Cluster k votes ``(c_kj + prior_j) / (n_k + 1)`` for class j (its label
         counts, smoothed by the class prior); a new cluster votes the class prior.
+
+        Raises
+        ------
+        ModelError
+            The mixture was fitted without labels.
         """
-        check_is_fitted(self, "chains_")
+        Xb = self._binary(X)
         if len(self.classes_) == 0:
             raise ModelError("this mixture was fitted without labels, so it cannot classify")
-        out = 0.0
+        out = np.zeros((len(Xb), len(self.classes_)))
         for c, st in enumerate(self.chains_):
-            votes = (st.label_counts + self.class_prior_) / (st.sizes[:, None] + 1.0)
-            votes = np.vstack([votes, self.class_prior_[None, :]])
-            out = out + self.membership(X, c) @ votes
-        proba = np.asarray(out) / len(self.chains_)
-        return proba / proba.sum(axis=1, keepdims=True)
+            votes = (st.label_counts + self.class_prior_) / (st.sizes[:, None] + 1.0)   # (K, n_classes)
+            votes = np.vstack([votes, self.class_prior_[None, :]])                    # (K + 1, n_classes)
+            out += self._membership(Xb, c) @ votes
+        proba = out / len(self.chains_)
+        total: NDArray[np.float64] = proba.sum(axis=1, keepdims=True)
+        return proba / total
 
-    def predict(self, X: Any) -> np.ndarray:
+    def scores(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Log-probabilities (clipped at 1e-12), shape (n_samples, n_classes): the mixture has no other scores."""
+        return _log(self.predict_proba(X))
+
+    def scores_and_proba(self, X: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """:meth:`scores` and :meth:`predict_proba` of ``X`` from one pass."""
+        proba = self.predict_proba(X)
+        return _log(proba), proba
+
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Most voted digit, shape (n_samples,)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
+        out: NDArray[Any] = self.classes_[np.argmax(proba, axis=1)]
+        return out
 
     # -- saving -------------------------------------------------------------------------------------------------
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self, "chains_")
-        arrays: dict[str, np.ndarray] = {"classes": np.asarray(self.classes_, np.int64),
+        arrays: dict[str, NDArray[Any]] = {"classes": np.asarray(self.classes_, np.int64),
                                          "class_prior": np.asarray(self.class_prior_, np.float64)}
         chains = []
         for c, st in enumerate(self.chains_):
@@ -397,40 +437,59 @@ class DPMixtureClassifier(DigitClassifier):
         return arrays, meta
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                    meta: dict[str, Any]) -> DPMixtureClassifier:
         if isinstance(params.get("digits"), list):
             params = {**params, "digits": tuple(params["digits"])}
         est = cls(**params)
         est.classes_ = np.asarray(arrays["classes"], np.int64)
         est.class_prior_ = np.asarray(arrays["class_prior"], np.float64)
+        est.n_features_in_ = d = int(meta["n_features_in"])
         est.chains_ = []
         for c in range(int(meta["n_chains"])):
             info = meta["chains"][c]
             sizes = np.asarray(arrays[f"chain{c}.sizes"], np.int64)
             ones = np.asarray(arrays[f"chain{c}.ones"], np.int32)
-            if ones.shape != (sizes.shape[0], N_PIXELS):
-                raise ValueError(f"chain {c}: ones has shape {ones.shape}, expected ({sizes.shape[0]}, {N_PIXELS})")
+            if ones.shape != (sizes.shape[0], d):
+                raise ValueError(f"chain {c}: ones has shape {ones.shape}, expected ({sizes.shape[0]}, {d})")
             est.chains_.append(ChainState(
                 np.asarray(arrays[f"chain{c}.assign"], np.int32), sizes, ones,
                 np.asarray(arrays[f"chain{c}.a"], np.float64), np.asarray(arrays[f"chain{c}.b"], np.float64),
                 float(info["alpha"]), np.asarray(arrays[f"chain{c}.label_counts"], np.int64),
                 info["loglik"], info["moves"], info.get("seconds")))
-        est.n_features_in_ = int(meta["n_features_in"])
         est.n_train_ = int(meta["n_train"])
         est.fit_seconds_ = float(meta["fit_seconds"])
         return est
 
 
+def _log(proba: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.log(np.clip(proba, 1e-12, 1.0))
+
+
+def _checked(est: DPMixtureClassifier, X: ArrayLike, y: ArrayLike | None) -> tuple[NDArray[Any], NDArray[Any] | None]:
+    """Training images as (n, 784) numbers and labels as (n,), checked as scikit-learn does; sets ``n_features_in_``."""
+    try:
+        if y is None:
+            images, labels = validate_data(est, as_pixels(X, "numeric"), dtype="numeric"), None
+        else:
+            images, labels = validate_data(est, as_pixels(X, "numeric"), y, dtype="numeric")
+            check_classification_targets(labels)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from exc
+    if labels is not None and labels.dtype.kind in "iub":
+        labels = labels.astype(np.int64)
+    return images, labels
+
+
 # -- library functions --------------------------------------------------------------------------------------------
-def _check_model(model: Any) -> DPMixtureClassifier:
+def _check_model(model: object) -> DPMixtureClassifier:
     if not isinstance(model, DPMixtureClassifier):
-        raise ModelError(f"this needs a Dirichlet-process mixture (model 'dpmm'), got {type(model).__name__}")
+        raise ParameterError(f"this needs a Dirichlet-process mixture (model 'dpmm'), got {type(model).__name__}")
     check_is_fitted(model, "chains_")
     return model
 
 
-def cluster_means(model: DPMixtureClassifier, chain: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def cluster_means(model: DPMixtureClassifier, chain: int = 0) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Posterior-mean image of every cluster of one chain, largest cluster first.
 
     Returns
@@ -441,13 +500,13 @@ def cluster_means(model: DPMixtureClassifier, chain: int = 0) -> tuple[np.ndarra
     """
     model = _check_model(model)
     if not 0 <= chain < len(model.chains_):
-        raise UserError(f"chain must be in 0..{len(model.chains_) - 1}, got {chain}")
+        raise ParameterError(f"chain must be in 0..{len(model.chains_) - 1}, got {chain}")
     st = model.chains_[chain]
     means = (st.ones + st.a) / (st.sizes[:, None] + st.a + st.b)
     return means, st.sizes.copy()
 
 
-def complete(model: DPMixtureClassifier, pixels: Any, visible_mask: Any) -> np.ndarray:
+def complete(model: DPMixtureClassifier, pixels: ArrayLike, visible_mask: ArrayLike) -> NDArray[np.float64]:
     """Posterior predictive of the hidden pixels of one image given its visible ones.
 
     For every chain the clusters (and a new one) are weighted by their CRP
@@ -467,22 +526,22 @@ def complete(model: DPMixtureClassifier, pixels: Any, visible_mask: Any) -> np.n
         Probability that each pixel is on; visible pixels are their binarised values.
     """
     model = _check_model(model)
+    d = int(model.n_features_in_)
     x = np.asarray(pixels, dtype=np.float64).reshape(-1)
     mask = np.asarray(visible_mask).reshape(-1)
-    if x.shape[0] != N_PIXELS:
-        raise UserError(f"pixels must have {N_PIXELS} values (28 x 28), got {x.shape[0]}")
-    if mask.shape[0] != N_PIXELS or mask.dtype != np.bool_:
-        raise UserError(f"visible_mask must be {N_PIXELS} booleans, got {mask.shape[0]} values of {mask.dtype}")
+    if x.shape[0] != d:
+        raise ParameterError(f"pixels must have {d} values{' (28 x 28)' if d == N_PIXELS else ''}, "
+                             f"got {x.shape[0]}")
+    if mask.shape[0] != d or mask.dtype != np.bool_:
+        raise ParameterError(f"visible_mask must be {d} booleans, got {mask.shape[0]} values of {mask.dtype}")
     if not np.all(np.isfinite(x)):
-        raise UserError("pixels must be finite numbers on the 0-255 scale")
+        raise ParameterError("pixels must be finite numbers on the 0-255 scale")
     xb = (x >= float(model.threshold)).astype(np.float64)
-    out = np.zeros(N_PIXELS)
+    out = np.zeros(d)
     for st in model.chains_:
         lp1, lp0 = st.log_probs()
         logw = (lp1[:, mask] @ xb[mask] + lp0[:, mask] @ (1.0 - xb[mask])) + st.log_prior()
-        w = np.exp(logw - logw.max())
-        w /= w.sum()
-        out += w @ np.exp(lp1)
+        out += softmax(logw[None, :])[0] @ np.exp(lp1)
     out /= len(model.chains_)
     out[mask] = xb[mask]
     return out

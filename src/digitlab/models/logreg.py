@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from digitlab.models._linear import SCALE, LinearClassifier, softmax
-from digitlab.models.base import as_pixels, encode_labels
+from digitlab.models._linear import SCALE, LinearClassifier
+from digitlab.models._validation import check_choice, check_int, check_number, fit_data
+from digitlab.models.base import ProgressFn, encode_labels, softmax
 
 __all__ = ["LogisticRegressionClassifier"]
 
@@ -22,19 +24,17 @@ class LogisticRegressionClassifier(LinearClassifier):
     Parameters
     ----------
     multi_class : {"multinomial", "ovr"}, default="multinomial"
-        ``"multinomial"`` fits one softmax model (0.926 on the MNIST test set);
-        ``"ovr"`` fits one binary "k vs rest" model per class, as the seed's
-        scikit-learn pipeline did (0.918 here, the seed's 0.903), with
-        probabilities normalised over classes.
+        ``"multinomial"`` fits one softmax model; ``"ovr"`` fits one binary
+        "k vs rest" model per class, as the seed's scikit-learn pipeline did,
+        with probabilities normalised over classes (a little less accurate;
+        BENCHMARKS.md has both).
     C : float, default=1.0
         Inverse L2 regularisation strength (scikit-learn's convention: the
-        objective is ``sum of log-losses + |W|^2 / (2 C)``). On the full data
-        C=1 and C=0.1 are within 0.1 point; C=1 converges in fewer seconds.
+        objective is ``sum of log-losses + |W|^2 / (2 C)``).
     max_iter : int, default=100
-        L-BFGS iterations (float32 NumPy, own loss and gradient; scikit-learn's
-        ``LogisticRegression`` took 94 s for the same fit). 100 take 13 s on the
-        60k images on 2 cores (20-50 s when the cores are busy) and reach 0.926
-        on the test set; 200 reach 0.927 in twice the time.
+        L-BFGS iterations (float32 NumPy, own loss and gradient: much faster
+        than scikit-learn's ``LogisticRegression`` for the same fit). More
+        iterations gain little on MNIST for proportionally more time.
     tol : float, default=1e-4
         Stop when the largest gradient component (per sample) is below it.
 
@@ -51,11 +51,19 @@ class LogisticRegressionClassifier(LinearClassifier):
     Notes
     -----
     The score of class k is ``coef_[k] @ (x / 255) + intercept_[k]``, so
-    :meth:`contributions` is exact.
+    :meth:`contributions` is exact. ``predict_proba`` is the softmax of the
+    scores only for ``multinomial`` (``proba_is_softmax`` is False, as it
+    cannot hold for ``ovr``); :meth:`scores_and_proba` takes one pass either way.
     """
 
     family = "linear"
+    explanation = "exact"
+    thread_safe = True
+    proba_is_softmax = False
     fit_progress = True
+    fit_checkpoints = False
+
+    n_iter_: int
 
     def __init__(self, multi_class: str = "multinomial", C: float = 1.0, max_iter: int = 100,
                  tol: float = 1e-4) -> None:
@@ -64,7 +72,7 @@ class LogisticRegressionClassifier(LinearClassifier):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X: Any, y: Any, progress: Any = None) -> LogisticRegressionClassifier:
+    def fit(self, X: ArrayLike, y: ArrayLike, *, progress: ProgressFn | None = None) -> LogisticRegressionClassifier:
         """Fit the model.
 
         Parameters
@@ -79,35 +87,35 @@ class LogisticRegressionClassifier(LinearClassifier):
         -------
         self
         """
-        if self.multi_class not in _MULTI:
-            raise ValueError(f"multi_class must be one of {_MULTI}, got {self.multi_class!r}")
-        if not self.C > 0:
-            raise ValueError(f"C must be > 0, got {self.C!r}")
-        X, y = validate_data(self, as_pixels(X, np.float64), y, dtype=np.float64)
-        self.classes_, y_idx = encode_labels(y)
-        Xs = (X / SCALE).astype(np.float32)
+        check_choice("multi_class", self.multi_class, _MULTI)
+        check_number("C", self.C, 0, low_open=True)
+        check_int("max_iter", self.max_iter, 1)
+        check_number("tol", self.tol, 0)
+        pixels, labels = fit_data(self, X, y, np.float64)
+        self.classes_, y_idx = encode_labels(labels)
+        Xs = (pixels / SCALE).astype(np.float32)
         coef, icpt, self.n_iter_ = _fit_lbfgs(Xs, y_idx, len(self.classes_), C=float(self.C),
-                                ovr=self.multi_class == "ovr", max_iter=int(self.max_iter), tol=float(self.tol),
-                                                progress=progress)
+                                              ovr=self.multi_class == "ovr", max_iter=int(self.max_iter),
+                                              tol=float(self.tol), progress=progress)
         self.coef_ = np.asarray(coef, dtype=np.float64)
         self.intercept_ = np.asarray(icpt, dtype=np.float64)
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
         """Softmax of the scores (multinomial) or normalised sigmoids (ovr), shape (n_samples, n_classes)."""
-        s = self.scores(X)
         if self.multi_class == "multinomial":
-            return softmax(s)
-        p = 1.0 / (1.0 + np.exp(-s))
-        return p / p.sum(axis=1, keepdims=True)
+            return softmax(scores)
+        p: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-scores))
+        total: NDArray[np.float64] = p.sum(axis=1, keepdims=True)
+        return p / total
 
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self)
         return ({"classes": self.classes_, "coef": self.coef_, "intercept": self.intercept_},
                 {"n_features_in": int(self.n_features_in_)})
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                    meta: dict[str, Any]) -> LogisticRegressionClassifier:
         est = cls(**params)
         est.classes_ = arrays["classes"]
@@ -117,8 +125,9 @@ class LogisticRegressionClassifier(LinearClassifier):
         return est
 
 
-def _fit_lbfgs(Xs: np.ndarray, y_idx: np.ndarray, k: int, *, C: float, ovr: bool, max_iter: int,
-               tol: float, progress: Any = None) -> tuple[np.ndarray, np.ndarray, int]:
+def _fit_lbfgs(Xs: NDArray[np.float32], y_idx: NDArray[np.intp], k: int, *, C: float, ovr: bool, max_iter: int,
+               tol: float, progress: ProgressFn | None = None
+               ) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
     """Minimise ``sum_i loss_i + |W|^2 / (2 C)`` (scikit-learn's objective) with L-BFGS.
 
     Parameters
@@ -143,7 +152,7 @@ def _fit_lbfgs(Xs: np.ndarray, y_idx: np.ndarray, k: int, *, C: float, ovr: bool
     Y[np.arange(n), y_idx] = 1.0
     scale = 1.0 / n  # the objective divided by n: same minimum, better conditioned
 
-    def f(theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def f(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         W = theta[: d * k].reshape(d, k).astype(np.float32)
         b = theta[d * k:].astype(np.float32)
         Z = Xs @ W + b
@@ -164,12 +173,12 @@ def _fit_lbfgs(Xs: np.ndarray, y_idx: np.ndarray, k: int, *, C: float, ovr: bool
 
     done = [0]
 
-    def step(_: np.ndarray) -> None:
+    def step(_: NDArray[np.float64]) -> None:
         done[0] += 1
         if progress is not None:
             progress("L-BFGS", done[0], max_iter)
 
     res = minimize(f, np.zeros(d * k + k), jac=True, method="L-BFGS-B", callback=step,
                    options={"maxiter": max_iter, "gtol": tol * scale, "ftol": 1e-10})
-    theta = res.x
+    theta: NDArray[np.float64] = np.asarray(res.x, dtype=np.float64)
     return theta[: d * k].reshape(d, k).T.copy(), theta[d * k:].copy(), max(int(res.nit), 1)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils.validation import check_is_fitted
 
+from digitlab.errors import ParameterError
 from digitlab.models._linear import SCALE, class_index, linear_contributions
-from digitlab.models.base import DigitClassifier, as_pixels
+from digitlab.models._validation import check_choice, fit_data, predict_data
+from digitlab.models.base import DigitClassifier
 
 __all__ = ["BinarySGDClassifier"]
 
@@ -43,9 +46,25 @@ class BinarySGDClassifier(DigitClassifier):
     n_iter_ : int
         Epochs run.
     n_features_in_ : int
+
+    Notes
+    -----
+    The scores are ``[-log-odds, log-odds]``, whose softmax is
+    ``sigmoid(2 log-odds)``, not ``P(digit) = sigmoid(log-odds)``, so
+    ``proba_is_softmax`` is False; :meth:`scores_and_proba` takes one pass.
     """
 
     family = "linear"
+    explanation = "exact"
+    thread_safe = True
+    proba_is_softmax = False
+    fit_progress = False
+    fit_checkpoints = False
+
+    coef_: NDArray[np.float64]
+    intercept_: float
+    n_iter_: int
+    n_features_in_: int
 
     def __init__(self, digit: int = 0, alpha: float = 1e-4, max_iter: int = 20, tol: float = 1e-4,
                  class_weight: str = "none", random_state: int = 0) -> None:
@@ -56,11 +75,12 @@ class BinarySGDClassifier(DigitClassifier):
         self.class_weight = class_weight
         self.random_state = random_state
 
-    def binary_target(self, y: Any) -> np.ndarray:
+    def binary_target(self, y: ArrayLike) -> NDArray[np.int64]:
         """Digit labels to this model's 0/1 labels (1 where ``y == digit``), shape (n,)."""
-        return (np.asarray(y) == self.digit).astype(np.int64)
+        target: NDArray[np.int64] = (np.asarray(y) == self.digit).astype(np.int64)
+        return target
 
-    def fit(self, X: Any, y: Any) -> BinarySGDClassifier:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> BinarySGDClassifier:
         """Fit ``y == digit`` against the rest.
 
         Parameters
@@ -78,47 +98,56 @@ class BinarySGDClassifier(DigitClassifier):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import SGDClassifier
 
-        if self.class_weight not in ("none", "balanced"):
-            raise ValueError(f"class_weight must be 'none' or 'balanced', got {self.class_weight!r}")
-        X, y = validate_data(self, as_pixels(X, np.float64), y, dtype=np.float64)
-        target = self.binary_target(y)
+        check_choice("class_weight", self.class_weight, ("none", "balanced"))
+        pixels, labels = fit_data(self, X, y, np.float64)
+        target = self.binary_target(labels)
         if target.min() == target.max():
-            raise ValueError(f"training labels must include digit {self.digit!r} and other labels; "
-                             f"as 'is {self.digit}' vs rest they have only one class")
+            raise ParameterError(f"training labels must include digit {self.digit!r} and other labels; "
+                                 f"as 'is {self.digit}' vs rest they have only one class")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             m = SGDClassifier(loss="log_loss", alpha=float(self.alpha), max_iter=int(self.max_iter), tol=self.tol,
                               class_weight=None if self.class_weight == "none" else "balanced",
-                              random_state=self.random_state).fit(X / SCALE, target)
+                              random_state=self.random_state).fit(pixels / SCALE, target)
         self.classes_ = np.array([0, 1])
         self.n_iter_ = int(m.n_iter_)
         self.coef_ = m.coef_[0].astype(np.float64)
         self.intercept_ = float(m.intercept_[0])
         return self
 
-    def _scaled(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        return validate_data(self, as_pixels(X, np.float64), reset=False, dtype=np.float64) / SCALE
+    def _scaled(self, X: ArrayLike) -> NDArray[np.float64]:
+        pixels = predict_data(self, X, np.float64)
+        return pixels / SCALE
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Log-odds of "is ``digit``", shape (n_samples,)."""
-        return self._scaled(X) @ self.coef_ + self.intercept_
+        out: NDArray[np.float64] = self._scaled(X) @ self.coef_ + self.intercept_
+        return out
 
-    def scores(self, X: Any) -> np.ndarray:
+    def scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class scores ``[-log-odds, log-odds]``, shape (n_samples, 2) (see :meth:`contributions`)."""
         d = self.decision_function(X)
         return np.column_stack([-d, d])
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> NDArray[np.int64]:
         """1 where the model says "is ``digit``", else 0; shape (n_samples,)."""
         return (self.decision_function(X) > 0).astype(np.int64)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """``[P(not digit), P(digit)]``, shape (n_samples, 2)."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+    @staticmethod
+    def _proba(log_odds: NDArray[np.float64]) -> NDArray[np.float64]:
+        p: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-log_odds))
         return np.column_stack([1 - p, p])
 
-    def contributions(self, X: Any, digit: Any) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """``[P(not digit), P(digit)]``, shape (n_samples, 2)."""
+        return self._proba(self.decision_function(X))
+
+    def scores_and_proba(self, X: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """:meth:`scores` and :meth:`predict_proba` of ``X`` from one pass, both shape (n_samples, 2)."""
+        d = self.decision_function(X)
+        return np.column_stack([-d, d]), self._proba(d)
+
+    def contributions(self, X: ArrayLike, digit: int) -> NDArray[np.float64]:
         """Exact per-pixel contributions to the score of class ``digit`` (1 = "is digit", 0 = "is not").
 
         The score of class 1 is the log-odds ``coef_ @ (x / 255) + intercept_``
@@ -131,13 +160,13 @@ class BinarySGDClassifier(DigitClassifier):
         sign = 1.0 if class_index(self.classes_, digit) == 1 else -1.0
         return linear_contributions(self._scaled(X), sign * self.coef_)
 
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self)
         return ({"coef": self.coef_},
                 {"n_features_in": int(self.n_features_in_), "intercept": float(self.intercept_)})
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                    meta: dict[str, Any]) -> BinarySGDClassifier:
         est = cls(**params)
         est.classes_ = np.array([0, 1])

@@ -6,11 +6,13 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils.validation import check_is_fitted
 
-from digitlab.models._linear import SCALE, LinearClassifier, softmax
+from digitlab.models._linear import SCALE, LinearClassifier
 from digitlab.models._svm import fit_temperature
-from digitlab.models.base import as_pixels, encode_labels
+from digitlab.models._validation import check_int, check_number, fit_data
+from digitlab.models.base import encode_labels, softmax
 
 __all__ = ["LinearSVMClassifier"]
 
@@ -42,9 +44,23 @@ class LinearSVMClassifier(LinearClassifier):
         ``predict_proba`` is ``softmax(scores / temperature_)``; fitted by
         log-loss on (at most 5,000 of) the training images.
     n_features_in_ : int
+
+    Notes
+    -----
+    As ``temperature_`` is not 1, ``proba_is_softmax`` is False;
+    :meth:`scores_and_proba` still takes one pass.
     """
 
     family = "linear"
+    explanation = "exact"
+    thread_safe = True
+    proba_is_softmax = False
+    fit_progress = False
+    fit_checkpoints = False
+
+    n_iter_: int
+    temperature_: float
+    n_features_in_: int
 
     def __init__(self, C: float = 0.05, max_iter: int = 200, tol: float = 1e-4, random_state: int = 0) -> None:
         self.C = C
@@ -52,7 +68,7 @@ class LinearSVMClassifier(LinearClassifier):
         self.tol = tol
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> LinearSVMClassifier:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> LinearSVMClassifier:
         """Fit one binary linear SVM per class.
 
         Parameters
@@ -67,12 +83,13 @@ class LinearSVMClassifier(LinearClassifier):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.svm import LinearSVC
 
-        if not self.C > 0:
-            raise ValueError(f"C must be > 0, got {self.C!r}")
-        X, y = validate_data(self, as_pixels(X, np.float64), y, dtype=np.float64)
-        self.classes_, y_idx = encode_labels(y)
+        check_number("C", self.C, 0, low_open=True)
+        check_int("max_iter", self.max_iter, 1)
+        check_number("tol", self.tol, 0)
+        pixels, labels = fit_data(self, X, y, np.float64)
+        self.classes_, y_idx = encode_labels(labels)
         k = len(self.classes_)
-        Xs = X / SCALE
+        Xs = pixels / SCALE
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             m = LinearSVC(C=float(self.C), dual=False, max_iter=int(self.max_iter), tol=float(self.tol),
@@ -86,17 +103,17 @@ class LinearSVMClassifier(LinearClassifier):
         self.temperature_ = fit_temperature(Xs[sub] @ coef.T + icpt, y_idx[sub])
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
         """``softmax(scores / temperature_)``, shape (n_samples, n_classes)."""
-        return softmax(self.scores(X) / self.temperature_)
+        return softmax(scores / self.temperature_)
 
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self)
         return ({"classes": self.classes_, "coef": self.coef_, "intercept": self.intercept_},
                 {"n_features_in": int(self.n_features_in_), "temperature": float(self.temperature_)})
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                    meta: dict[str, Any]) -> LinearSVMClassifier:
         est = cls(**params)
         est.classes_ = arrays["classes"]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils.validation import check_is_fitted
 
-from digitlab.models._linear import ScoredClassifier, class_index, softmax
-from digitlab.models.base import as_pixels, encode_labels
+from digitlab.models._linear import ScoredClassifier, class_index
+from digitlab.models._validation import check_int, check_number, fit_data, predict_data
+from digitlab.models.base import ProgressFn, encode_labels
+
+if TYPE_CHECKING:
+    from lightgbm import Booster
 
 __all__ = ["BaggedBoostedTreesClassifier"]
 
@@ -27,9 +32,7 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
     Parameters
     ----------
     n_bags : int, default=2
-        Boosters averaged. One bag of 100 rounds already reaches 0.9785 on the
-        MNIST test set (145 s on 2 busy cores); the default two bags reach
-        0.9795 in 88 s (1 thread, quiet machine) to 166 s (busy machine).
+        Boosters averaged (one bag is nearly as accurate; BENCHMARKS.md has the figures).
     n_estimators : int, default=100
         Boosting rounds per bag (each round grows one tree per class).
     learning_rate : float, default=0.2
@@ -45,8 +48,9 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
     min_child_samples : int, default=20
     n_jobs : int, default=1
         LightGBM (OpenMP) threads. On a machine whose cores are shared with
-        other busy processes, 2 threads were 6x *slower* in wall time than 1
-        (OpenMP spin-waits); raise it on a machine of your own.
+        other busy processes, 2 threads were several times *slower* in wall
+        time than 1 (OpenMP spin-waits; docs/models.md); raise it on a machine
+        of your own.
     random_state : int, default=0
 
     Attributes
@@ -60,11 +64,19 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
     The score of class k is ``mean_b raw_b(x)[k]``, so LightGBM's exact
     TreeSHAP contributions (``pred_contrib=True``), averaged over the bags in
     the same way, sum with the averaged bias to that score
-    (:meth:`contributions`, :meth:`contribution_bias`).
+    (:meth:`contributions`, :meth:`contribution_bias`). ``predict_proba`` is
+    the softmax of the scores.
     """
 
     family = "tree"
+    explanation = "exact"
+    thread_safe = True
+    proba_is_softmax = True
     fit_progress = True
+    fit_checkpoints = False
+
+    boosters_: list[Booster]
+    n_features_in_: int
 
     def __init__(self, n_bags: int = 2, n_estimators: int = 100, learning_rate: float = 0.2, max_depth: int = 7,
                  num_leaves: int = 63, feature_fraction: float = 0.3, bag_fraction: float = 0.7,
@@ -82,14 +94,11 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
 
     def _check_params(self) -> None:
         for name in ("n_bags", "n_estimators", "max_depth", "num_leaves", "min_child_samples", "n_jobs"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+            check_int(name, getattr(self, name), 1)
         for name in ("feature_fraction", "bag_fraction", "learning_rate"):
-            v = float(getattr(self, name))
-            if not 0 < v <= 1:
-                raise ValueError(f"{name} must be in (0, 1], got {v!r}")
+            check_number(name, getattr(self, name), 0, 1, low_open=True)
 
-    def fit(self, X: Any, y: Any, progress: Any = None) -> BaggedBoostedTreesClassifier:
+    def fit(self, X: ArrayLike, y: ArrayLike, *, progress: ProgressFn | None = None) -> BaggedBoostedTreesClassifier:
         """Train the bags.
 
         Parameters
@@ -106,12 +115,12 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
         import lightgbm as lgb
 
         self._check_params()
-        X, y = validate_data(self, as_pixels(X, np.float32), y, dtype=np.float32)
-        self.classes_, y_idx = encode_labels(y)
+        pixels, labels = fit_data(self, X, y, np.float32)
+        self.classes_, y_idx = encode_labels(labels)
         k = len(self.classes_)
         rng = np.random.default_rng(self.random_state)
-        n = len(X)
-        n_rows = max(k, int(round(self.bag_fraction * n)))
+        n = len(pixels)
+        n_rows = max(k, round(self.bag_fraction * n))
         total = int(self.n_bags) * int(self.n_estimators)
         self.boosters_ = []
         for b in range(int(self.n_bags)):
@@ -131,7 +140,7 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
                 "max_bin": 63,
                 "verbose": -1,
             }
-            ds = lgb.Dataset(X[rows], label=y_idx[rows], params={"max_bin": 63, "verbose": -1})
+            ds = lgb.Dataset(pixels[rows], label=y_idx[rows], params={"max_bin": 63, "verbose": -1})
             callbacks = []
             if progress is not None:
                 def cb(env: Any, b: int = b) -> None:
@@ -140,26 +149,24 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
             self.boosters_.append(lgb.train(params, ds, num_boost_round=int(self.n_estimators), callbacks=callbacks))
         return self
 
-    def _X(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        return validate_data(self, as_pixels(X, np.float32), reset=False, dtype=np.float32)
+    def _X(self, X: ArrayLike) -> NDArray[np.float32]:
+        pixels = predict_data(self, X, np.float32)
+        return pixels
 
-    def _raw(self, X: np.ndarray, **kw: Any) -> np.ndarray:
-        return np.mean([np.asarray(bst.predict(X, raw_score=True, num_threads=int(self.n_jobs), **kw))
-                        for bst in self.boosters_], axis=0)
+    def _raw(self, X: NDArray[np.float32]) -> NDArray[np.float64]:
+        raw: NDArray[np.float64] = np.mean(
+            [np.asarray(bst.predict(X, raw_score=True, num_threads=int(self.n_jobs)), dtype=np.float64)
+             for bst in self.boosters_], axis=0)
+        return raw
 
-    def scores(self, X: Any) -> np.ndarray:
-        """Bag-averaged raw scores (log-odds), shape (n_samples, n_classes)."""
+    def scores(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Bag-averaged raw scores (log-odds), shape (n_samples, n_classes); their softmax is ``predict_proba``."""
         s = self._raw(self._X(X))
         if len(self.classes_) == 2:
             s = np.column_stack([-s / 2, s / 2])
         return s
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Softmax of the averaged scores, shape (n_samples, n_classes)."""
-        return softmax(self.scores(X))
-
-    def _contrib(self, X: Any) -> np.ndarray:
+    def _contrib(self, X: ArrayLike) -> NDArray[np.float64]:
         """Bag-averaged TreeSHAP values, shape (n, n_classes, n_features + 1); last column is the bias."""
         Xv = self._X(X)
         d = Xv.shape[1]
@@ -171,9 +178,10 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
             if k == 2:
                 c = np.concatenate([-c / 2, c / 2], axis=1)
             per.append(c)
-        return np.mean(per, axis=0)
+        out: NDArray[np.float64] = np.mean(per, axis=0)
+        return out
 
-    def contributions(self, X: Any, digit: Any) -> np.ndarray:
+    def contributions(self, X: ArrayLike, digit: int) -> NDArray[np.float64]:
         """Exact per-pixel contributions (TreeSHAP, averaged over bags) to class ``digit``'s score.
 
         Returns
@@ -184,19 +192,19 @@ class BaggedBoostedTreesClassifier(ScoredClassifier):
         k = class_index(self.classes_, digit)
         return self._contrib(X)[:, k, :-1]
 
-    def contribution_bias(self, X: Any, digit: Any) -> np.ndarray:
+    def contribution_bias(self, X: ArrayLike, digit: int) -> NDArray[np.float64]:
         """The expected score (bias) of class ``digit`` left out of :meth:`contributions`, shape (n_samples,)."""
         k = class_index(self.classes_, digit)
         return self._contrib(X)[:, k, -1]
 
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self)
         return ({"classes": self.classes_},
                 {"n_features_in": int(self.n_features_in_),
                  "boosters": [bst.model_to_string() for bst in self.boosters_]})
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                    meta: dict[str, Any]) -> BaggedBoostedTreesClassifier:
         import lightgbm as lgb
 

@@ -1,11 +1,10 @@
 """8-bit inference for the CNN: export to ONNX, quantize statically, run with ONNX Runtime.
 
-The depth-2 network costs about 22 M multiply-adds per image. In bfloat16
-PyTorch that is 0.3 ms per image in batches and 1 ms for one image alone (op
-dispatch dominates); with int8 weights and activations in ONNX Runtime it is
-0.16 ms either way, at the same test accuracy (99.67 % against 99.66 %). Activations are
-quantized per tensor with ranges measured on calibration images, so an image
-gets the same scores alone or in a batch.
+For one image alone PyTorch's per-op dispatch dominates the time; an int8
+graph run by ONNX Runtime is several times faster, alone or in batches, at
+the same test accuracy (docs/cnn.md and BENCHMARKS.md have the figures).
+Activations are quantized per tensor with ranges measured on calibration
+images, so an image gets the same scores alone or in a batch.
 
 The graph is plain ONNX (QDQ format), stored with the weights; it holds no code.
 """
@@ -14,16 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
-__all__ = ["Int8Graph", "export_int8", "inference_threads"]
+from digitlab.models.cnn._threads import inference_threads
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+    from torch import nn
+
+__all__ = ["Int8Graph", "export_int8"]
 
 _INPUT, _OUTPUT = "x", "logits"
 
@@ -40,16 +45,11 @@ def _quiet() -> Iterator[None]:
             warnings.simplefilter("ignore")
             yield
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
 
 
-def inference_threads(n_images: int) -> int:
-    """Threads to predict ``n_images`` with: one up to 64 images (a server's micro-batches), else up to two."""
-    return 1 if n_images <= 64 else min(2, os.cpu_count() or 1)
-
-
-def export_int8(net: Any, calibration: np.ndarray) -> bytes:
+def export_int8(net: nn.Module, calibration: NDArray[np.float32]) -> bytes:
     """Export ``net`` to ONNX and quantize it to int8 (QDQ, per-channel weights, min-max activation ranges).
 
     Parameters
@@ -67,17 +67,19 @@ def export_int8(net: Any, calibration: np.ndarray) -> bytes:
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    class Batches(CalibrationDataReader):  # type: ignore[misc]
+    class Batches(CalibrationDataReader):
         def __init__(self) -> None:
             self._it = iter([{_INPUT: calibration[i:i + 128]} for i in range(0, len(calibration), 128)])
 
-        def get_next(self) -> dict[str, np.ndarray] | None:
+        def get_next(self) -> dict[str, NDArray[np.float32]] | None:
             return next(self._it, None)
 
     with _quiet(), tempfile.TemporaryDirectory() as tmp:
         program = torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), dynamo=True, verbose=False,
                                     input_names=[_INPUT], output_names=[_OUTPUT],
                                     dynamic_shapes={"x": {0: torch.export.Dim("n")}})
+        if program is None:  # only with dynamo=False and an output file; never here
+            raise RuntimeError("torch.onnx.export returned no program")
         out = Path(tmp) / "int8.onnx"
         quantize_static(program.model_proto, str(out), Batches(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
@@ -100,19 +102,19 @@ class Int8Graph:
 
     def __init__(self, graph: bytes) -> None:
         self.graph = graph
-        self._sessions: dict[int, Any] = {}
+        self._sessions: dict[int, InferenceSession] = {}
         try:
             self._session(1)
         except Exception as exc:
             raise ValueError(f"the int8 graph cannot be loaded by ONNX Runtime: {exc}") from None
 
-    def _session(self, threads: int) -> Any:
+    def _session(self, threads: int) -> InferenceSession:
         session = self._sessions.get(threads)
         if session is None:
             session = self._sessions[threads] = self._open(threads)
         return session
 
-    def _open(self, threads: int) -> Any:
+    def _open(self, threads: int) -> InferenceSession:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -122,7 +124,8 @@ class Int8Graph:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep, not spin
         return ort.InferenceSession(self.graph, opts, providers=["CPUExecutionProvider"])
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """Logits of ``x`` (n, 1, 28, 28) float32, shape (n, k) float32, on :func:`inference_threads` threads."""
         session = self._session(inference_threads(len(x)))
-        return session.run([_OUTPUT], {_INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        logits: NDArray[np.float32] = session.run([_OUTPUT], {_INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        return logits

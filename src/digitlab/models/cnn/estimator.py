@@ -1,0 +1,457 @@
+"""The CNN as a digitlab estimator: :class:`CNNClassifier`.
+
+Training: AdamW with a one-cycle schedule (linear warm-up, cosine decay),
+label smoothing, bfloat16 autocast where the CPU supports it natively, and
+batched augmentation on the CPU (:func:`digitlab.models.cnn.net.augment`).
+With ``checkpoint_dir`` a checkpoint is written after every epoch
+(:mod:`digitlab.models.cnn.checkpoint`) and ``resume=True`` continues from the
+last completed epoch with the same weights as an uninterrupted run.
+
+Predictions run on an int8 copy of the network (:mod:`digitlab.models.cnn._int8`)
+made at the end of ``fit``; integrated gradients are taken of the float
+network.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any, TypedDict, cast
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils.validation import check_is_fitted
+
+from digitlab.errors import ParameterError
+from digitlab.models._linear import ScoredClassifier, class_index
+from digitlab.models._validation import check_choice, check_int, check_number, fit_data, predict_data
+from digitlab.models.base import ProgressFn, encode_labels
+from digitlab.models.cnn._int8 import Int8Graph, export_int8
+from digitlab.models.cnn._threads import auto_threads, inference_threads, torch_threads
+from digitlab.models.cnn.checkpoint import History, fingerprint, has_checkpoint, load_checkpoint, save_checkpoint
+from digitlab.models.cnn.net import (
+    AUGMENTS,
+    DigitNet,
+    augment,
+    channels_last,
+    fold_batchnorm,
+    standardise,
+    standardised,
+    to_tensor,
+)
+
+__all__ = ["RECIPES", "CNNClassifier", "Config"]
+
+#: Defaults that each recipe gives to the parameters left as ``None``: ``"fast"`` (a quick network, no
+#: augmentation) and ``"default"`` (the bundled model's; docs/cnn.md tells how it was chosen).
+RECIPES: dict[str, dict[str, int | float | str]] = {
+    "fast": {"width": 16, "depth": 1, "epochs": 3, "lr": 4e-3, "augment": "none", "dropout": 0.0},
+    "default": {"width": 32, "depth": 2, "epochs": 24, "lr": 3e-3, "augment": "elastic", "dropout": 0.1},
+}
+
+
+class Config(TypedDict):
+    """The effective hyper-parameters of a fit (``config_``): the recipe's, overridden by the set parameters."""
+
+    width: int
+    depth: int
+    epochs: int
+    lr: float
+    augment: str
+    dropout: float
+    batch_size: int
+    weight_decay: float
+    label_smoothing: float
+    warmup: float
+    seed: int
+
+
+class CNNClassifier(ScoredClassifier):
+    """Convolutional network for 28x28 digits (PyTorch, CPU).
+
+    Parameters
+    ----------
+    recipe : {"fast", "default"}, default="default"
+        Gives the values of the parameters left as ``None`` (see :data:`RECIPES`).
+    epochs : int, optional
+    batch_size : int, default=128
+    lr : float, optional
+        Peak learning rate of the one-cycle schedule (AdamW).
+    weight_decay : float, default=0.02
+    width : int, optional
+        Channels of the first conv block (then 2x and 4x).
+    depth : int, optional
+        Convolutions in the second and third blocks.
+    dropout : float, optional
+    augment : {"none", "affine", "elastic"}, optional
+    label_smoothing : float, default=0.1
+    warmup : float, default=0.15
+        Fraction of the steps spent warming the learning rate up.
+    bf16 : bool, optional
+        bfloat16 autocast for training, integrated gradients and predictions
+        without ``int8`` (faster, the same accuracy); default: when the CPU
+        supports it natively.
+    int8 : bool, default=True
+        Predict with an 8-bit copy of the network (ONNX Runtime; see
+        :meth:`quantize`), made at the end of ``fit``: faster than PyTorch,
+        alone or batched, at the same test accuracy. ``False`` predicts with
+        PyTorch (so does a fit whose int8 copy fails: it warns and keeps the network).
+    n_threads : int, optional
+        Torch threads for training; default: 2 on an idle machine, 1 when others run.
+    seed : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    net_ : DigitNet
+        The trained network (eval mode).
+    config_ : Config
+        The effective hyper-parameters.
+    history_ : list of dict
+        Per epoch: loss, accuracy (on the augmented training batches), seconds.
+    int8_graph_ : bytes
+        The quantized ONNX graph (only with ``int8``).
+    n_features_in_ : int
+
+    Notes
+    -----
+    ``predict_proba`` is the softmax of the logits (``scores``). Predictions
+    and explanations only read the fitted network, so one model may serve
+    several threads; the torch thread count they set is process-wide.
+    """
+
+    family = "cnn"
+    explanation = "integrated_gradients"
+    thread_safe = True
+    proba_is_softmax = True
+    fit_progress = True
+    fit_checkpoints = True
+
+    net_: DigitNet
+    config_: Config
+    history_: History
+    int8_graph_: bytes
+    n_features_in_: int
+
+    def __init__(self, recipe: str = "default", epochs: int | None = None, batch_size: int = 128,
+                 lr: float | None = None, weight_decay: float = 0.02, width: int | None = None,
+                 depth: int | None = None, dropout: float | None = None, augment: str | None = None,
+                 label_smoothing: float = 0.1,
+                 warmup: float = 0.15, bf16: bool | None = None, int8: bool = True, n_threads: int | None = None,
+                 seed: int = 0) -> None:
+        self.recipe = recipe
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.width = width
+        self.depth = depth
+        self.dropout = dropout
+        self.augment = augment
+        self.label_smoothing = label_smoothing
+        self.warmup = warmup
+        self.bf16 = bf16
+        self.int8 = int8
+        self.n_threads = n_threads
+        self.seed = seed
+
+    # ------------------------------------------------------------------ config
+    def _config(self) -> Config:
+        """The effective hyper-parameters: the recipe's defaults overridden by the set parameters.
+
+        Raises
+        ------
+        ParameterError
+            A parameter breaks its rule (the message states it and the value seen).
+        """
+        recipe = RECIPES[check_choice("recipe", self.recipe, RECIPES)]
+
+        def pick(name: str) -> object:
+            value = getattr(self, name)
+            return recipe[name] if value is None else value
+
+        if self.n_threads is not None:
+            check_int("n_threads", self.n_threads, 1)
+        if self.bf16 is not None and not isinstance(self.bf16, (bool, np.bool_)):
+            raise ParameterError(f"bf16 must be None, True or False, got {self.bf16!r}")
+        return Config(
+            width=check_int("width", pick("width"), 1, 512),
+            depth=check_int("depth", pick("depth"), 1, 4),
+            epochs=check_int("epochs", pick("epochs"), 1),
+            lr=check_number("lr", pick("lr"), 0, low_open=True),
+            augment=check_choice("augment", pick("augment"), AUGMENTS),
+            dropout=check_number("dropout", pick("dropout"), 0, 1, high_open=True),
+            batch_size=check_int("batch_size", self.batch_size, 1),
+            weight_decay=check_number("weight_decay", self.weight_decay, 0),
+            label_smoothing=check_number("label_smoothing", self.label_smoothing, 0, 1, high_open=True),
+            warmup=check_number("warmup", self.warmup, 0, 1, high_open=True),
+            seed=check_int("seed", self.seed))
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X: ArrayLike, y: ArrayLike, *, progress: ProgressFn | None = None,
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> CNNClassifier:
+        """Train the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
+            Pixel intensities 0-255.
+        y : array-like of shape (n_samples,)
+        progress : callable, optional
+            ``progress(key, completed, total, **info)``: key ``"batch"`` after
+            every batch (running ``loss`` and ``accuracy`` of the epoch) and
+            ``"epoch"`` after every epoch (``loss``, ``accuracy``, ``seconds``).
+        checkpoint_dir : path-like, optional
+            Folder for a checkpoint written after every epoch.
+        resume : bool, default=False
+            Continue from the checkpoint in ``checkpoint_dir`` (it must come from
+            the same parameters and data); without one, start afresh.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ParameterError
+            A bad parameter, ``resume`` without ``checkpoint_dir``, or images that are not 28x28.
+        UserError
+            The checkpoint to resume from is unreadable or from another run.
+        """
+        cfg = self._config()
+        if resume and checkpoint_dir is None:
+            raise ParameterError("resume=True needs a checkpoint_dir")
+        pixels, labels_in = fit_data(self, X, y, np.float32)
+        self.classes_, y_idx = encode_labels(labels_in)
+        if pixels.shape[1] != 784:
+            raise ParameterError(f"the CNN needs 28x28 images (784 pixels), got {pixels.shape[1]} feature(s)")
+        key = fingerprint(pixels, y_idx, cfg)
+        use_bf16 = self._use_bf16()
+        report: ProgressFn = progress or (lambda *a, **k: None)
+        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+
+        with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads or auto_threads()):
+            torch.manual_seed(cfg["seed"])
+            net = channels_last(DigitNet(cfg["width"], cfg["dropout"], len(self.classes_), cfg["depth"]))
+            opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+            start_epoch = 0
+            history: History = []
+            if resume and ckpt is not None and has_checkpoint(ckpt):
+                start_epoch, history = load_checkpoint(ckpt, net, opt, key, cfg["epochs"])
+            images = to_tensor(pixels)                             # (n, 1, 28, 28) in [0, 1]
+            labels = torch.from_numpy(y_idx.astype(np.int64))      # (n,)
+            for epoch in range(start_epoch, cfg["epochs"]):
+                history.append(_train_epoch(net, opt, images, labels, cfg, epoch, use_bf16, report))
+                if ckpt is not None:
+                    save_checkpoint(ckpt, net, opt, epoch + 1, history, key)
+                last = history[-1]
+                report("epoch", epoch + 1, cfg["epochs"], loss=last["loss"], accuracy=last["accuracy"],
+                       seconds=last["seconds"])
+        self.net_ = net.eval()
+        self.history_ = history
+        self.config_ = cfg
+        if hasattr(self, "int8_graph_"):
+            del self.int8_graph_  # a graph of the previous fit's network
+        if self.int8:
+            try:
+                self.quantize(pixels)
+            except Exception as exc:
+                warnings.warn(f"the int8 copy of the network could not be made ({type(exc).__name__}: {exc}); "
+                              "predictions use PyTorch", RuntimeWarning, stacklevel=2)
+        return self
+
+    def quantize(self, X: ArrayLike, n_calibration: int = 1024) -> CNNClassifier:
+        """Make the 8-bit copy of the network that predictions use (``int8_graph_``).
+
+        Weights are quantized per channel; each activation's range is measured
+        on ``n_calibration`` images of ``X`` taken evenly (the same ones for
+        the same ``X``, so the graph is reproducible). ``fit`` calls it; call
+        it yourself to give a loaded model a graph (or a new one).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
+            Training images, pixel intensities 0-255.
+        n_calibration : int, default=1024
+
+        Returns
+        -------
+        self
+        """
+        pixels = self._pixels(X)
+        rows = np.unique(np.linspace(0, len(pixels) - 1, min(len(pixels), n_calibration)).astype(np.int64))
+        calibration = standardised(pixels[rows])                                       # (m, 1, 28, 28)
+        with torch_threads(self.n_threads or 1):
+            self.int8_graph_ = export_int8(self._inference_net(), calibration)
+        return self
+
+    # --------------------------------------------------------------- inference
+    def scores(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Logits, shape (n_samples, n_classes); ``decision_function`` is the same but for two classes
+        (the margin, shape (n_samples,)), and ``predict_proba`` is their softmax."""
+        return self._logits(X)
+
+    def _pixels(self, X: ArrayLike) -> NDArray[np.float32]:
+        """``X`` checked against the fitted model, as (n, 784) float32 pixels 0-255."""
+        check_is_fitted(self, "net_")
+        pixels = predict_data(self, X, np.float32)
+        return pixels
+
+    def _logits(self, X: ArrayLike, batch: int = 2048) -> NDArray[np.float64]:
+        pixels = self._pixels(X)
+        empty = np.zeros((0, len(self.classes_)))
+        graph = self._int8_graph()
+        if graph is not None:
+            runs = [graph.run(standardised(pixels[i:i + batch])) for i in range(0, len(pixels), batch)]
+            return np.concatenate(runs).astype(np.float64) if runs else empty
+        out, net = [], self._inference_net()
+        use_bf16 = self._use_bf16()  # whatever the batch: same answers
+        with torch.inference_mode(), torch_threads(inference_threads(len(pixels))), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            for i in range(0, len(pixels), batch):
+                xb = standardise(to_tensor(pixels[i:i + batch])).contiguous(memory_format=torch.channels_last)
+                out.append(net(xb).float().numpy())                               # (b, n_classes)
+        return np.concatenate(out).astype(np.float64) if out else empty
+
+    def _use_bf16(self) -> bool:
+        """Whether to autocast to bfloat16: ``bf16``, or when it is None, whether the CPU supports it natively."""
+        return _bf16_supported() if self.bf16 is None else bool(self.bf16)
+
+    def _inference_net(self) -> DigitNet:
+        """``net_`` with each BatchNorm folded into its convolution (same outputs, one pass fewer per layer)."""
+        cached: tuple[DigitNet, DigitNet] | None = getattr(self, "_folded", None)
+        if cached is None or cached[0] is not self.net_:
+            cached = self._folded = (self.net_, fold_batchnorm(self.net_))
+        return cached[1]
+
+    def _int8_graph(self) -> Int8Graph | None:
+        """The ONNX Runtime runner of ``int8_graph_`` (made once), or None to predict with PyTorch."""
+        graph: bytes | None = getattr(self, "int8_graph_", None)
+        if not self.int8 or graph is None:
+            return None
+        runner: Int8Graph | None = getattr(self, "_int8", None)
+        if runner is None or runner.graph is not graph:
+            runner = self._int8 = Int8Graph(graph)
+        return runner
+
+    def integrated_gradients(self, X: ArrayLike, digit: int, steps: int = 32) -> NDArray[np.float64]:
+        """Integrated gradients of the ``digit`` logit from a black baseline.
+
+        The path integral is a midpoint Riemann sum with ``steps`` points, all
+        in one forward/backward pass per image; the map sums (up to that
+        approximation) to ``logit(x) - logit(black)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
+        digit : int
+            A label of ``classes_``.
+        steps : int, default=32
+            More steps approximate the integral better and cost proportionally more.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 784)
+            Contributions on the logit scale.
+        """
+        pixels = self._pixels(X)
+        k = class_index(self.classes_, digit)
+        alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps             # (steps,)
+        black = standardise(torch.zeros(1, 1, 28, 28))                                # (1, 1, 28, 28)
+        out, net = np.empty((len(pixels), 784), dtype=np.float64), self._inference_net()
+        use_bf16 = self._use_bf16()
+        with torch_threads(1):
+            for i in range(len(pixels)):
+                x = standardise(to_tensor(pixels[i:i + 1]))                                 # (1, 1, 28, 28)
+                path = (black + alphas.view(-1, 1, 1, 1) * (x - black)).requires_grad_(True)  # (steps, 1, 28, 28)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                    logit = net(path.contiguous(memory_format=torch.channels_last))[:, k].float().sum()
+                (grad,) = torch.autograd.grad(logit, path)                              # (steps, 1, 28, 28)
+                out[i] = ((x - black) * grad.mean(0, keepdim=True)).reshape(-1).numpy()
+        return out
+
+    # ------------------------------------------------------------ persistence
+    def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
+        check_is_fitted(self, "net_")
+        arrays = {f"net.{k}": v.detach().contiguous().numpy() for k, v in self.net_.state_dict().items()}
+        arrays["classes"] = np.asarray(self.classes_)
+        if getattr(self, "int8_graph_", None) is not None:
+            arrays["int8.onnx"] = np.frombuffer(self.int8_graph_, dtype=np.uint8)
+        meta = {"n_features_in": int(self.n_features_in_), "width": int(self.config_["width"]),
+                "depth": int(self.config_.get("depth", 1)),
+                "dropout": float(self.config_["dropout"]), "config": self.config_, "history": self.history_}
+        return arrays, meta
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
+                   meta: dict[str, Any]) -> CNNClassifier:
+        est = cls(**params)
+        est.classes_ = np.asarray(arrays["classes"])
+        est.n_features_in_ = int(meta["n_features_in"])
+        est.config_ = cast(Config, dict(meta.get("config", {})))  # as get_state wrote it
+        est.history_ = list(meta.get("history", []))
+        net = DigitNet(int(meta["width"]), float(meta["dropout"]), len(est.classes_), int(meta.get("depth", 1)))
+        state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")}
+        net.load_state_dict(state, strict=True)
+        est.net_ = channels_last(net).eval()
+        if "int8.onnx" in arrays:
+            est.int8_graph_ = np.asarray(arrays["int8.onnx"], dtype=np.uint8).tobytes()
+            est._int8 = Int8Graph(est.int8_graph_)  # a corrupt graph fails here, at load, not at the first request
+        return est
+
+
+def one_cycle_lr(step: int, total: int, peak: float, warmup: float) -> float:
+    """The learning rate at ``step`` of ``total``: linear warm-up from peak/25, then cosine decay to ~0."""
+    warm = max(1, int(total * warmup))
+    if step < warm:
+        return peak * (0.04 + 0.96 * step / warm)
+    t = (step - warm) / max(1, total - warm)
+    return peak * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def _train_epoch(net: DigitNet, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
+                 cfg: Config, epoch: int, use_bf16: bool, report: ProgressFn) -> dict[str, float]:
+    """One pass over the shuffled, augmented training images; returns the epoch's record.
+
+    ``images`` (n, 1, 28, 28) on the 0-1 scale, ``labels`` (n,) class indices.
+    """
+    t0 = time.perf_counter()
+    n, bs = len(labels), cfg["batch_size"]
+    steps_per_epoch = math.ceil(n / bs)
+    total_steps = steps_per_epoch * cfg["epochs"]
+    net.train()
+    order = torch.randperm(n)
+    loss_sum, correct, seen = 0.0, 0, 0
+    for b in range(steps_per_epoch):
+        for group in opt.param_groups:
+            group["lr"] = one_cycle_lr(epoch * steps_per_epoch + b, total_steps, cfg["lr"], cfg["warmup"])
+        idx = order[b * bs:(b + 1) * bs]
+        xb = standardise(augment(images[idx], kind=cfg["augment"]))                  # (b, 1, 28, 28)
+        xb = xb.contiguous(memory_format=torch.channels_last)
+        yb = labels[idx]                                                              # (b,)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            logits = net(xb)                                                          # (b, n_classes)
+        loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg["label_smoothing"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == yb).sum())
+        seen += len(idx)
+        report("batch", b + 1, steps_per_epoch, epoch=epoch + 1, loss=loss_sum / seen, accuracy=correct / seen)
+    return {"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen,
+            "seconds": time.perf_counter() - t0}
+
+
+@functools.lru_cache(maxsize=1)
+def _bf16_supported() -> bool:
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
