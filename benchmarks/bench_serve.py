@@ -184,8 +184,8 @@ def main() -> None:
                                                  "met in the median run, **not** in every run" if median_met
                                                  else "**not met**"))
     body = (f"`digitlab serve --workers N` (N uvicorn processes, micro-batched "
-            f"inference) with {model_desc}, loaded by `wrk` on the same machine, {args.repeats} runs of {args.seconds:g} s per row "
-            "(medians; p99 also at its worst run). "
+            f"inference) with {model_desc}, loaded by `wrk` on the same machine, {args.repeats} runs of "
+            f"{args.seconds:g} s per row (medians; p99 also at its worst run). "
             "Inputs: one MNIST test image as 784 pixels, and the same digit drawn on a 280x280 canvas as a PNG "
             "data: URL (decoded and normalised per request). 1-minute load average "
             f"{load_before:.1f} before the runs, {load_after:.1f} after (2 cores; `wrk` shares them with the "

@@ -143,7 +143,7 @@ def test_dark_on_light_is_inverted():
 
 def test_transparent_background_uses_alpha_as_ink():
     a = seven()
-    rgba = np.zeros(a.shape + (4,), dtype=np.uint8)  # black ink on a transparent background
+    rgba = np.zeros((*a.shape, 4), dtype=np.uint8)  # black ink on a transparent background
     rgba[..., 3] = a
     out = to_mnist(Image.fromarray(rgba, mode="RGBA"))
     assert_mnist_style(out)
@@ -326,7 +326,7 @@ def test_no_ink_is_a_user_error():
 def test_load_image_names_the_file(tmp_path):
     p = tmp_path / "empty.png"
     p.write_bytes(png_bytes(Image.new("L", (50, 50), 255)))
-    with pytest.raises(NoInkError, match="empty.png: no ink"):
+    with pytest.raises(NoInkError, match=r"empty\.png: no ink"):
         load_image(p)
     q = tmp_path / "seven.jpg"
     Image.fromarray(255 - seven()).save(q, quality=90)
@@ -425,7 +425,7 @@ def test_check_drawing_converts_once_and_render_drawing_draws_it():
     from digitlab.preprocess import check_drawing, default_pen_width, render_drawing
 
     arrays = [np.asarray(s, dtype=np.float64) for s in SEVEN]
-    drawing = check_drawing(arrays + [[]], CANVAS, CANVAS)
+    drawing = check_drawing([*arrays, []], CANVAS, CANVAS)
     assert len(drawing.strokes) == 1 and drawing.strokes[0] is arrays[0]  # float64 (n, 2) arrays are not copied
     assert drawing.pen_width == default_pen_width(CANVAS, CANVAS) == CANVAS / 14
     assert default_pen_width(4000, 100) == DEFAULT_LIMITS.max_pen_width  # the default pen is capped too

@@ -37,7 +37,8 @@ def _png_header(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
 
 
 # ---------------------------------------------------------------- good inputs
@@ -179,8 +180,8 @@ BAD = {
     "pixels-783": ({"pixels": [0] * 783}, 422, "784"),
     "pixels-28x27": ({"pixels": [[0] * 27] * 28}, 422, "28"),
     "pixels-ragged": ({"pixels": [[0] * 28] * 27 + [[0] * 27]}, 422, "rows"),
-    "pixels-negative": ({"pixels": _PIX[:-1] + [-1]}, 422, "between 0 and 255"),
-    "pixels-256": ({"pixels": _PIX[:-1] + [256]}, 422, "between 0 and 255"),
+    "pixels-negative": ({"pixels": [*_PIX[:-1], -1]}, 422, "between 0 and 255"),
+    "pixels-256": ({"pixels": [*_PIX[:-1], 256]}, 422, "between 0 and 255"),
     "explain-10": ({"pixels": _PIX, "explain": 10}, 422, "explain"),
     "explain-text": ({"pixels": _PIX, "explain": "yes"}, 422, "explain"),
     "model-number": ({"pixels": _PIX, "model": 5}, 422, "model"),

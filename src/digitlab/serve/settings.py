@@ -113,7 +113,9 @@ def serve_settings(data_dir: str | os.PathLike[str] | None = None,
     """
     base = get_settings(data_dir=data_dir, home=home)
     limit_overrides = {k: overrides.pop(k) for k in list(overrides) if k in _LIMIT_NAMES}
-    limits = replace(overrides.pop("limits", DEFAULT_LIMITS), **limit_overrides)
+    limits = overrides.pop("limits", DEFAULT_LIMITS)
+    if limit_overrides:
+        limits = replace(limits, **limit_overrides)
     settings = ServeSettings(data_dir=base.data_dir, models_dir=base.models_dir, limits=limits)
     return replace(settings, **overrides)
 
