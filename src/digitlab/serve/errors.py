@@ -39,8 +39,10 @@ from digitlab.errors import (
     TooLargeError,
     UserError,
 )
+from digitlab.models.io import bundled_dir
 from digitlab.serve.responses import error_response
 from digitlab.serve.schemas import ErrorResponse
+from digitlab.serve.state import state_of
 
 __all__ = ["STATUS", "error_responses", "install_error_table", "public_detail", "status_of", "validation_answer"]
 
@@ -111,9 +113,6 @@ def _message(errors: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _folders(request: Request) -> dict[str, str]:
-    from digitlab.models.io import bundled_dir
-    from digitlab.serve.state import state_of
-
     settings = state_of(request.app).settings
     return {str(settings.models_dir): "models_dir", str(settings.data_dir): "data_dir",
             str(bundled_dir()): "bundled model"}

@@ -360,7 +360,7 @@ class ModelInfo(BaseModel):
     family: str | None = None
     model_type: str | None = Field(default=None, description="Registered estimator name (e.g. 'cnn', 'centroid').")
     explanation: str | None = Field(default=None, description="How its predictions are explained: 'exact', "
-                                                      "'integrated_gradients' or 'occlusion'.")
+                                                              "'integrated_gradients' or 'occlusion'.")
     test_accuracy: float | None = Field(default=None, description="Accuracy on the MNIST test set (model card).")
     default: bool = Field(default=False, description="The model used when a request names none.")
 
