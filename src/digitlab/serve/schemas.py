@@ -173,7 +173,7 @@ def parse_mask(value: object) -> np.ndarray:
     return arr.reshape(784)
 
 
-def _first_bad_bool(value: list[Any] | tuple[Any, ...]) -> object:
+def _first_bad_bool(value: list[object] | tuple[object, ...]) -> object:
     for v in value:
         for w in (v if isinstance(v, (list, tuple)) else [v]):
             if not isinstance(w, bool):
