@@ -118,7 +118,7 @@ def as_picture(canvas: np.ndarray, style: str) -> Image.Image:
         rgb = 255.0 * (1 - a) + blue * a
         return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), mode="RGB")
     if style == "rgba":  # black ink, transparent background
-        rgba = np.zeros(ink.shape + (4,), dtype=np.uint8)
+        rgba = np.zeros((*ink.shape, 4), dtype=np.uint8)
         rgba[..., 3] = ink
         return Image.fromarray(rgba, mode="RGBA")
     raise ValueError(style)
@@ -332,7 +332,7 @@ def main() -> None:
         xn = np.stack([f_norm(i) for i in inputs])
         timing.append((time.perf_counter() - t) / len(inputs) * 1000)
         row: list[object] = [name, len(labels)]
-        for mname, predict in models.items():
+        for predict in models.values():
             for X in (xp, xn0, xn):
                 row.append(f"{100 * np.mean(predict(X) == labels):.1f}")
         rows.append(row)

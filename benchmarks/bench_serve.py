@@ -8,6 +8,9 @@ in time (``--seconds``). Target on 2 cores at 32 clients without explain:
 >= 500 requests/s, p99 <= 50 ms, zero errors.
 
 Run: python benchmarks/bench_serve.py [--model default] [--workers 1,2] [--repeats 3] [--home DIR] [--seconds 5]
+
+A/B against another source tree (one process each, loaded alternately, nothing written):
+python benchmarks/bench_serve.py --compare ../main/src --clients 8,32 --repeats 4 --seconds 4
 """
 
 from __future__ import annotations
@@ -106,42 +109,89 @@ def _wrk(url: str, lua: Path, body: Path, conns: int, seconds: float) -> dict[st
             "errors": r["errors"] + r["status_errors"], "requests": r["requests"]}
 
 
-def _serve_and_load(args: argparse.Namespace, workers: int, bodies: dict[str, Path], lua: Path,
-                    clients: list[int]) -> tuple[list[list[object]], dict[str, object]]:
-    """Start ``digitlab serve --workers N``, run wrk for every body and client count, stop the server."""
+def _start(args: argparse.Namespace, workers: int, src: Path = ROOT / "src") -> tuple[subprocess.Popen, str]:
+    """Start ``digitlab serve --workers N`` from the source tree ``src`` on a free port; wait until it answers."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(src) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "digitlab", "serve", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
            "--model", args.model, "--log-level", "error", "--workers", str(workers)]
     if args.home:
         cmd += ["--home", args.home]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
-    rows: list[list[object]] = []
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_healthy(url, proc)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, url
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _summary(runs: list[dict[str, float]]) -> list[object]:
+    """requests/s, p50 and p99 (medians), worst p99, errors and requests of repeated runs."""
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    return [round(median("rps")), round(median("p50"), 2), round(median("p99"), 2),
+            round(max(r["p99"] for r in runs), 2), sum(r["errors"] for r in runs), sum(r["requests"] for r in runs)]
+
+
+def _serve_and_load(args: argparse.Namespace, workers: int, bodies: dict[str, Path], lua: Path,
+                    clients: list[int]) -> tuple[list[list[object]], dict[str, object]]:
+    """Start ``digitlab serve --workers N``, run wrk for every body and client count, stop the server."""
+    rows: list[list[object]] = []
+    proc, url = _start(args, workers)
+    try:
         with urllib.request.urlopen(url + "/v1/models", timeout=10) as r:
             info = next(m for m in json.load(r)["models"] if m["name"] == args.model)
         for name, body in bodies.items():
             _wrk(url, lua, body, 4, 1.0)  # warm-up
             for c in clients:
                 runs = [_wrk(url, lua, body, c, args.seconds) for _ in range(args.repeats)]
-                def median(key: str) -> float:
-                    return statistics.median(r[key] for r in runs)  # noqa: B023 - used at once
-
-                rows.append([workers, name, c, round(median("rps")), round(median("p50"), 2), round(median("p99"), 2),
-                             round(max(r["p99"] for r in runs), 2), sum(r["errors"] for r in runs),
-                             sum(r["requests"] for r in runs)])
+                rows.append([workers, name, c, *_summary(runs)])
                 print(rows[-1], flush=True)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
     return rows, info
+
+
+def _compare(args: argparse.Namespace, bodies: dict[str, Path], lua: Path, clients: list[int]) -> str:
+    """This tree's server and ``args.compare``'s, one process each, loaded alternately run by run; a table."""
+    other = Path(args.compare).resolve()
+    servers = [("this tree", *_start(args, 1)), (str(other), *_start(args, 1, other))]
+    rows: list[list[object]] = []
+    try:
+        for name, body in bodies.items():
+            if "explain" in name:
+                continue
+            for _, _, url in servers:
+                _wrk(url, lua, body, 4, 1.0)  # warm-up
+            for c in clients:
+                runs: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in servers}
+                for i in range(args.repeats):  # alternate who goes first: the machine's load drifts
+                    for label, _, url in (servers if i % 2 == 0 else servers[::-1]):
+                        runs[label].append(_wrk(url, lua, body, c, args.seconds))
+                this, that = (_summary(runs[label]) for label, _, _ in servers)
+                rows.append([name, c, this[0], that[0], f"{this[0] / that[0]:.2f}", this[2], that[2],  # type: ignore[operator]
+                             this[4] + that[4]])  # type: ignore[operator]
+                print(rows[-1], flush=True)
+    finally:
+        for _, proc, _ in servers:
+            _stop(proc)
+    return (f"One process each, this tree against `{other}`, model `{args.model}`, {args.repeats} alternating "
+            f"runs of {args.seconds:g} s per row (medians).\n\n"
+            + table(["input", "clients", "requests/s (this)", "requests/s (other)", "ratio", "p99 ms (this)",
+                     "p99 ms (other)", "errors"], rows))
 
 
 def main() -> None:
@@ -156,10 +206,21 @@ def main() -> None:
                     help="Load runs per row: the table gives medians and the worst p99.")
     ap.add_argument("--clients", default="1,8,32", help="Concurrent connections, comma-separated.")
     ap.add_argument("--no-write", action="store_true", help="Print only; do not update BENCHMARKS.md.")
+    ap.add_argument("--compare", default=None, metavar="SRC",
+                    help="An A/B: also serve from the source tree SRC (e.g. another worktree's src) and load both "
+                         "servers alternately, one process each, without explanations; prints a table and does not "
+                         "update BENCHMARKS.md.")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     clients = [int(c) for c in args.clients.split(",")]
+    if args.compare:
+        with tempfile.TemporaryDirectory() as tmpdir:
+            tmp = Path(tmpdir)
+            lua = tmp / "post.lua"
+            lua.write_text(LUA, encoding="utf-8")
+            print(_compare(args, _bodies(args.data_dir, tmp), lua, clients))
+        return
     workers = [int(w) for w in args.workers.split(",")]
     rows: list[list[object]] = []
     load_before = os.getloadavg()[0]
@@ -184,8 +245,8 @@ def main() -> None:
                                                  "met in the median run, **not** in every run" if median_met
                                                  else "**not met**"))
     body = (f"`digitlab serve --workers N` (N uvicorn processes, micro-batched "
-            f"inference) with {model_desc}, loaded by `wrk` on the same machine, {args.repeats} runs of {args.seconds:g} s per row "
-            "(medians; p99 also at its worst run). "
+            f"inference) with {model_desc}, loaded by `wrk` on the same machine, {args.repeats} runs of "
+            f"{args.seconds:g} s per row (medians; p99 also at its worst run). "
             "Inputs: one MNIST test image as 784 pixels, and the same digit drawn on a 280x280 canvas as a PNG "
             "data: URL (decoded and normalised per request). 1-minute load average "
             f"{load_before:.1f} before the runs, {load_after:.1f} after (2 cores; `wrk` shares them with the "

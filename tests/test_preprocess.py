@@ -10,9 +10,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
 from digitlab.errors import UserError
+from digitlab.limits import DEFAULT_LIMITS, Limits
 from digitlab.preprocess import (
-    MAX_POINTS,
-    MAX_SIDE,
     NoInkError,
     TooLargeError,
     decode_image,
@@ -23,6 +22,8 @@ from digitlab.preprocess import (
 )
 
 CANVAS = 280
+MAX_SIDE = DEFAULT_LIMITS.max_image_side
+MAX_POINTS = DEFAULT_LIMITS.max_stroke_points
 # stroke_width() of MNIST training digits at 28x28: 10th and 90th percentiles are 1.41 and 2.82 px
 MNIST_WIDTHS = (1.3, 3.0)
 SEVEN = [[(60, 40), (220, 40), (120, 250)]]
@@ -142,7 +143,7 @@ def test_dark_on_light_is_inverted():
 
 def test_transparent_background_uses_alpha_as_ink():
     a = seven()
-    rgba = np.zeros(a.shape + (4,), dtype=np.uint8)  # black ink on a transparent background
+    rgba = np.zeros((*a.shape, 4), dtype=np.uint8)  # black ink on a transparent background
     rgba[..., 3] = a
     out = to_mnist(Image.fromarray(rgba, mode="RGBA"))
     assert_mnist_style(out)
@@ -242,10 +243,10 @@ def test_huge_image_file_is_refused_before_decoding():
 def test_decode_image_applies_the_callers_limits():
     data = png_bytes(Image.new("L", (300, 200)))
     with pytest.raises(TooLargeError, match="300x200 = 60000 pixels; at most 50000"):
-        decode_image(data, max_pixels=50_000)
+        decode_image(data, limits=Limits(max_image_pixels=50_000))
     with pytest.raises(TooLargeError, match="largest accepted side is 250 px"):
-        decode_image(data, max_side=250)
-    assert decode_image(data, max_side=300, max_pixels=60_000).size == (300, 200)
+        decode_image(data, limits=Limits(max_image_side=250))
+    assert decode_image(data, limits=Limits(max_image_side=300, max_image_pixels=60_000)).size == (300, 200)
 
 
 def test_open_image_reads_the_header_and_load_pixels_decodes():
@@ -273,14 +274,11 @@ def test_decompression_bomb_header_is_refused_without_decoding():
         decode_image(png)
 
 
-def test_oversized_file_is_not_read(tmp_path, monkeypatch):
-    import digitlab.preprocess as pre
-
+def test_oversized_file_is_not_read(tmp_path):
     p = tmp_path / "big.png"
     p.write_bytes(png_bytes(Image.fromarray(seven())))
-    monkeypatch.setattr(pre, "MAX_FILE_BYTES", 100)
     with pytest.raises(UserError, match=r"big.png: file is \d+ bytes; at most 100"):
-        load_image(p)
+        load_image(p, limits=Limits(max_file_bytes=100))
 
 
 def test_undecodable_bytes_are_a_user_error():
@@ -328,7 +326,7 @@ def test_no_ink_is_a_user_error():
 def test_load_image_names_the_file(tmp_path):
     p = tmp_path / "empty.png"
     p.write_bytes(png_bytes(Image.new("L", (50, 50), 255)))
-    with pytest.raises(NoInkError, match="empty.png: no ink"):
+    with pytest.raises(NoInkError, match=r"empty\.png: no ink"):
         load_image(p)
     q = tmp_path / "seven.jpg"
     Image.fromarray(255 - seven()).save(q, quality=90)
@@ -404,6 +402,36 @@ def test_absurd_point_counts_are_refused():
         render_strokes([pts], CANVAS, CANVAS, 5)
     with pytest.raises(UserError, match="strokes are accepted"):
         render_strokes([[(1, 1), (2, 2)]] * 5000, CANVAS, CANVAS, 5)
+
+
+def test_every_stroke_bound_comes_from_the_limits():
+    from digitlab.errors import TooLargeError
+
+    limits = Limits(max_strokes=2, max_stroke_points=5, max_canvas_side=300, max_pen_width=12)
+    with pytest.raises(TooLargeError, match="at most 2 strokes"):
+        render_strokes([[(1, 1)]] * 3, CANVAS, CANVAS, 5, limits=limits)
+    with pytest.raises(TooLargeError, match="at most 5 points"):
+        render_strokes([[(1, 1)] * 3, [(2, 2)] * 3], CANVAS, CANVAS, 5, limits=limits)
+    with pytest.raises(TooLargeError, match=r"canvas width must lie in 8\.\.300 px, got 301"):
+        render_strokes(SEVEN, 301, CANVAS, 5, limits=limits)
+    with pytest.raises(UserError, match="pen_width must be > 0 and at most 12"):
+        render_strokes(SEVEN, CANVAS, CANVAS, 13, limits=limits)
+    with pytest.raises(UserError, match="pen_width must be > 0 and at most 200"):  # DEFAULT_LIMITS.max_pen_width
+        render_strokes(SEVEN, 1000, 1000, 201)
+    assert_mnist_style(render_strokes(SEVEN, CANVAS, CANVAS, 12, limits=limits))
+
+
+def test_check_drawing_converts_once_and_render_drawing_draws_it():
+    from digitlab.preprocess import check_drawing, default_pen_width, render_drawing
+
+    arrays = [np.asarray(s, dtype=np.float64) for s in SEVEN]
+    drawing = check_drawing([*arrays, []], CANVAS, CANVAS)
+    assert len(drawing.strokes) == 1 and drawing.strokes[0] is arrays[0]  # float64 (n, 2) arrays are not copied
+    assert drawing.pen_width == default_pen_width(CANVAS, CANVAS) == CANVAS / 14
+    assert default_pen_width(4000, 100) == DEFAULT_LIMITS.max_pen_width  # the default pen is capped too
+    assert np.array_equal(render_drawing(drawing), render_strokes(SEVEN, CANVAS, CANVAS, CANVAS / 14))
+    with pytest.raises(UserError, match="stroke 0 must be a list of"):
+        check_drawing([[(True, False)]], CANVAS, CANVAS)
 
 
 # --------------------------------------------------------------------------- recognition

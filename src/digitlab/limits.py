@@ -10,7 +10,9 @@ same inputs with the same message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from digitlab.errors import UserError
 
 __all__ = ["DEFAULT_LIMITS", "Limits"]
 
@@ -52,6 +54,15 @@ class Limits:
     max_strokes: int = 1000
     max_stroke_points: int = 20_000
     max_pen_width: float = 200.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise UserError(f"limit {f.name} must be a positive number, got {value!r}")
+        for low, high in (("min_image_side", "max_image_side"), ("min_canvas_side", "max_canvas_side")):
+            if getattr(self, low) > getattr(self, high):
+                raise UserError(f"limit {low} ({getattr(self, low)}) must not exceed {high} ({getattr(self, high)})")
 
 
 #: The limits used wherever none are given.

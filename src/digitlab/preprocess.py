@@ -26,7 +26,15 @@ picture that already is light-on-dark is returned unchanged unless
 ``force=True``.
 
 :func:`render_strokes` draws a list of strokes (as a drawing canvas records
-them) with round caps and joins, antialiased, and normalises the result.
+them) with round caps and joins, antialiased, and normalises the result:
+:func:`check_drawing` validates the strokes and the canvas into a
+:class:`Drawing`, :func:`render_drawing` draws one. Callers that validate
+first (the server's request schema) hand the :class:`Drawing` on, so strokes
+are checked and converted to arrays once.
+
+Every size bound (picture sides and pixels, file bytes, canvas sides, strokes,
+points, pen width) comes from a :class:`~digitlab.limits.Limits`, by default
+:data:`~digitlab.limits.DEFAULT_LIMITS`: the server passes its own.
 """
 
 from __future__ import annotations
@@ -36,41 +44,32 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw, UnidentifiedImageError
 from scipy import ndimage as ndi
 
 from digitlab.errors import NoInkError, TooLargeError, UserError
+from digitlab.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
-    "MAX_FILE_BYTES",
-    "MAX_POINTS",
-    "MAX_SIDE",
-    "MAX_STROKES",
-    "MIN_SIDE",
+    "Drawing",
     "NoInkError",
     "TooLargeError",
+    "check_drawing",
     "decode_image",
+    "default_pen_width",
     "load_image",
     "load_pixels",
     "open_image",
+    "render_drawing",
     "render_strokes",
     "stroke_width",
     "to_mnist",
 ]
-
-#: Largest accepted side of an input picture or canvas, in pixels.
-MAX_SIDE = 4000
-#: Largest image file :func:`load_image` reads, in bytes (an uncompressed 4000x4000 RGBA picture is 64 MB).
-MAX_FILE_BYTES = 100_000_000
-#: Smallest accepted longer side of an input picture, in pixels.
-MIN_SIDE = 8
-#: Most strokes and most points (over all strokes) :func:`render_strokes` accepts.
-MAX_STROKES = 1000
-MAX_POINTS = 100_000
 
 #: Image formats :func:`decode_image` accepts (no EPS/PDF, which would run external programs).
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
@@ -100,7 +99,7 @@ _MIN_CONTRAST = 40.0  # grey levels (0-255) between background and ink below whi
 # --------------------------------------------------------------------------- reading
 
 
-def open_image(data: bytes, *, max_side: int = MAX_SIDE, max_pixels: int | None = None) -> Image.Image:
+def open_image(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
     """Read a picture's header (no pixels yet) and refuse it cheaply when it is too large.
 
     Only common raster formats (:data:`FORMATS`) are opened. :func:`load_pixels`
@@ -109,17 +108,16 @@ def open_image(data: bytes, *, max_side: int = MAX_SIDE, max_pixels: int | None 
     Parameters
     ----------
     data : bytes
-    max_side : int, default=MAX_SIDE
-        Longest accepted side, in pixels (at most :data:`MAX_SIDE`).
-    max_pixels : int, optional
-        Most accepted pixels (width x height).
+    limits : Limits, default=DEFAULT_LIMITS
+        ``max_image_side``, ``max_image_pixels`` (width x height) and
+        ``min_image_side`` apply.
 
     Raises
     ------
     TooLargeError
         A side or the pixel count over the limit, or a decompression bomb.
     UserError
-        Not a picture in an accepted format, or a side shorter than :data:`MIN_SIDE`.
+        Not a picture in an accepted format, or a longer side under ``limits.min_image_side``.
     """
     try:
         with warnings.catch_warnings():
@@ -132,12 +130,9 @@ def open_image(data: bytes, *, max_side: int = MAX_SIDE, max_pixels: int | None 
     except (OSError, SyntaxError, ValueError) as exc:
         raise UserError(f"cannot decode image: {exc}") from None
     w, h = img.size
-    side = min(max_side, MAX_SIDE)
-    if max(w, h) > side:
-        raise TooLargeError(f"image is {w}x{h} px; the largest accepted side is {side} px")
-    if max_pixels is not None and w * h > max_pixels:
-        raise TooLargeError(f"image is {w}x{h} = {w * h} pixels; at most {max_pixels} are accepted")
-    _check_size(img.size)
+    _check_size(img.size, limits)
+    if w * h > limits.max_image_pixels:
+        raise TooLargeError(f"image is {w}x{h} = {w * h} pixels; at most {limits.max_image_pixels} are accepted")
     return img
 
 
@@ -156,7 +151,7 @@ def load_pixels(img: Image.Image) -> Image.Image:
     return img
 
 
-def decode_image(data: bytes, *, max_side: int = MAX_SIDE, max_pixels: int | None = None) -> Image.Image:
+def decode_image(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
     """Decode image bytes with Pillow: :func:`open_image`, then :func:`load_pixels`.
 
     The size is checked from the header before the pixels are decoded, so
@@ -169,10 +164,10 @@ def decode_image(data: bytes, *, max_side: int = MAX_SIDE, max_pixels: int | Non
     UserError
         Undecodable or truncated image.
     """
-    return load_pixels(open_image(data, max_side=max_side, max_pixels=max_pixels))
+    return load_pixels(open_image(data, limits=limits))
 
 
-def load_image(path: str | os.PathLike[str], *, force: bool = False) -> np.ndarray:
+def load_image(path: str | os.PathLike[str], *, force: bool = False, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """Read an image file and return it as a 28x28 uint8 MNIST-style array.
 
     Parameters
@@ -180,6 +175,8 @@ def load_image(path: str | os.PathLike[str], *, force: bool = False) -> np.ndarr
     path : path of a PNG, JPEG, BMP, GIF, TIFF, WebP or PPM/PGM file
     force : bool, default=False
         Normalise even a 28x28 picture that already looks like MNIST.
+    limits : Limits, default=DEFAULT_LIMITS
+        ``max_file_bytes`` and the picture limits apply.
 
     Returns
     -------
@@ -195,24 +192,23 @@ def load_image(path: str | os.PathLike[str], *, force: bool = False) -> np.ndarr
     path = Path(path)
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise UserError(f"{path}: file is {size} bytes; at most {MAX_FILE_BYTES} are read (a 4000x4000 "
-                            "picture needs far less)")
+        if size > limits.max_file_bytes:
+            raise TooLargeError(f"{path}: file is {size} bytes; at most {limits.max_file_bytes} are read")
         data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"{path}: cannot read file: {exc.strerror or exc}") from None
     try:
-        return to_mnist(decode_image(data), force=force)
+        return to_mnist(decode_image(data, limits=limits), force=force, limits=limits)
     except UserError as exc:
         raise type(exc)(f"{path}: {exc}") from None
 
 
-def _check_size(size: tuple[int, int]) -> None:
+def _check_size(size: tuple[int, int], limits: Limits) -> None:
     w, h = size
-    if max(w, h) > MAX_SIDE:
-        raise TooLargeError(f"image is {w}x{h} px; the largest accepted side is {MAX_SIDE} px")
-    if max(w, h) < MIN_SIDE or min(w, h) < 1:
-        raise UserError(f"image is {w}x{h} px; the longer side must be at least {MIN_SIDE} px")
+    if max(w, h) > limits.max_image_side:
+        raise TooLargeError(f"image is {w}x{h} px; the largest accepted side is {limits.max_image_side} px")
+    if max(w, h) < limits.min_image_side or min(w, h) < 1:
+        raise UserError(f"image is {w}x{h} px; the longer side must be at least {limits.min_image_side} px")
 
 
 def _pil_ink(img: Image.Image) -> tuple[np.ndarray, bool]:
@@ -242,7 +238,8 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
     """Grey levels on 0-255 (any real dtype) rounded to uint8."""
     if a.dtype == np.uint8:
         return a
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    return out
 
 
 def _alpha_or_grey(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -259,13 +256,13 @@ def _over_white(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return _to_uint8(grey * a + np.float32(255.0) * (np.float32(1.0) - a))
 
 
-def _array_ink(arr: np.ndarray) -> tuple[np.ndarray, bool]:
+def _array_ink(arr: np.ndarray, limits: Limits) -> tuple[np.ndarray, bool]:
     """Ink of an array picture (h, w), (h, w, 1), (h, w, 3) or (h, w, 4) as uint8 (h, w)."""
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise UserError(f"image array must have shape (h, w), (h, w, 3) or (h, w, 4), got {arr.shape}")
-    _check_size((arr.shape[1], arr.shape[0]))
+    _check_size((arr.shape[1], arr.shape[0]), limits)
     if arr.dtype == bool:
         arr = arr.astype(np.float32) * 255.0
     elif not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
@@ -315,7 +312,8 @@ def _light_on_dark(grey: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- normalising
 
 
-def to_mnist(img: Image.Image | np.ndarray, *, force: bool = False, strokes: bool = True) -> np.ndarray:
+def to_mnist(img: Image.Image | np.ndarray, *, force: bool = False, strokes: bool = True,
+             limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """Normalise a digit picture as MNIST was made.
 
     Parameters
@@ -324,12 +322,14 @@ def to_mnist(img: Image.Image | np.ndarray, *, force: bool = False, strokes: boo
         Dark-on-light or light-on-dark (detected from the border), or with a
         transparent background (the alpha channel is the ink). Integer arrays
         are on the 0-255 scale, float arrays on 0-255 or 0-1. The longer side
-        must lie in ``MIN_SIDE..MAX_SIDE``.
+        must lie in ``limits.min_image_side..limits.max_image_side``.
     force : bool, default=False
         Normalise even a 28x28 single-channel light-on-dark picture, which is
         otherwise taken to be MNIST-style already and returned unchanged.
     strokes : bool, default=True
         Bring the stroke width towards MNIST's (dilate thin, erode thick strokes).
+    limits : Limits, default=DEFAULT_LIMITS
+        Bounds of the picture's sides.
 
     Returns
     -------
@@ -344,12 +344,12 @@ def to_mnist(img: Image.Image | np.ndarray, *, force: bool = False, strokes: boo
         Empty or nearly empty picture.
     """
     if isinstance(img, Image.Image):
-        _check_size(img.size)
+        _check_size(img.size, limits)
         single = img.mode in ("L", "1", "I", "I;16", "F")
         ink, alpha = _pil_ink(img)
     elif isinstance(img, np.ndarray):
         single = img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1)
-        ink, alpha = _array_ink(img)
+        ink, alpha = _array_ink(img, limits)
     else:
         raise UserError(f"expected a PIL image or a NumPy array, got {type(img).__name__}")
     if not alpha:
@@ -403,7 +403,8 @@ def _normalise(grey: np.ndarray, ink: np.ndarray = _IDENTITY, *, strokes: bool =
     left = min(max(round(_CENTRE - c), 0), _FRAME - bw)
     out = np.zeros((_FRAME, _FRAME), dtype=np.float32)
     out[top_row:top_row + bh, left:left + bw] = box
-    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+    digit: np.ndarray = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+    return digit
 
 
 def _to_working(crop: np.ndarray) -> np.ndarray:
@@ -465,9 +466,10 @@ def stroke_width(ink: np.ndarray, level: float = _INK_LEVEL) -> float:
 
 
 def _disk(radius: float) -> np.ndarray:
-    n = int(math.floor(radius))
+    n = math.floor(radius)
     yy, xx = np.mgrid[-n:n + 1, -n:n + 1]
-    return (xx * xx + yy * yy) <= radius * radius + 1e-6
+    disk: np.ndarray = (xx * xx + yy * yy) <= radius * radius + 1e-6
+    return disk
 
 
 def _adjust_strokes(work: np.ndarray, width: float) -> np.ndarray:
@@ -483,11 +485,12 @@ def _adjust_strokes(work: np.ndarray, width: float) -> np.ndarray:
         mask = work > 0.3 * float(work.max(initial=0.0))
         radius = (_THIN_TARGET - stroke_width(mask.astype(np.float32))) / 2.0
         if radius >= 0.5:
-            return ndi.binary_dilation(mask, structure=_disk(radius)).astype(np.float32)
+            dilated: np.ndarray = ndi.binary_dilation(mask, structure=_disk(radius)).astype(np.float32)
+            return dilated
     elif width > _THICK_ABOVE:
         radius = (width - _THICK_TARGET) / 2.0
         if radius >= 0.5:
-            eroded = ndi.grey_erosion(work, footprint=_disk(radius))
+            eroded: np.ndarray = ndi.grey_erosion(work, footprint=_disk(radius))
             # never erase a part of the digit: keep the core of strokes erosion would remove
             if float((eroded > _INK_LEVEL).sum()) >= 0.25 * float((work > _INK_LEVEL).sum()):
                 return eroded
@@ -497,19 +500,87 @@ def _adjust_strokes(work: np.ndarray, width: float) -> np.ndarray:
 # --------------------------------------------------------------------------- strokes
 
 
-def render_strokes(strokes: Sequence[Sequence[Sequence[float]]], width: float, height: float,
-                   pen_width: float) -> np.ndarray:
-    """Render canvas strokes with antialiasing and normalise them as MNIST.
+@dataclass(frozen=True, eq=False)
+class Drawing:
+    """Strokes on a canvas, checked against a :class:`~digitlab.limits.Limits` by :func:`check_drawing`.
+
+    Attributes
+    ----------
+    strokes : tuple of ndarray of float64, each of shape (n_points, 2)
+        Finite canvas coordinates (x, y) in pixels, origin at the top left;
+        empty strokes are dropped.
+    width, height : float
+        Canvas size in pixels.
+    pen_width : float
+        Pen diameter in canvas pixels.
+    """
+
+    strokes: tuple[np.ndarray, ...]
+    width: float
+    height: float
+    pen_width: float
+
+
+def default_pen_width(width: float, height: float, limits: Limits = DEFAULT_LIMITS) -> float:
+    """The pen used when none is given: 1/14 of the canvas's longer side (at most ``limits.max_pen_width``)."""
+    return min(max(float(width), float(height)) / 14, float(limits.max_pen_width))
+
+
+def check_drawing(strokes: Sequence[ArrayLike], width: float, height: float, pen_width: float | None = None, *,
+                  limits: Limits = DEFAULT_LIMITS) -> Drawing:
+    """Validate canvas strokes and the canvas: the one rule for the library, the CLI and the server.
 
     Parameters
     ----------
-    strokes : list of strokes, each a list of (x, y) points
+    strokes : list of strokes, each a list (or array) of (x, y) points
+    width, height : float
+        Canvas size in pixels, ``limits.min_canvas_side..limits.max_canvas_side``.
+    pen_width : float, optional
+        Pen diameter in canvas pixels, > 0 and at most the canvas's longer side
+        and ``limits.max_pen_width``; default :func:`default_pen_width`.
+    limits : Limits, default=DEFAULT_LIMITS
+
+    Returns
+    -------
+    Drawing
+
+    Raises
+    ------
+    TooLargeError
+        More than ``limits.max_strokes`` strokes or ``limits.max_stroke_points``
+        points, or a canvas side over ``limits.max_canvas_side``.
+    UserError
+        Malformed strokes, non-finite numbers, bad sizes or pen width.
+    """
+    cw, ch = _canvas_side("width", width, limits), _canvas_side("height", height, limits)
+    if pen_width is None:
+        pen = default_pen_width(cw, ch, limits)
+    else:
+        pen = _number("pen_width", pen_width)
+        widest = min(max(cw, ch), float(limits.max_pen_width))
+        if not 0 < pen <= widest:
+            raise UserError(f"pen_width must be > 0 and at most {widest:g} px (the canvas's longer side, and "
+                            f"at most {limits.max_pen_width:g}), got {pen:g}")
+    return Drawing(tuple(_check_strokes(strokes, limits)), cw, ch, pen)
+
+
+def render_strokes(strokes: Sequence[ArrayLike], width: float, height: float, pen_width: float | None = None, *,
+                   limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """Render canvas strokes with antialiasing and normalise them as MNIST.
+
+    :func:`check_drawing` then :func:`render_drawing`.
+
+    Parameters
+    ----------
+    strokes : list of strokes, each a list (or array) of (x, y) points
         Canvas coordinates in pixels, origin at the top left. A stroke of one
         point is a dot. Parts outside the canvas are cut off, as on the canvas.
-    width, height : int
-        Canvas size in pixels, ``MIN_SIDE..MAX_SIDE``.
-    pen_width : float
-        Pen diameter in canvas pixels, > 0 and at most the canvas's longer side.
+    width, height : float
+        Canvas size in pixels, ``limits.min_canvas_side..limits.max_canvas_side``.
+    pen_width : float, optional
+        Pen diameter in canvas pixels, > 0 and at most the canvas's longer side
+        and ``limits.max_pen_width``; default :func:`default_pen_width`.
+    limits : Limits, default=DEFAULT_LIMITS
 
     Returns
     -------
@@ -518,12 +589,28 @@ def render_strokes(strokes: Sequence[Sequence[Sequence[float]]], width: float, h
     Raises
     ------
     UserError
-        Malformed strokes, non-finite numbers, too many points, bad sizes.
+        Malformed strokes, non-finite numbers, too many strokes or points
+        (:class:`TooLargeError`), bad sizes.
     NoInkError
         No strokes, or only a dot.
     """
-    cw, ch, pen = _check_canvas(width, height, pen_width)
-    pts = _check_strokes(strokes)
+    return render_drawing(check_drawing(strokes, width, height, pen_width, limits=limits))
+
+
+def render_drawing(drawing: Drawing) -> np.ndarray:
+    """Render a checked :class:`Drawing` with antialiasing and normalise it as MNIST.
+
+    Returns
+    -------
+    ndarray of uint8, shape (28, 28)
+
+    Raises
+    ------
+    NoInkError
+        No strokes, strokes only outside the canvas, or only a dot.
+    """
+    pts = drawing.strokes
+    cw, ch, pen = drawing.width, drawing.height, drawing.pen_width
     if not pts:
         raise NoInkError("no ink: the canvas has no strokes")
     # What lies outside the canvas is cut off, as on the canvas: the drawn region is the box of the
@@ -552,56 +639,62 @@ def render_strokes(strokes: Sequence[Sequence[Sequence[float]]], width: float, h
     draw = ImageDraw.Draw(canvas)
     lw = max(1, round(2 * pr))
     for p in pts:
-        flat = [(float(a), float(b)) for a, b in (p - (ox, oy)) * k]
-        if len(flat) > 1:
-            draw.line(flat, fill=255, width=lw)
-        for a, b in flat:  # round caps and joins
+        points = ((p - (ox, oy)) * k).tolist()
+        if len(points) > 1:
+            draw.line([(a, b) for a, b in points], fill=255, width=lw)
+        for a, b in points:  # round caps and joins
             draw.ellipse((a - pr, b - pr, a + pr, b + pr), fill=255)
     img = canvas.reduce(ss)
     return _normalise(np.asarray(img), strokes=False)
 
 
-def _check_canvas(width: Any, height: Any, pen_width: Any) -> tuple[float, float, float]:
-    vals = []
-    for name, v in (("width", width), ("height", height), ("pen_width", pen_width)):
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise UserError(f"{name} must be a number, got {v!r}") from None
-        if not math.isfinite(f):
-            raise UserError(f"{name} must be finite, got {v!r}")
-        vals.append(f)
-    cw, ch, pen = vals
-    for name, v in (("width", cw), ("height", ch)):
-        if not MIN_SIDE <= v <= MAX_SIDE:
-            raise UserError(f"canvas {name} must lie in {MIN_SIDE}..{MAX_SIDE} px, got {v:g}")
-    if not 0 < pen <= max(cw, ch):
-        raise UserError(f"pen_width must be > 0 and at most the canvas's longer side ({max(cw, ch):g}), got {pen:g}")
-    return cw, ch, pen
+def _number(name: str, value: float) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(f):
+        raise UserError(f"{name} must be finite, got {value!r}")
+    return f
 
 
-def _check_strokes(strokes: Any) -> list[np.ndarray]:
+def _canvas_side(name: str, value: float, limits: Limits) -> float:
+    v = _number(name, value)
+    if v > limits.max_canvas_side:
+        raise TooLargeError(f"canvas {name} must lie in {limits.min_canvas_side}..{limits.max_canvas_side} px, "
+                            f"got {v:g}")
+    if not v >= limits.min_canvas_side:
+        raise UserError(f"canvas {name} must lie in {limits.min_canvas_side}..{limits.max_canvas_side} px, got {v:g}")
+    return v
+
+
+def _check_strokes(strokes: Sequence[ArrayLike], limits: Limits) -> list[np.ndarray]:
+    """Each non-empty stroke as a finite (n, 2) float64 array; arrays of that shape are not copied."""
     if isinstance(strokes, (str, bytes)) or not isinstance(strokes, Sequence | np.ndarray):
         raise UserError(f"strokes must be a list of strokes, got {type(strokes).__name__}")
-    if len(strokes) > MAX_STROKES:
-        raise UserError(f"at most {MAX_STROKES} strokes are accepted, got {len(strokes)}")
+    if len(strokes) > limits.max_strokes:
+        raise TooLargeError(f"at most {limits.max_strokes} strokes are accepted, got {len(strokes)}")
     out: list[np.ndarray] = []
     total = 0
+    far = 100 * limits.max_canvas_side
     for i, s in enumerate(strokes):
         try:
-            a = np.asarray(s, dtype=np.float64)
+            a = np.asarray(s)
         except (TypeError, ValueError):
             raise UserError(f"stroke {i} must be a list of (x, y) number pairs") from None
         if a.size == 0:
             continue
+        if a.dtype.kind not in "iuf":
+            raise UserError(f"stroke {i} must be a list of (x, y) number pairs")
         if a.ndim != 2 or a.shape[1] != 2:
             raise UserError(f"stroke {i} must be a list of (x, y) points, got an array of shape {a.shape}")
         total += len(a)
-        if total > MAX_POINTS:
-            raise UserError(f"at most {MAX_POINTS} points are accepted over all strokes, got more")
+        if total > limits.max_stroke_points:
+            raise TooLargeError(f"at most {limits.max_stroke_points} points are accepted over all strokes, got more")
+        a = a.astype(np.float64, copy=False)
         if not np.isfinite(a).all():
             raise UserError(f"stroke {i} holds a non-finite coordinate (NaN or infinity)")
-        if np.abs(a).max() > 100 * MAX_SIDE:
+        if np.abs(a).max() > far:
             raise UserError(f"stroke {i} has a coordinate far outside the canvas ({np.abs(a).max():g})")
         out.append(a)
     return out

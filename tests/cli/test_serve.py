@@ -25,7 +25,9 @@ def test_serve_runs_uvicorn_on_the_given_address(cli, home: Path, model_home: Pa
     result = cli("serve", "--model", "centroid", "--home", model_home, "--port", "8123", "--no-browser")
     assert result.exit_code == 0, result.stderr
     assert calls["host"] == "127.0.0.1" and calls["port"] == 8123 and "browser" not in calls
-    assert calls["app"].state.settings.default_model == "centroid"
+    from digitlab.serve import state_of
+
+    assert state_of(calls["app"]).settings.default_model == "centroid"
     assert "http://127.0.0.1:8123/" in result.stderr
 
 
@@ -33,6 +35,7 @@ def test_serve_with_workers_hands_the_settings_to_worker_processes(cli, model_ho
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
+    from digitlab.serve import state_of
     from digitlab.serve.app import SETTINGS_ENV, app_from_env
 
     calls: dict = {}
@@ -42,4 +45,5 @@ def test_serve_with_workers_hands_the_settings_to_worker_processes(cli, model_ho
     assert result.exit_code == 0, result.stderr
     assert calls["app"] == "digitlab.serve.app:app_from_env" and calls["factory"] and calls["workers"] == 2
     app = app_from_env()  # what each worker process builds
-    assert app.state.settings.default_model == "centroid" and app.state.settings.models_dir == model_home / "models"
+    settings = state_of(app).settings
+    assert settings.default_model == "centroid" and settings.models_dir == model_home / "models"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import zlib
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -36,7 +37,8 @@ def _png_header(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
 
 
 # ---------------------------------------------------------------- good inputs
@@ -178,8 +180,8 @@ BAD = {
     "pixels-783": ({"pixels": [0] * 783}, 422, "784"),
     "pixels-28x27": ({"pixels": [[0] * 27] * 28}, 422, "28"),
     "pixels-ragged": ({"pixels": [[0] * 28] * 27 + [[0] * 27]}, 422, "rows"),
-    "pixels-negative": ({"pixels": _PIX[:-1] + [-1]}, 422, "between 0 and 255"),
-    "pixels-256": ({"pixels": _PIX[:-1] + [256]}, 422, "between 0 and 255"),
+    "pixels-negative": ({"pixels": [*_PIX[:-1], -1]}, 422, "between 0 and 255"),
+    "pixels-256": ({"pixels": [*_PIX[:-1], 256]}, 422, "between 0 and 255"),
     "explain-10": ({"pixels": _PIX, "explain": 10}, 422, "explain"),
     "explain-text": ({"pixels": _PIX, "explain": "yes"}, 422, "explain"),
     "model-number": ({"pixels": _PIX, "model": 5}, 422, "model"),
@@ -233,7 +235,7 @@ def test_malformed_or_non_finite_json(client, mnist_test, raw, status, words) ->
 
 
 def test_oversized_body_is_413(client, mnist_test, settings) -> None:
-    r = client.post("/v1/predict", content=b"x" * (settings.max_body_bytes + 1),
+    r = client.post("/v1/predict", content=b"x" * (settings.limits.max_body_bytes + 1),
                     headers={"content-type": "application/json"})
     assert r.status_code == 413 and "limit" in r.json()["detail"]
     _assert_alive(client, mnist_test)
@@ -241,7 +243,7 @@ def test_oversized_body_is_413(client, mnist_test, settings) -> None:
 
 def test_oversized_streamed_body_without_length_is_413(client, mnist_test, settings) -> None:
     def chunks():
-        for _ in range(settings.max_body_bytes // 65536 + 2):
+        for _ in range(settings.limits.max_body_bytes // 65536 + 2):
             yield b"x" * 65536
 
     r = client.post("/v1/predict", content=chunks(), headers={"content-type": "application/json"})
@@ -266,11 +268,11 @@ def test_multipart_without_image_or_with_garbage(client, mnist_test) -> None:
 def test_internal_error_is_500_json_without_traceback(settings, mnist_test, monkeypatch) -> None:
     from fastapi.testclient import TestClient
 
-    from digitlab.serve import create_app
+    from digitlab.serve import create_app, state_of
 
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as c:
-        served = app.state.registry.get("centroid")
+        served = state_of(app).registry.get("centroid")
 
         def broken(X):
             raise RuntimeError("boom")
@@ -327,15 +329,30 @@ def test_health_docs_and_page(client) -> None:
         assert client.get(f"/static/{asset}").status_code == 200
 
 
-def test_softmax_shortcut_only_when_it_equals_predict_proba(settings) -> None:
-    """One model call gives both outputs only for models whose probabilities are the softmax of their scores."""
+def test_softmax_shortcut_only_when_the_model_declares_it(settings, mnist_test, monkeypatch) -> None:
+    """One model call gives both outputs only for models that declare probabilities = softmax of their scores."""
+    from digitlab.models.base import softmax
     from digitlab.models.io import load_model
-    from digitlab.serve.models import ServedModel
+    from digitlab.serve.registry import ServedModel
 
+    x, _ = mnist_test
+    X = x[:5].reshape(5, -1).astype(np.float32)
     served = ServedModel(load_model(settings.models_dir / "centroid"))
-    assert served._proba_is_softmax is False  # the centroid's softmax has a temperature
-    served.estimator.temperature = 1.0  # now predict_proba == softmax(-distance**2) == softmax(scores)
-    assert ServedModel(served.loaded)._proba_is_softmax is True
+    est = served.estimator
+    assert est.proba_is_softmax is False  # the centroid's softmax has a temperature
+    scores, probs = served.predict_batch(X)
+    np.testing.assert_allclose(probs, est.predict_proba(X), atol=1e-12)
+    np.testing.assert_allclose(scores, est.scores(X), rtol=1e-12)
+
+    est.temperature = 1.0  # now predict_proba == softmax(-distance**2) == softmax(scores), and it says so:
+    monkeypatch.setattr(est, "proba_is_softmax", True)
+    calls = []
+    real = est.predict_proba
+    monkeypatch.setattr(est, "predict_proba", lambda X: calls.append(len(X)) or real(X))
+    scores, probs = served.predict_batch(X)
+    assert calls == []  # one pass: the probabilities are the softmax of the scores
+    np.testing.assert_allclose(probs, softmax(scores), atol=1e-12)
+    np.testing.assert_allclose(probs, real(X), atol=1e-9)
 
 
 def test_a_prediction_over_the_time_limit_is_503(settings, monkeypatch) -> None:
@@ -344,11 +361,11 @@ def test_a_prediction_over_the_time_limit_is_503(settings, monkeypatch) -> None:
 
     from fastapi.testclient import TestClient
 
-    from digitlab.serve import create_app
+    from digitlab.serve import create_app, state_of
 
     app = create_app(replace(settings, request_timeout=0.2))
     with TestClient(app) as c:
-        served = app.state.registry.get("centroid")
+        served = state_of(app).registry.get("centroid")
         slow = served.estimator.scores
         monkeypatch.setattr(served.estimator, "scores", lambda X: (time.sleep(0.5), slow(X))[1])
         r = c.post("/v1/predict", json={"pixels": _PIX})
@@ -358,7 +375,7 @@ def test_a_prediction_over_the_time_limit_is_503(settings, monkeypatch) -> None:
 def test_registry_loads_once_and_can_freeze_the_heap(settings) -> None:
     import gc
 
-    from digitlab.serve.models import ModelRegistry
+    from digitlab.serve.registry import ModelRegistry
 
     registry = ModelRegistry(settings.models_dir, freeze_gc=True)
     try:
@@ -376,28 +393,35 @@ def test_malformed_multipart_body_is_400(client, mnist_test) -> None:
     _assert_alive(client, mnist_test)
 
 
-class _Rendezvous:
+def _rendezvous_model(thread_safe: bool):  # type: ignore[no-untyped-def]
     """A model whose explanations wait until two of them run at once (or give up after 2 s)."""
+    import threading
 
-    classes_ = np.arange(10)
+    from digitlab.models.base import DigitClassifier
+    from digitlab.models.card import ModelCard
+    from digitlab.models.io import LoadedModel
 
-    def __init__(self, thread_safe: bool = True) -> None:
-        import threading
+    class Rendezvous(DigitClassifier):
+        explanation = "integrated_gradients"
 
-        self.thread_safe = thread_safe
-        self.barrier = threading.Barrier(2, timeout=2)
+        def __init__(self) -> None:
+            self.classes_ = np.arange(10)
+            self.barrier = threading.Barrier(2, timeout=2)
 
-    def scores(self, X: np.ndarray) -> np.ndarray:
-        return np.zeros((len(X), 10))
+        def scores(self, X: np.ndarray) -> np.ndarray:
+            return np.zeros((len(X), 10))
 
-    predict_proba = scores
+        predict_proba = scores
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.zeros(len(X), dtype=np.int64)
+        def predict(self, X: np.ndarray) -> np.ndarray:
+            return np.zeros(len(X), dtype=np.int64)
 
-    def integrated_gradients(self, X: np.ndarray, digit: int) -> np.ndarray:
-        self.barrier.wait()
-        return np.zeros((len(X), 784))
+        def integrated_gradients(self, X: np.ndarray, digit: int, steps: int = 32) -> np.ndarray:
+            self.barrier.wait()
+            return np.zeros((len(X), 784))
+
+    Rendezvous.thread_safe = thread_safe
+    return LoadedModel(name="r", estimator=Rendezvous(), card=ModelCard(model="r"), path=Path("r"))
 
 
 def _two_explanations_at_once(served) -> list[str]:  # type: ignore[no-untyped-def]
@@ -409,16 +433,14 @@ def _two_explanations_at_once(served) -> list[str]:  # type: ignore[no-untyped-d
 
 
 def test_explanations_run_side_by_side_up_to_explain_threads() -> None:
-    from digitlab.models.io import LoadedModel
-    from digitlab.serve.models import ServedModel
+    from digitlab.serve.registry import ServedModel
 
-    served = ServedModel(LoadedModel(name="r", estimator=_Rendezvous()), explain_threads=2)
+    served = ServedModel(_rendezvous_model(thread_safe=True), explain_threads=2)
     assert _two_explanations_at_once(served) == ["ok", "ok"]
 
 
 def test_explanations_of_a_model_that_is_not_thread_safe_take_turns() -> None:
-    from digitlab.models.io import LoadedModel
-    from digitlab.serve.models import ServedModel
+    from digitlab.serve.registry import ServedModel
 
-    served = ServedModel(LoadedModel(name="r", estimator=_Rendezvous(thread_safe=False)), explain_threads=2)
+    served = ServedModel(_rendezvous_model(thread_safe=False), explain_threads=2)
     assert sorted(_two_explanations_at_once(served)) == ["BrokenBarrierError", "BrokenBarrierError"]

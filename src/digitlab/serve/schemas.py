@@ -1,17 +1,47 @@
 """Request and response models of the REST API, with validation.
 
-The request model :class:`PredictRequest` validates the heavy fields
-(``pixels``, ``strokes``) with NumPy in one pass instead of element by element,
-so a 784-number body costs tens of microseconds. Validation failures carry one
-clear message naming the field, the rule and the value seen.
+The request models validate the heavy fields (``pixels``, ``mask``) with
+NumPy in one pass instead of element by element, so a 784-number body costs
+tens of microseconds. Strokes and the canvas are checked by
+:func:`digitlab.preprocess.check_drawing`, the library's own rule, against
+the :class:`~digitlab.limits.Limits` given in the validation context
+(:func:`validation_context`; :data:`~digitlab.limits.DEFAULT_LIMITS`
+without one); the validated :class:`~digitlab.preprocess.Drawing` is kept on
+the request (:attr:`PredictRequest.drawing`), so strokes are converted to
+arrays once. Model names follow :func:`digitlab.models.io.check_model_name`.
+Failures carry one clear message naming the field, the rule and the value
+seen; an input over a size limit is an error of type ``too_large`` (HTTP 413).
+
+The response models hold their long vectors as NumPy arrays (checked for
+length on construction) and declare them as JSON arrays of numbers: the server
+renders them with orjson straight from the arrays
+(:class:`digitlab.serve.responses.ModelResponse`), ``model_dump_json`` gives
+the same JSON.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from digitlab.errors import TooLargeError, UserError
+from digitlab.limits import DEFAULT_LIMITS, Limits
+from digitlab.models.io import MODEL_NAME, check_model_name
+from digitlab.preprocess import Drawing, check_drawing
 
 __all__ = [
     "CompleteRequest",
@@ -25,19 +55,35 @@ __all__ = [
     "SampleResponse",
     "parse_explain",
     "parse_mask",
+    "parse_model_name",
     "parse_pixels",
     "parse_strokes",
+    "validation_context",
 ]
 
-_MODEL_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$"
+_LIMITS_KEY = "limits"
 
 
-def _describe(value: Any) -> str:
+def validation_context(limits: Limits) -> dict[str, Limits]:
+    """The context under which requests are checked against ``limits`` (``model_validate*(..., context=...)``)."""
+    return {_LIMITS_KEY: limits}
+
+
+def _limits(info: ValidationInfo) -> Limits:
+    ctx = info.context
+    found = ctx.get(_LIMITS_KEY) if isinstance(ctx, Mapping) else None
+    return found if isinstance(found, Limits) else DEFAULT_LIMITS
+
+
+def _describe(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def parse_pixels(value: Any) -> np.ndarray:
+# --------------------------------------------------------------------------- request fields
+
+
+def parse_pixels(value: object) -> np.ndarray:
     """Validate ``pixels``: 784 numbers, or 28 rows of 28, finite, within 0-255.
 
     Returns
@@ -59,11 +105,11 @@ def parse_pixels(value: Any) -> np.ndarray:
         except (ValueError, TypeError):
             raise ValueError("must be 784 numbers or 28 rows of 28 numbers; the rows have different lengths") from None
     if arr.dtype.kind not in "iuf":
-        raise ValueError(f"must hold only numbers, got {_describe(value if not isinstance(value, list) else _first_bad(value))}")
+        raise ValueError(f"must hold only numbers, got {_describe(_first_bad(value))}")
     if arr.shape not in ((784,), (28, 28)):
         raise ValueError(f"must be 784 numbers or 28 rows of 28 numbers, got shape {arr.shape}")
     arr = arr.astype(np.float32, copy=False).reshape(784)
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if not np.isfinite(arr).all():
         raise ValueError(f"must be finite numbers, got {arr[~np.isfinite(arr)][0]} at index "
                          f"{int(np.flatnonzero(~np.isfinite(arr))[0])}")
     lo, hi = float(arr.min()), float(arr.max())
@@ -73,44 +119,25 @@ def parse_pixels(value: Any) -> np.ndarray:
     return arr
 
 
-def _first_bad(value: list[Any]) -> Any:
+def _first_bad(value: object) -> object:
+    """The first item of a (nested) list that is not a number, for the message."""
+    if not isinstance(value, (list, tuple)):
+        return value
     for v in value:
-        if isinstance(v, list):
-            for w in v:
-                if isinstance(w, bool) or not isinstance(w, (int, float)):
-                    return w
-        elif isinstance(v, bool) or not isinstance(v, (int, float)):
-            return v
+        for w in (v if isinstance(v, (list, tuple)) else [v]):
+            if isinstance(w, bool) or not isinstance(w, (int, float)):
+                return w
     return value
 
 
-def parse_strokes(value: Any) -> list[np.ndarray]:
-    """Validate ``strokes``: a list of strokes, each a non-empty list of finite ``[x, y]`` points.
-
-    Returns
-    -------
-    list of ndarray of float64, each of shape (n_points, 2)
-    """
+def parse_strokes(value: object) -> list[Any]:
+    """Check that ``strokes`` is a list; the strokes themselves are checked with the canvas (``check_drawing``)."""
     if not isinstance(value, list):
         raise ValueError(f"must be a list of strokes (lists of [x, y] points), got {type(value).__name__}")
-    out = []
-    for i, stroke in enumerate(value):
-        if not isinstance(stroke, list) or not stroke:
-            raise ValueError(f"stroke {i} must be a non-empty list of [x, y] points, got {_describe(stroke)}")
-        try:
-            arr = np.asarray(stroke, dtype=np.float64)
-        except (ValueError, TypeError):
-            raise ValueError(f"stroke {i} must hold [x, y] pairs of numbers, got {_describe(stroke)}") from None
-        if arr.ndim != 2 or arr.shape[1] != 2 or any(isinstance(p, list) and any(isinstance(c, bool) for c in p)
-                                                      for p in stroke[:1]):
-            raise ValueError(f"stroke {i} must hold [x, y] pairs of numbers, got {_describe(stroke)}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"stroke {i} has a non-finite coordinate")
-        out.append(arr)
-    return out
+    return value
 
 
-def parse_explain(value: Any) -> int | bool:
+def parse_explain(value: object) -> int | bool:
     """Validate ``explain``: ``true``/``false``/``null`` or a digit 0-9; returns ``False``, ``True`` or the digit."""
     if value is None or value is False:
         return False
@@ -121,25 +148,78 @@ def parse_explain(value: Any) -> int | bool:
     raise ValueError(f"must be true, false or a digit 0-9, got {_describe(value)}")
 
 
+def parse_model_name(value: object) -> str:
+    """Validate a ``model`` name by :func:`digitlab.models.io.check_model_name`, the one naming rule."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a model name (a string), got {_describe(value)}")
+    try:
+        return check_model_name(value)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def parse_mask(value: object) -> np.ndarray:
+    """Validate ``mask``: 784 booleans (or 28 rows of 28). Returns bool ndarray of shape (784,)."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of 784 booleans, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):
+        raise ValueError("must be 784 booleans or 28 rows of 28; the rows have different lengths") from None
+    if arr.dtype != np.bool_:
+        raise ValueError(f"must hold only true/false values, got {_describe(_first_bad_bool(value))}")
+    if arr.shape not in ((784,), (28, 28)):
+        raise ValueError(f"must be 784 booleans or 28 rows of 28, got shape {arr.shape}")
+    return arr.reshape(784)
+
+
+def _first_bad_bool(value: list[object] | tuple[object, ...]) -> object:
+    for v in value:
+        for w in (v if isinstance(v, (list, tuple)) else [v]):
+            if not isinstance(w, bool):
+                return w
+    return value
+
+
+_NUMBER_0_255 = {"type": "number", "minimum": 0, "maximum": 255}
 Pixels = Annotated[np.ndarray, PlainValidator(parse_pixels), WithJsonSchema({
     "oneOf": [
-        {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 255}, "minItems": 784, "maxItems": 784},
+        {"type": "array", "items": _NUMBER_0_255, "minItems": 784, "maxItems": 784},
         {"type": "array", "minItems": 28, "maxItems": 28,
-         "items": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 255},
-                   "minItems": 28, "maxItems": 28}},
+         "items": {"type": "array", "items": _NUMBER_0_255, "minItems": 28, "maxItems": 28}},
     ],
     "description": "784 pixel intensities 0-255 row-major (white ink on black, as MNIST), or 28 rows of 28.",
 })]
-Strokes = Annotated[list[np.ndarray], PlainValidator(parse_strokes), WithJsonSchema({
-    "type": "array",
-    "items": {"type": "array", "minItems": 1,
-              "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}},
-    "description": "Strokes drawn on a width x height canvas, each a list of [x, y] points (pixels).",
+Strokes = Annotated[list[Any], PlainValidator(parse_strokes), WithJsonSchema({
+    "type": "array", "maxItems": DEFAULT_LIMITS.max_strokes,
+    "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}},
+    "description": f"Strokes drawn on a width x height canvas, each a list of [x, y] points (pixels); at most "
+                   f"{DEFAULT_LIMITS.max_strokes} strokes and {DEFAULT_LIMITS.max_stroke_points} points in all "
+                   "(the server's limits).",
 })]
 Explain = Annotated[int | bool, PlainValidator(parse_explain), WithJsonSchema({
     "oneOf": [{"type": "boolean"}, {"type": "integer", "minimum": 0, "maximum": 9}, {"type": "null"}],
     "description": "true: explain the predicted digit; 0-9: explain that digit; false/absent: no explanation.",
 })]
+ModelName = Annotated[str, PlainValidator(parse_model_name), WithJsonSchema({
+    "type": "string", "pattern": MODEL_NAME.pattern, "description": "A model name from GET /v1/models."})]
+Mask = Annotated[np.ndarray, PlainValidator(parse_mask), WithJsonSchema({
+    "type": "array", "items": {"type": "boolean"}, "minItems": 784, "maxItems": 784,
+    "description": "784 booleans, row-major: true where the pixel is visible (given), false where it is hidden.",
+})]
+
+
+def _canvas_side(what: str) -> Any:
+    return Field(default=None, description=f"Canvas {what} in pixels (with strokes).", json_schema_extra={
+        "minimum": DEFAULT_LIMITS.min_canvas_side, "maximum": DEFAULT_LIMITS.max_canvas_side})
+
+
+def _must_be_object(data: object, fields: str) -> None:
+    if not isinstance(data, Mapping) and not isinstance(data, BaseModel):
+        raise ValueError(f"the body must be a JSON object with {fields}, got {type(data).__name__}")
+
+
+# --------------------------------------------------------------------------- requests
 
 
 class PredictRequest(BaseModel):
@@ -150,18 +230,27 @@ class PredictRequest(BaseModel):
                       "explain": True}]})
 
     pixels: Pixels | None = None
-    image: str | None = Field(None, description="A PNG/JPEG/BMP/GIF image, base64 or a data: URL, any size.")
+    image: str | None = Field(default=None, description="A PNG/JPEG/BMP/GIF image, base64 or a data: URL, any size.")
     strokes: Strokes | None = None
-    width: int | None = Field(None, ge=1, le=4000, description="Canvas width in pixels (with strokes).")
-    height: int | None = Field(None, ge=1, le=4000, description="Canvas height in pixels (with strokes).")
-    pen_width: float | None = Field(None, gt=0, le=200,
-                                    description="Pen width in canvas pixels (with strokes); default: 1/14 of "
-                                                "the canvas's larger side.")
-    model: str | None = Field(None, pattern=_MODEL_NAME, description="A model name from GET /v1/models.")
+    width: int | None = _canvas_side("width")
+    height: int | None = _canvas_side("height")
+    pen_width: float | None = Field(
+        default=None, description="Pen width in canvas pixels (with strokes); default: 1/14 of the canvas's larger "
+                                  "side.",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": DEFAULT_LIMITS.max_pen_width})
+    model: ModelName | None = None
     explain: Explain = False
 
+    _drawing: Drawing | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: object) -> object:
+        _must_be_object(data, "'pixels', 'image' or 'strokes'")
+        return data
+
     @model_validator(mode="after")
-    def _one_input(self) -> PredictRequest:
+    def _one_input(self, info: ValidationInfo) -> PredictRequest:
         given = [k for k in ("pixels", "image", "strokes") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'pixels', 'image' or 'strokes', got "
@@ -169,22 +258,97 @@ class PredictRequest(BaseModel):
         if self.strokes is not None:
             if self.width is None or self.height is None:
                 raise ValueError("'strokes' need the canvas 'width' and 'height'")
+            try:
+                self._drawing = check_drawing(self.strokes, self.width, self.height, self.pen_width,
+                                              limits=_limits(info))
+            except TooLargeError as exc:
+                raise PydanticCustomError("too_large", "{reason}", {"reason": str(exc)}) from None
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
         elif self.width is not None or self.height is not None or self.pen_width is not None:
             raise ValueError("'width', 'height' and 'pen_width' only go with 'strokes'")
         return self
 
+    @property
+    def drawing(self) -> Drawing | None:
+        """The validated strokes and canvas, when the request has ``strokes``."""
+        return self._drawing
+
+
+class CompleteRequest(BaseModel):
+    """``POST /v1/complete``: a digit's ``pixels`` and which part is visible (``keep`` or ``mask``)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        "examples": [{"pixels": [0] * 784, "keep": "top"}]})
+
+    pixels: Pixels
+    keep: Literal["top", "bottom", "left", "right"] | None = Field(
+        default=None, description="The visible half; the other half is completed.")
+    mask: Mask | None = None
+    model: ModelName | None = Field(
+        default=None, description="A Dirichlet-process mixture model (trained with 'digitlab dpmm fit' or "
+                                  "'digitlab train dpmm'); default: the first one by name.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: object) -> object:
+        _must_be_object(data, "'pixels' and 'keep' or 'mask'")
+        return data
+
+    @model_validator(mode="after")
+    def _one_mask(self) -> CompleteRequest:
+        if (self.keep is None) == (self.mask is None):
+            raise ValueError("give exactly one of 'keep' (top, bottom, left or right) or 'mask' (784 booleans)")
+        return self
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _vector_check(length: int, kinds: str) -> PlainValidator:
+    """Validator of a response vector: ``length`` values whose dtype kind is one of ``kinds``, kept as an ndarray."""
+
+    def check(value: object) -> np.ndarray:
+        arr = np.asarray(value)
+        if arr.shape != (length,) or arr.dtype.kind not in kinds:
+            raise ValueError(f"must be {length} values of dtype kind {kinds!r}, got shape {arr.shape} of {arr.dtype}")
+        return arr
+
+    return PlainValidator(check)
+
+
+def _vector_schema(length: int, items: dict[str, object], description: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "array", "items": items, "minItems": length, "maxItems": length,
+                           "description": description})
+
+
+_AS_LIST = PlainSerializer(np.ndarray.tolist, when_used="json")
+ClassVector = Annotated[np.ndarray, _vector_check(10, "f"), _AS_LIST,
+                        _vector_schema(10, {"type": "number"}, "One value per digit 0-9.")]
+PixelVector = Annotated[np.ndarray, _vector_check(784, "iuf"), _AS_LIST,
+                        _vector_schema(784, {"type": "number"}, "784 values, row-major.")]
+ImageVector = Annotated[np.ndarray, _vector_check(784, "iu"), _AS_LIST,
+                        _vector_schema(784, {"type": "integer", "minimum": 0, "maximum": 255},
+                                       "784 pixels 0-255, row-major.")]
+MaskVector = Annotated[np.ndarray, _vector_check(784, "b"), _AS_LIST,
+                       _vector_schema(784, {"type": "boolean"}, "784 booleans, row-major.")]
+
+_ANSWER = ConfigDict(arbitrary_types_allowed=True)
+
 
 class PredictResponse(BaseModel):
-    """The answer of ``POST /v1/predict``."""
+    """The answer of ``POST /v1/predict``; the ``explanation`` fields are present only when one was asked for."""
+
+    model_config = _ANSWER
 
     no_ink: bool = Field(description="true when the drawing or image is empty: no digit, scores or explanation.")
-    digit: int | None = Field(None, description="The predicted digit.")
-    probabilities: list[float] | None = Field(None, description="10 class probabilities, digits 0-9.")
-    scores: list[float] | None = Field(None, description="10 raw model scores (logits, negative distances...).")
-    input: list[float] = Field(description="The 784 normalised pixels (0-255, row-major) the model saw.")
-    explanation: list[float] | None = Field(None, description="784 signed per-pixel contributions, when asked.")
-    explained_digit: int | None = Field(None, description="The digit the explanation is for.")
-    explanation_method: str | None = Field(None, description="'exact' or the approximation used.")
+    digit: int | None = Field(default=None, description="The predicted digit.")
+    probabilities: ClassVector | None = Field(default=None, description="10 class probabilities, digits 0-9.")
+    scores: ClassVector | None = Field(default=None, description="10 raw model scores (logits, negative distances...).")
+    input: PixelVector = Field(description="The 784 normalised pixels (0-255, row-major) the model saw.")
+    explanation: PixelVector | None = Field(default=None, description="784 signed per-pixel contributions, when asked.")
+    explained_digit: int | None = Field(default=None, description="The digit the explanation is for.")
+    explanation_method: str | None = Field(default=None, description="'exact' or the approximation used.")
     model: str = Field(description="The model that answered.")
     elapsed_ms: float = Field(description="Server time for this request, milliseconds.")
 
@@ -194,9 +358,11 @@ class ModelInfo(BaseModel):
 
     name: str
     family: str | None = None
-    model_type: str | None = Field(None, description="Registered estimator name (e.g. 'cnn', 'centroid').")
-    test_accuracy: float | None = Field(None, description="Accuracy on the MNIST test set, from the model card.")
-    default: bool = Field(False, description="The model used when a request names none.")
+    model_type: str | None = Field(default=None, description="Registered estimator name (e.g. 'cnn', 'centroid').")
+    explanation: str | None = Field(default=None, description="How its predictions are explained: 'exact', "
+                                                              "'integrated_gradients' or 'occlusion'.")
+    test_accuracy: float | None = Field(default=None, description="Accuracy on the MNIST test set (model card).")
+    default: bool = Field(default=False, description="The model used when a request names none.")
 
 
 class ModelsResponse(BaseModel):
@@ -209,11 +375,13 @@ class ModelsResponse(BaseModel):
 class SampleResponse(BaseModel):
     """``GET /v1/samples``: one MNIST test image."""
 
+    model_config = _ANSWER
+
     digit: int
     offset: int
     count: int = Field(description="How many test images have this digit.")
     index: int = Field(description="Position in the MNIST test set.")
-    pixels: list[int] = Field(description="784 pixels 0-255, row-major.")
+    pixels: ImageVector
 
 
 class HealthResponse(BaseModel):
@@ -230,61 +398,13 @@ class ErrorResponse(BaseModel):
     detail: str = Field(description="What was wrong, stating the rule and the value seen.")
 
 
-Mask = Annotated[np.ndarray, PlainValidator(lambda v: parse_mask(v)), WithJsonSchema({
-    "type": "array", "items": {"type": "boolean"}, "minItems": 784, "maxItems": 784,
-    "description": "784 booleans, row-major: true where the pixel is visible (given), false where it is hidden.",
-})]
-
-
-def parse_mask(value: Any) -> np.ndarray:
-    """Validate ``mask``: 784 booleans (or 28 rows of 28). Returns bool ndarray of shape (784,)."""
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"must be a list of 784 booleans, got {type(value).__name__}")
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError):
-        raise ValueError("must be 784 booleans or 28 rows of 28; the rows have different lengths") from None
-    if arr.dtype != np.bool_:
-        raise ValueError(f"must hold only true/false values, got {_describe(_first_bad_bool(value))}")
-    if arr.shape not in ((784,), (28, 28)):
-        raise ValueError(f"must be 784 booleans or 28 rows of 28, got shape {arr.shape}")
-    return arr.reshape(784)
-
-
-def _first_bad_bool(value: list[Any]) -> Any:
-    for v in value:
-        for w in (v if isinstance(v, list) else [v]):
-            if not isinstance(w, bool):
-                return w
-    return value
-
-
-class CompleteRequest(BaseModel):
-    """``POST /v1/complete``: a digit's ``pixels`` and which part is visible (``keep`` or ``mask``)."""
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
-        "examples": [{"pixels": [0] * 784, "keep": "top"}]})
-
-    pixels: Pixels
-    keep: Literal["top", "bottom", "left", "right"] | None = Field(
-        None, description="The visible half; the other half is completed.")
-    mask: Mask | None = None
-    model: str | None = Field(None, pattern=_MODEL_NAME,
-                              description="A Dirichlet-process mixture model (trained with 'digitlab dpmm fit' or "
-                                          "'digitlab train dpmm'); default: the first one by name.")
-
-    @model_validator(mode="after")
-    def _one_mask(self) -> CompleteRequest:
-        if (self.keep is None) == (self.mask is None):
-            raise ValueError("give exactly one of 'keep' (top, bottom, left or right) or 'mask' (784 booleans)")
-        return self
-
-
 class CompleteResponse(BaseModel):
     """The answer of ``POST /v1/complete``."""
 
-    probabilities: list[float] = Field(description="784 probabilities that each pixel is ink; visible pixels keep "
+    model_config = _ANSWER
+
+    probabilities: PixelVector = Field(description="784 probabilities that each pixel is ink; visible pixels keep "
                                                    "their own (binarised) value.")
-    visible: list[bool] = Field(description="The 784-pixel mask that was used (true = given).")
+    visible: MaskVector = Field(description="The 784-pixel mask that was used (true = given).")
     model: str = Field(description="The mixture model that answered.")
     elapsed_ms: float
