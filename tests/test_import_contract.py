@@ -89,3 +89,9 @@ def test_every_public_name_resolves() -> None:
 
     for name in digitlab.__all__:
         assert getattr(digitlab, name) is not None, name
+
+
+def test_all_lists_exactly_the_lazy_names() -> None:
+    import digitlab
+
+    assert set(digitlab.__all__) == {"__version__", *digitlab._LAZY}

@@ -55,7 +55,39 @@ _LAZY: dict[str, str] = {
     "train": "digitlab.workflows",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "DataError",
+    "DigitClassifier",
+    "DigitlabError",
+    "Evaluation",
+    "Explanation",
+    "Limits",
+    "LoadedModel",
+    "ModelCard",
+    "ModelError",
+    "NoInkError",
+    "NotFoundError",
+    "ParameterError",
+    "Settings",
+    "Store",
+    "TooLargeError",
+    "TrainSpec",
+    "UserError",
+    "__version__",
+    "bundled_dir",
+    "evaluate",
+    "explain",
+    "get_settings",
+    "load_image",
+    "load_mnist",
+    "load_model",
+    "make_model",
+    "read_dataset",
+    "render_strokes",
+    "save_model",
+    "to_mnist",
+    "train",
+]
 
 if TYPE_CHECKING:
     from digitlab.data import load_mnist, read_dataset

@@ -48,7 +48,7 @@ class Limits:
     max_file_bytes: int = 100_000_000
     min_image_side: int = 8
     max_image_side: int = 4000
-    max_image_pixels: int = 4_000_000
+    max_image_pixels: int = 16_000_000
     min_canvas_side: int = 8
     max_canvas_side: int = 4000
     max_strokes: int = 1000

@@ -35,8 +35,8 @@ def test_serve_with_workers_hands_the_settings_to_worker_processes(cli, model_ho
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
-    from digitlab.serve import state_of
-    from digitlab.serve.app import SETTINGS_ENV, app_from_env
+    from digitlab.serve import SETTINGS_ENV, state_of
+    from digitlab.serve.app import app_from_env
 
     calls: dict = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import threading
-import webbrowser
 from pathlib import Path
 
 import numpy as np
 import typer
 
 from digitlab.cli._common import DataDirOption, HomeOption, err_console
-from digitlab.errors import NotFoundError, UserError
 
 __all__ = ["serve_command"]
 
@@ -31,30 +26,10 @@ def serve_command(
     log_level: str = typer.Option("warning", help="uvicorn log level: critical, error, warning, info, debug."),
 ) -> None:
     """Start MLPaint: draw digits in the browser, see every class's score live, and a per-pixel explanation."""
-    import uvicorn
-
-    from digitlab.serve import create_app, serve_settings
-    from digitlab.serve.app import SETTINGS_ENV
-    from digitlab.serve.models import ModelRegistry
-    from digitlab.serve.settings import settings_to_json
+    from digitlab.serve import run, serve_settings
 
     random.seed(seed)
     np.random.seed(seed)
     settings = serve_settings(data_dir=data_dir, home=home, host=host, port=port, default_model=model)
-    try:  # fail now, with a clear message, rather than on the first request
-        ModelRegistry(settings.models_dir).get(model)
-    except NotFoundError as exc:
-        hint = ("the bundled default model is missing from this installation; "
-                if model == "default" else "")
-        raise UserError(f"cannot serve model {model!r}: {hint}{exc}. Train one (e.g. `digitlab train logreg`, "
-                        "then `digitlab serve --model logreg`) or pick another with --model") from None
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
-    err_console.print(f"MLPaint on [bold]{url}[/bold] (model {model!r}; API docs at {url}docs). Ctrl+C stops it.")
-    if not no_browser:
-        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
-    else:
-        os.environ[SETTINGS_ENV] = json.dumps(settings_to_json(settings))
-        uvicorn.run("digitlab.serve.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    log_level=log_level)
+    run(settings, workers=workers, log_level=log_level, open_browser=not no_browser,
+        announce=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
