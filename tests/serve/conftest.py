@@ -25,10 +25,18 @@ def model_home(tmp_path_factory: pytest.TempPathFactory, small_train: tuple[np.n
 
 @pytest.fixture(scope="session")
 def settings(model_home: Path, mnist_dir: Path):
-    """Server settings on that home, with the centroid as default model."""
+    """Server settings on that home, with the centroid as default model.
+
+    The picture limit is 4 megapixels (the default, 16, is the 4000 px side squared) so that the pixel-count
+    rule can be tested apart from the side rule.
+    """
+    from dataclasses import replace
+
+    from digitlab.limits import DEFAULT_LIMITS
     from digitlab.serve import serve_settings
 
-    return serve_settings(data_dir=mnist_dir, home=model_home, default_model=CENTROID, freeze_gc=False)
+    return serve_settings(data_dir=mnist_dir, home=model_home, default_model=CENTROID, freeze_gc=False,
+                          limits=replace(DEFAULT_LIMITS, max_image_pixels=4_000_000))
 
 
 @pytest.fixture(scope="module")

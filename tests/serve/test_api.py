@@ -325,8 +325,14 @@ def test_health_docs_and_page(client) -> None:
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and '<canvas id="pad"' in page.text
-    for asset in ("app.js", "style.css"):
-        assert client.get(f"/static/{asset}").status_code == 200
+    from digitlab.serve.routes.page import STATIC
+
+    assets = ["style.css", *(f"js/{p.name}" for p in (STATIC / "js").glob("*.js"))]
+    assert "js/main.js" in assets
+    for asset in assets:
+        r = client.get(f"/static/{asset}")
+        assert r.status_code == 200 and r.headers["content-type"].split(";")[0] in ("text/css", "text/javascript",
+                                                                                     "application/javascript")
 
 
 def test_softmax_shortcut_only_when_the_model_declares_it(settings, mnist_test, monkeypatch) -> None:
