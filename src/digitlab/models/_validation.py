@@ -44,19 +44,24 @@ def is_number(value: object) -> TypeGuard[int | float | np.integer | np.floating
             and math.isfinite(value))
 
 
+def _rule(kind: str, low: float | None, high: float | None, both: str, ge: str, le: str) -> str:
+    """The rule a bounded value breaks, in words: ``both`` for two ends, else ``kind`` with its one bound."""
+    if low is not None and high is not None:
+        return both
+    noun = "an integer" if kind == "an integer" else "a number"
+    if low is not None:
+        return f"{noun} {ge} {low:g}"
+    if high is not None:
+        return f"{noun} {le} {high:g}"
+    return kind
+
+
 def check_int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int, if it is an integer (not a bool) in ``low..high`` (None leaves an end open)."""
     if is_int(value) and (low is None or value >= low) and (high is None or value <= high):
         return int(value)
-    if low is not None and high is not None:
-        rule = f"an integer in {low}..{high}"
-    elif low is not None:
-        rule = f"an integer >= {low}"
-    elif high is not None:
-        rule = f"an integer <= {high}"
-    else:
-        rule = "an integer"
-    raise ParameterError(f"{name} must be {rule}, got {value!r}")
+    both = f"an integer in {low}..{high}"
+    raise ParameterError(f"{name} must be {_rule('an integer', low, high, both, '>=', '<=')}, got {value!r}")
 
 
 def check_number(name: str, value: object, low: float | None = None, high: float | None = None, *,
@@ -71,14 +76,10 @@ def check_number(name: str, value: object, low: float | None = None, high: float
         too_high = high is not None and (v >= high if high_open else v > high)
         if not (too_low or too_high):
             return v
+    both = ""
     if low is not None and high is not None:
-        rule = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    elif low is not None:
-        rule = f"a number {'>' if low_open else '>='} {low:g}"
-    elif high is not None:
-        rule = f"a number {'<' if high_open else '<='} {high:g}"
-    else:
-        rule = "a finite number"
+        both = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    rule = _rule("a finite number", low, high, both, ">" if low_open else ">=", "<" if high_open else "<=")
     raise ParameterError(f"{name} must be {rule}, got {value!r}")
 
 
