@@ -42,6 +42,10 @@ class Limits:
         Most points over all the strokes of one drawing.
     max_pen_width : float
         Widest pen, in canvas pixels.
+    max_jpeg_scans : int
+        Most scans in a JPEG file: each scan of a progressive JPEG is decoded over the whole
+        picture, so a small file of hundreds of repeated scans costs as much as a huge picture.
+        Ordinary encoders write 1 to about 10.
     """
 
     max_body_bytes: int = 2 * 1024 * 1024
@@ -54,6 +58,7 @@ class Limits:
     max_strokes: int = 1000
     max_stroke_points: int = 20_000
     max_pen_width: float = 200.0
+    max_jpeg_scans: int = 32
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -63,6 +63,7 @@ __all__ = [
     "decode_image",
     "default_pen_width",
     "load_image",
+    "jpeg_scans",
     "load_pixels",
     "open_image",
     "render_drawing",
@@ -133,7 +134,21 @@ def open_image(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
     _check_size(img.size, limits)
     if w * h > limits.max_image_pixels:
         raise TooLargeError(f"image is {w}x{h} = {w * h} pixels; at most {limits.max_image_pixels} are accepted")
+    if img.format == "JPEG":
+        scans = jpeg_scans(data)
+        if scans > limits.max_jpeg_scans:
+            raise TooLargeError(f"JPEG has {scans} scans; at most {limits.max_jpeg_scans} are accepted (each scan "
+                                "is decoded over the whole picture)")
     return img
+
+
+def jpeg_scans(data: bytes) -> int:
+    """Number of scans (start-of-scan markers) in JPEG bytes: an upper bound, counted without decoding.
+
+    Inside a scan's entropy-coded data a 0xFF byte is always followed by 0x00 or a restart
+    marker, so ``FF DA`` occurs only as a real marker (or in an embedded thumbnail).
+    """
+    return data.count(b"\xff\xda")
 
 
 def load_pixels(img: Image.Image) -> Image.Image:
@@ -229,9 +244,22 @@ def _pil_ink(img: Image.Image) -> tuple[np.ndarray, bool]:
         arr = np.asarray(img, dtype=np.float64)
         if not np.isfinite(arr).all():
             raise UserError("image holds non-finite values")
-        top = 255.0 if arr.max(initial=0) <= 255 else 65535.0
+        lo, hi = float(arr.min(initial=0)), float(arr.max(initial=0))
+        if mode == "F" and lo >= 0 and hi <= 1.0:
+            top = 1.0  # floating-point pictures on 0-1, as scientific software writes them
+        else:
+            top = 255.0 if hi <= 255 else 65535.0
         return _to_uint8(arr * (255.0 / top)), False
-    return np.asarray(img if mode == "L" else img.convert("L")), False
+    if mode == "L":
+        return np.asarray(img), False
+    if mode == "LAB":  # CIELAB: the L band is the lightness, on 0-255
+        return np.asarray(img.getchannel("L")), False
+    try:
+        converted = img.convert("L")
+    except (ValueError, OSError) as exc:
+        raise UserError(f"cannot read a picture in colour mode {mode!r} ({exc}); save it as RGB or greyscale") \
+            from None
+    return np.asarray(converted), False
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:

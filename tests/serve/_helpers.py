@@ -8,6 +8,10 @@ import io
 import numpy as np
 from PIL import Image
 
+#: Settings of the servers the tests start: no heap freezing in a test process, TestClient's Host name accepted,
+#: models other than the default loaded at first use (tests that check preloading ask for it).
+TEST_SETTINGS = {"freeze_gc": False, "allowed_hosts": ("testserver",), "preload": False}
+
 
 def png_bytes(arr: np.ndarray) -> bytes:
     """Encode a uint8 array as PNG."""

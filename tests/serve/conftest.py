@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ._helpers import TEST_SETTINGS
+
 CENTROID = "centroid"
 
 
@@ -35,7 +37,7 @@ def settings(model_home: Path, mnist_dir: Path):
     from digitlab.limits import DEFAULT_LIMITS
     from digitlab.serve import serve_settings
 
-    return serve_settings(data_dir=mnist_dir, home=model_home, default_model=CENTROID, freeze_gc=False,
+    return serve_settings(data_dir=mnist_dir, home=model_home, default_model=CENTROID, **TEST_SETTINGS,
                           limits=replace(DEFAULT_LIMITS, max_image_pixels=4_000_000))
 
 

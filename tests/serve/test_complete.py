@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ._helpers import TEST_SETTINGS
+
 DPMM = "mixture"
 
 
@@ -20,7 +22,7 @@ def mixture_client(tmp_path_factory, small_train, mnist_dir):
     x, y = small_train
     save_model(make_model("dpmm", chains=2, iters=3, seed=0).fit(x, y), home / "models" / DPMM)
     save_model(make_model("centroid").fit(x, y), home / "models" / "centroid")
-    settings = serve_settings(data_dir=mnist_dir, home=home, default_model="centroid", freeze_gc=False)
+    settings = serve_settings(data_dir=mnist_dir, home=home, default_model="centroid", **TEST_SETTINGS)
     with TestClient(create_app(settings)) as c:
         yield c
 

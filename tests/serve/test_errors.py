@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ._helpers import TEST_SETTINGS
+
 from digitlab.errors import (
     DataNotFoundError,
     DigitlabError,
@@ -39,7 +41,7 @@ def broken_client(tmp_path_factory: pytest.TempPathFactory, model_home: Path, mn
     (models / "bad-weights" / "weights.safetensors").write_bytes(b"not safetensors at all")
     (models / "bad-card").mkdir()
     (models / "bad-card" / "card.json").write_text("{not json", encoding="utf-8")
-    settings = serve_settings(data_dir=mnist_dir, home=home, default_model="centroid", freeze_gc=False)
+    settings = serve_settings(data_dir=mnist_dir, home=home, default_model="centroid", **TEST_SETTINGS)
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
 
@@ -83,12 +85,19 @@ def test_malformed_json_is_400_on_predict_and_complete_alike(broken_client) -> N
         assert r.status_code == 400 and r.json()["detail"].startswith("malformed JSON"), (path, r.text)
 
 
-def test_models_lists_an_unreadable_card_without_failing(broken_client) -> None:
-    r = broken_client.get("/v1/models")
-    assert r.status_code == 200
-    by_name = {m["name"]: m for m in r.json()["models"]}
-    assert by_name["bad-card"]["model_type"] is None and by_name["bad-weights"]["family"] is not None
-    assert by_name["centroid"]["explanation"] == "occlusion" or by_name["centroid"]["explanation"] == "exact"
+def test_models_leaves_out_broken_folders_and_logs_why_once(broken_client, caplog) -> None:
+    from digitlab.serve import state_of
+
+    state_of(broken_client.app).registry._reported.clear()  # what earlier tests had the log say
+    with caplog.at_level(logging.WARNING, logger="digitlab.serve"):
+        answers = [broken_client.get("/v1/models") for _ in range(2)]
+    assert [r.status_code for r in answers] == [200, 200]
+    by_name = {m["name"]: m for m in answers[0].json()["models"]}
+    assert "bad-card" not in by_name and "bad-weights" not in by_name
+    assert by_name["centroid"]["explanation"] in ("occlusion", "exact") and by_name["centroid"]["predicts"] is True
+    said = [rec.getMessage() for rec in caplog.records if "left out of the model list" in rec.getMessage()]
+    assert sorted(m.split("'")[1] for m in said) == ["bad-card", "bad-weights"]  # once each, for two listings
+    assert all("cannot be used" in m for m in said)
 
 
 def test_unknown_routes_and_methods_answer_json(broken_client) -> None:
@@ -156,12 +165,16 @@ def test_every_200_answer_has_a_json_schema_in_the_openapi_document(broken_clien
     operations = [(path, method, op) for path, item in doc["paths"].items() for method, op in item.items()]
     assert {p for p, _, _ in operations} >= {"/v1/predict", "/v1/models", "/v1/samples", "/v1/complete", "/healthz"}
     for path, method, op in operations:
+        if path == "/metrics":  # Prometheus's text format
+            assert "text/plain" in op["responses"]["200"]["content"]
+            continue
         schema = op["responses"]["200"]["content"]["application/json"]["schema"]
         assert "$ref" in schema, (path, method, schema)
         target = schemas[schema["$ref"].rsplit("/", 1)[-1]]
         assert target["type"] == "object" and target["properties"], (path, method)
         for code, answer in op["responses"].items():
             if code != "200":
-                assert answer["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse"), (
+                error_model = "/ReadyResponse" if path == "/readyz" else "/ErrorResponse"  # not ready: says why
+                assert answer["content"]["application/json"]["schema"]["$ref"].endswith(error_model), (
                     path, method, code)
     assert schemas["PredictResponse"]["properties"]["input"]["type"] == "array"

@@ -6,8 +6,11 @@ Routes and the library raise; only this module decides the status:
 :class:`~digitlab.errors.TooLargeError`   413   an input over a :class:`~digitlab.limits.Limits` bound
 ``NotFoundError``, ``DataNotFoundError``  404   an unknown model, MNIST absent, no mixture
 ``NoInkError``, other ``UserError``       422   the request is wrong
+``BusyError``                             503   too many expensive requests waiting (``Retry-After: 1``)
 ``ModelError``, other ``DigitlabError``   500   a model file or digitlab is broken
 any other exception                       500   a bug: one line in the log, no traceback in the answer
+                                                (:func:`internal_answer`, from the server's middleware)
+a client that left mid-request            -     one line in the log (nobody is there to answer)
 request validation                        400 (malformed JSON), 413 (``too_large``) or 422
 ``HTTPException``                         its own status
 ======================================  ======  =========================================
@@ -28,7 +31,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Scope
 
 from digitlab.errors import (
     DataNotFoundError,
@@ -42,14 +47,16 @@ from digitlab.errors import (
 from digitlab.models.io import bundled_dir
 from digitlab.serve.responses import error_response
 from digitlab.serve.schemas import ErrorResponse
-from digitlab.serve.state import state_of
+from digitlab.serve.state import BusyError, state_of
 
-__all__ = ["STATUS", "error_responses", "install_error_table", "public_detail", "status_of", "validation_answer"]
+__all__ = ["STATUS", "error_responses", "install_error_table", "internal_answer", "public_detail", "status_of",
+           "validation_answer"]
 
 log = logging.getLogger("digitlab.serve")
 
 #: Library error -> HTTP status. A subclass not listed takes the status of its nearest listed base.
 STATUS: Mapping[type[DigitlabError], int] = {
+    BusyError: 503,
     TooLargeError: 413,
     NotFoundError: 404,
     DataNotFoundError: 404,
@@ -66,7 +73,7 @@ _DESCRIPTIONS = {
     415: "Unsupported content type",
     422: "Invalid input",
     500: "Unusable model or internal error",
-    503: "Timed out",
+    503: "Timed out, or busy with expensive requests (retry later)",
 }
 _ABS_PATH = re.compile(r"(?<![\w.~<>/-])/(?:[\w.+@~-]+/)+([\w.+@~-]*)")
 
@@ -112,19 +119,21 @@ def _message(errors: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _folders(request: Request) -> dict[str, str]:
-    settings = state_of(request.app).settings
+def _folders(scope: Scope) -> dict[str, str]:
+    settings = state_of(scope["app"]).settings
     return {str(settings.models_dir): "models_dir", str(settings.data_dir): "data_dir",
             str(bundled_dir()): "bundled model"}
 
 
 def _answer(request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
-    return error_response(status, public_detail(detail, _folders(request)), dict(headers) if headers else None)
+    return error_response(status, public_detail(detail, _folders(request.scope)), dict(headers) if headers else None)
 
 
 async def _library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DigitlabError)
     status = status_of(exc)
+    if isinstance(exc, BusyError):
+        return _answer(request, status, str(exc), {"Retry-After": "1"})
     if status < 500:
         return _answer(request, status, str(exc))
     log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
@@ -142,11 +151,17 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     return _answer(request, status, detail)
 
 
-async def _internal(request: Request, exc: Exception) -> Response:
-    log.error("internal error on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__,
+def internal_answer(scope: Scope, exc: Exception) -> Response:
+    """The 500 answer for an exception no handler took, logged as one line (the traceback at DEBUG)."""
+    log.error("internal error on %s %s: %s: %s", scope.get("method"), scope.get("path"), type(exc).__name__,
               str(exc).splitlines()[0] if str(exc) else "")
     log.debug("traceback of the internal error", exc_info=exc)
-    return _answer(request, 500, f"internal error: {type(exc).__name__}")
+    return error_response(500, public_detail(f"internal error: {type(exc).__name__}", _folders(scope)))
+
+
+async def _client_left(request: Request, exc: Exception) -> Response:
+    log.info("%s %s: the client left before sending its whole request", request.method, request.url.path)
+    return error_response(400, "the client disconnected")
 
 
 def install_error_table(app: FastAPI) -> None:
@@ -156,4 +171,6 @@ def install_error_table(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(ValidationError, _invalid)
-    app.add_exception_handler(Exception, _internal)
+    app.add_exception_handler(ClientDisconnect, _client_left)
+    # Any other exception reaches the server's middleware, which answers with internal_answer: a handler
+    # for Exception here would be Starlette's ServerErrorMiddleware's, which answers and then re-raises.

@@ -1,12 +1,18 @@
-"""Turn a ``/v1/predict`` request (JSON or multipart) into the 784 pixels a model sees.
+"""Turn a ``/v1/predict`` request (JSON or multipart) into the 784 pixels a model sees, at a cost known early.
 
-:func:`read_predict_request` reads and validates the body against the
-server's :class:`~digitlab.limits.Limits`. The blocking helpers over
-:mod:`digitlab.preprocess` come in one version each, which the route runs
-on the event loop or in a worker thread: :func:`open_picture` (base64 and the
-header), :func:`picture_to_input` (pixels and MNIST normalising) and
-:func:`drawing_to_input`. An empty picture or drawing gives ``None`` (the
-API's ``no_ink``).
+:func:`read_json` reads and validates a JSON body against the server's
+:class:`~digitlab.limits.Limits`, refusing an oversized drawing from the raw
+bytes (:func:`check_json_counts`: a count of brackets and commas, before any
+list is built); :func:`read_predict_request` adds the multipart upload. Work
+goes where its cost says (:class:`~digitlab.serve.state.AppState`'s lanes):
+a small body is parsed on the event loop, others in the *fast* lane, large
+ones in the *heavy* lane; pictures are never decoded on the event loop
+(:func:`image_input`: a canvas-sized picture in the fast lane, a large one in
+the heavy lane), and drawings of many points are rendered in the heavy lane
+(:func:`drawing_input`). The blocking helpers over :mod:`digitlab.preprocess`:
+:func:`open_picture` (base64 and the header), :func:`picture_to_input`
+(pixels and MNIST normalising) and :func:`drawing_to_input`. An empty picture
+or drawing gives ``None`` (the API's ``no_ink``).
 """
 
 from __future__ import annotations
@@ -14,26 +20,70 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import TypeVar
 
 import numpy as np
 from fastapi import Request
 from PIL import Image
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from digitlab import preprocess
-from digitlab.errors import NoInkError, UserError
+from digitlab.errors import NoInkError, TooLargeError, UserError
 from digitlab.limits import Limits
 from digitlab.preprocess import Drawing
 from digitlab.serve.schemas import PredictRequest, validation_context
 from digitlab.serve.state import AppState
 
-__all__ = ["drawing_to_input", "image_bytes", "open_picture", "picture_to_input", "read_predict_request"]
+__all__ = ["check_json_counts", "drawing_input", "drawing_to_input", "image_bytes", "image_input", "open_picture",
+           "picture_to_input", "read_json", "read_predict_request"]
 
+M = TypeVar("M", bound=BaseModel)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?),", re.S)
-_INLINE_PARSE_BYTES = 32 * 1024  # smaller JSON bodies (784 pixels are ~4 kB) are parsed on the event loop
 _FORM_FIELDS = frozenset({"image", "file", "model", "explain"})
+# Costs. A body this small without strokes (784 pixels are ~4 kB) is parsed on the event loop: parsing it
+# takes tens of microseconds, less than a thread hop.
+_INLINE_BODY_BYTES = 16 * 1024
+# A body this small, or with this few brackets, is parsed in the fast lane; larger ones in the heavy lane.
+_FAST_BODY_BYTES = 64 * 1024
+_FAST_BODY_BRACKETS = 256
+# A picture is cheap to decode (fast lane) when its file is this small, its header declares this few pixels
+# and, for a JPEG, it has this few scans; others go to the heavy lane.
+_FAST_IMAGE_BYTES = 64 * 1024
+_FAST_IMAGE_PIXELS = 512 * 512
+_FAST_JPEG_SCANS = 12
+# A drawing of this many points is rendered in the fast lane (each point is a disc to draw).
+_FAST_DRAWING_POINTS = 2000
+_STROKES_KEY = b'"strokes"'
+
+
+def check_json_counts(body: bytes, limits: Limits) -> None:
+    """Refuse a JSON body that holds more arrays or values than any valid request can, from its raw bytes.
+
+    A valid request's strings hold no brackets (base64, model names), so every ``[`` opens an array of
+    the request: a drawing has one per stroke and point, plus one; 28 rows of pixels have 29. Values
+    are separated by commas: two per point, one per stroke. Counting bytes with NumPy takes about a
+    millisecond for the largest body, where building the lists of 240,000 one-point strokes took most
+    of a second.
+
+    Raises
+    ------
+    TooLargeError
+        More arrays or values than ``limits`` allow (the message names the limits).
+    """
+    b = np.frombuffer(body, dtype=np.uint8)
+    arrays = int(np.count_nonzero(b == ord("[")))
+    most_arrays = 1 + limits.max_strokes + limits.max_stroke_points + 2 * 29  # strokes, or pixels and a mask
+    if arrays > most_arrays:
+        raise TooLargeError(f"the body holds {arrays} JSON arrays; a drawing has at most {limits.max_strokes} "
+                            f"strokes and {limits.max_stroke_points} points in all (limits max_strokes, "
+                            "max_stroke_points)")
+    values = int(np.count_nonzero(b == ord(",")))
+    most_values = 2 * limits.max_stroke_points + limits.max_strokes + 2 * 784 + 64
+    if values > most_values:
+        raise TooLargeError(f"the body holds about {values} JSON values; a request has at most {most_values} "
+                            f"(a drawing of {limits.max_stroke_points} points, limit max_stroke_points)")
 
 
 def image_bytes(text: str) -> bytes:
@@ -101,6 +151,38 @@ def drawing_to_input(drawing: Drawing) -> np.ndarray | None:
     return x if x.any() else None
 
 
+async def read_json(request: Request, state: AppState, model: type[M]) -> M:
+    """The JSON body of ``request`` validated as ``model`` against the server's limits, parsed where its cost says.
+
+    Raises
+    ------
+    HTTPException
+        400 for an empty body, 415 for a content type other than JSON.
+    TooLargeError
+        More arrays or values than a request can hold (:func:`check_json_counts`).
+    ValidationError
+        The JSON does not match ``model`` (the error table answers 400, 413 or 422).
+    """
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "text/plain", ""):
+        raise HTTPException(415, f"send JSON (application/json), not {ctype!r}")
+    body = await request.body()
+    if not body.strip():
+        raise HTTPException(400, "the request body is empty; send a JSON object")
+    limits = state.settings.limits
+    if len(body) < _INLINE_BODY_BYTES and _STROKES_KEY not in body:
+        return model.model_validate_json(body, context=validation_context(limits))
+    if len(body) >= _FAST_BODY_BYTES:
+        check_json_counts(body, limits)  # about 1 ms for 2 MB: refuse before anything is built
+        return await state.on_heavy(_checked_parse, model, body, limits)
+    return await state.on_cpu(_checked_parse, model, body, limits)
+
+
+def _checked_parse(model: type[M], body: bytes, limits: Limits) -> M:
+    check_json_counts(body, limits)
+    return model.model_validate_json(body, context=validation_context(limits))
+
+
 async def read_predict_request(request: Request, state: AppState) -> tuple[PredictRequest, bytes | None]:
     """The validated request and, for a multipart upload, the uploaded image's bytes.
 
@@ -111,26 +193,52 @@ async def read_predict_request(request: Request, state: AppState) -> tuple[Predi
     ValidationError
         The JSON does not match :class:`PredictRequest` (the error table answers 400, 413 or 422).
     UserError
-        A multipart form with unknown or missing fields.
+        A multipart form with unknown or missing fields; too many arrays or values (413).
     """
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    context = validation_context(state.settings.limits)
     if ctype == "multipart/form-data":
         return await _read_multipart(request, state.settings.limits)
     if ctype not in ("application/json", "text/plain", ""):
         raise HTTPException(415, f"send JSON (application/json) or a multipart image upload, not {ctype!r}")
-    body = await request.body()
-    if not body.strip():
-        raise HTTPException(400, "the request body is empty; send a JSON object with 'pixels', 'image' or "
-                                 "'strokes'")
-    if len(body) < _INLINE_PARSE_BYTES:
-        return PredictRequest.model_validate_json(body, context=context), None
-    # big bodies (images, long strokes) are parsed off the event loop so others are not held up
-    return await state.on_cpu(_parse_json, body, context), None
+    return await read_json(request, state, PredictRequest), None
 
 
-def _parse_json(body: bytes, context: dict[str, Limits]) -> PredictRequest:
-    return PredictRequest.model_validate_json(body, context=context)
+async def image_input(data: bytes | str, state: AppState) -> np.ndarray | None:
+    """Decode and normalise an image in a worker thread: the fast lane when it is cheap, else the heavy lane.
+
+    A picture is cheap when its bytes (or base64 text) are short and its header declares few pixels and,
+    for a JPEG, few scans (a tiny file can declare a huge picture, or repeat one scan hundreds of times).
+    The header is read once, in the fast lane; a picture it shows to be expensive moves to the heavy lane.
+    """
+    limits = state.settings.limits
+    if len(data) > _FAST_IMAGE_BYTES:
+        return await state.on_heavy(_open_and_normalise, data, limits)
+    out = await state.on_cpu(_small_picture, data, limits)
+    if isinstance(out, Image.Image):
+        return await state.on_heavy(picture_to_input, out, limits)
+    return out
+
+
+def _open_and_normalise(data: bytes | str, limits: Limits) -> np.ndarray | None:
+    return picture_to_input(open_picture(data, limits), limits)
+
+
+def _small_picture(data: bytes | str, limits: Limits) -> np.ndarray | Image.Image | None:
+    """The input of a picture whose header shows it cheap; else the opened picture, for the heavy lane."""
+    raw = image_bytes(data) if isinstance(data, str) else data
+    img = preprocess.open_image(raw, limits=limits)
+    if img.width * img.height > _FAST_IMAGE_PIXELS or (
+            img.format == "JPEG" and preprocess.jpeg_scans(raw) > _FAST_JPEG_SCANS):
+        return img
+    return picture_to_input(img, limits)
+
+
+async def drawing_input(drawing: Drawing, state: AppState) -> np.ndarray | None:
+    """Render checked strokes in a worker thread: the heavy lane for a drawing of many points."""
+    points = sum(len(s) for s in drawing.strokes)
+    if points > _FAST_DRAWING_POINTS:
+        return await state.on_heavy(drawing_to_input, drawing)
+    return await state.on_cpu(drawing_to_input, drawing)
 
 
 async def _read_multipart(request: Request, limits: Limits) -> tuple[PredictRequest, bytes]:

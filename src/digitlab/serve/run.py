@@ -1,28 +1,44 @@
-"""Run the server: check the default model, announce the address, start uvicorn with one or more workers.
+"""Run the server: check the default model and the address, announce it, start uvicorn with one or more workers.
 
 :func:`run` is what ``digitlab serve`` calls, and what a deployment script can
-call too; :func:`url_for` is the address people type into a browser.
+call too; :func:`url_for` is the address people type into a browser. The
+listening socket is bound here, before the address is announced, so a port in
+use is one clear error (:class:`~digitlab.errors.UserError`), and uvicorn is
+given the connection settings: the idle, header and body deadlines
+(:mod:`digitlab.serve.protocol`) and the connection cap.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import os
+import socket
+import sys
 import threading
 import webbrowser
 from collections.abc import Callable
+from typing import Any
 
-from digitlab.errors import NotFoundError, UserError
+from digitlab.errors import DigitlabError, NotFoundError, UserError
 from digitlab.serve.app import SETTINGS_ENV, create_app
+from digitlab.serve.protocol import guarded_protocol
 from digitlab.serve.registry import ModelRegistry
 from digitlab.serve.settings import ServeSettings, settings_to_json
 
-__all__ = ["check_default_model", "run", "url_for"]
+__all__ = ["LOG_LEVELS", "bind", "check_default_model", "run", "url_for"]
+
+#: uvicorn's log levels, as ``--log-level`` takes them.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def url_for(host: str, port: int) -> str:
-    """The page's address for a listening ``host``: the loopback address for a wildcard one."""
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    """The page's address for a listening ``host``: the loopback address for a wildcard one, IPv6 in brackets."""
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
     return f"http://{shown}:{port}/"
 
 
@@ -45,6 +61,60 @@ def check_default_model(settings: ServeSettings) -> None:
                         "then `digitlab serve --model logreg`) or pick another with --model") from None
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket on ``host:port``, bound as uvicorn binds it.
+
+    Raises
+    ------
+    UserError
+        The port is in use, the address is not this machine's, or binding is not allowed.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.set_inheritable(True)  # worker processes receive it
+    except OSError as exc:
+        sock.close()
+        where = url_for(host, port).removeprefix("http://").rstrip("/")
+        if exc.errno == errno.EADDRINUSE:
+            raise UserError(f"cannot listen on {where}: the port is in use (another server?); pick another with "
+                            "--port") from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise UserError(f"cannot listen on {where}: not allowed (ports below 1024 need privileges); pick "
+                            "another with --port") from None
+        raise UserError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    except (OverflowError, ValueError, socket.gaierror) as exc:
+        sock.close()
+        raise UserError(f"cannot listen on {host!r} port {port}: {exc}") from None
+    return sock
+
+
+def _configure_logging(settings: ServeSettings, log_level: str) -> None:
+    """digitlab's server log on stderr at ``log_level``; the request log at INFO unless turned off."""
+    level = logging.getLevelName(log_level.upper()) if log_level != "trace" else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("digitlab.serve", "digitlab.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(level)
+    logging.getLogger("digitlab.access").setLevel(logging.INFO if settings.request_log else logging.WARNING)
+
+
+def _raise_file_limit(needed: int) -> None:
+    """Raise the soft limit on open files towards ``needed`` (the connection cap), within the hard limit."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 def run(settings: ServeSettings, *, workers: int = 1, log_level: str = "warning", open_browser: bool = False,
         announce: Callable[[str], None] = print) -> None:
     """Serve ``settings`` with uvicorn until interrupted.
@@ -52,26 +122,52 @@ def run(settings: ServeSettings, *, workers: int = 1, log_level: str = "warning"
     Parameters
     ----------
     settings : ServeSettings
-        Where to listen (``host``, ``port``), which models, which limits.
+        Where to listen (``host``, ``port``), which models, which limits and deadlines.
     workers : int, default=1
         Server processes; more than one hands the settings to each worker through ``$DIGITLAB_SERVE_SETTINGS``.
     log_level : str, default="warning"
-        uvicorn's log level.
+        uvicorn's and digitlab's log level, one of :data:`LOG_LEVELS`. The request log is separate
+        (``settings.request_log``).
     open_browser : bool, default=False
         Open the page in a browser a second after start.
     announce : callable, default=print
         Called once with a line giving the address.
+
+    Raises
+    ------
+    UserError
+        An unknown log level, the port in use, or the default model missing.
     """
     import uvicorn
 
+    if log_level not in LOG_LEVELS:
+        raise UserError(f"log level must be one of {', '.join(LOG_LEVELS)}; got {log_level!r}")
     check_default_model(settings)
+    sock = bind(settings.host, settings.port)
+    _configure_logging(settings, log_level)
+    _raise_file_limit(settings.max_connections + 64)
     url = url_for(settings.host, settings.port)
     announce(f"MLPaint on {url} (model {settings.default_model!r}; API docs at {url}docs). Ctrl+C stops it.")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    if workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
-    else:
-        os.environ[SETTINGS_ENV] = json.dumps(settings_to_json(settings))
-        uvicorn.run("digitlab.serve.app:app_from_env", factory=True, workers=workers, host=settings.host,
-                    port=settings.port, log_level=log_level)
+    connection: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "http": guarded_protocol(settings.header_timeout,
+                                                                                settings.body_timeout),
+        "timeout_keep_alive": settings.idle_timeout, "limit_concurrency": settings.max_connections,
+        "access_log": False, "log_level": log_level}
+    try:
+        if workers == 1:
+            server = uvicorn.Server(uvicorn.Config(create_app(settings), **connection))
+            with contextlib.suppress(KeyboardInterrupt):
+                server.run(sockets=[sock])
+            if not server.started:
+                raise DigitlabError("the server did not start; the log above says why")
+        else:
+            from uvicorn.supervisors import Multiprocess
+
+            os.environ[SETTINGS_ENV] = json.dumps(settings_to_json(settings))
+            config = uvicorn.Config("digitlab.serve.app:app_from_env", factory=True, workers=workers, **connection)
+            with contextlib.suppress(KeyboardInterrupt):
+                Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()

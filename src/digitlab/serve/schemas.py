@@ -52,6 +52,7 @@ __all__ = [
     "ModelsResponse",
     "PredictRequest",
     "PredictResponse",
+    "ReadyResponse",
     "SampleResponse",
     "parse_explain",
     "parse_mask",
@@ -83,12 +84,18 @@ def _describe(value: object) -> str:
 # --------------------------------------------------------------------------- request fields
 
 
-def parse_pixels(value: object) -> np.ndarray:
-    """Validate ``pixels``: 784 numbers, or 28 rows of 28, finite, within 0-255.
+def parse_pixels(value: object, info: ValidationInfo | None = None) -> np.ndarray:
+    """Validate ``pixels``: 784 numbers, or 28 rows of 28, finite, on the request's ``scale``.
+
+    On the default scale (0-255) a picture whose values are all at most 1 is refused: it is one
+    scaled to 0-1 (as Keras and torchvision users scale by habit), which would otherwise be read
+    as an almost black picture. ``"scale": "unit"`` takes such values (multiplied by 255);
+    ``"scale": "byte"`` takes 0-255 values without that check. ``scale`` is read from the fields
+    validated before (``info.data``).
 
     Returns
     -------
-    ndarray of float32, shape (784,)
+    ndarray of float32, shape (784,), on 0-255
 
     Raises
     ------
@@ -112,10 +119,18 @@ def parse_pixels(value: object) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"must be finite numbers, got {arr[~np.isfinite(arr)][0]} at index "
                          f"{int(np.flatnonzero(~np.isfinite(arr))[0])}")
+    scale = info.data.get("scale") if info is not None else None
     lo, hi = float(arr.min()), float(arr.max())
-    if lo < 0 or hi > 255:
-        bad = int(np.flatnonzero((arr < 0) | (arr > 255))[0])
-        raise ValueError(f"must be between 0 and 255, got {float(arr[bad]):g} at index {bad}")
+    top = 1.0 if scale == "unit" else 255.0
+    if lo < 0 or hi > top:
+        bad = int(np.flatnonzero((arr < 0) | (arr > top))[0])
+        hint = ' (with "scale": "unit")' if scale == "unit" else ""
+        raise ValueError(f"must be between 0 and {top:g}{hint}, got {float(arr[bad]):g} at index {bad}")
+    if scale == "unit":
+        return arr * np.float32(255.0)
+    if scale is None and 0 < hi <= 1.0:
+        raise ValueError('look scaled to 0-1 (every value is at most 1): send 0-255 values (MNIST\'s scale), or add '
+                         '"scale": "unit" to the request to send 0-1 values')
     return arr
 
 
@@ -158,6 +173,14 @@ def parse_model_name(value: object) -> str:
         raise ValueError(str(exc)) from None
 
 
+def parse_keep(value: object) -> str:
+    """Validate ``keep``: the visible half, ``top``, ``bottom``, ``left`` or ``right``."""
+    if value not in ("top", "bottom", "left", "right"):
+        raise ValueError(f"must be 'top', 'bottom', 'left' or 'right', got {_describe(value)}")
+    assert isinstance(value, str)
+    return value
+
+
 def parse_mask(value: object) -> np.ndarray:
     """Validate ``mask``: 784 booleans (or 28 rows of 28). Returns bool ndarray of shape (784,)."""
     if not isinstance(value, (list, tuple)):
@@ -181,16 +204,47 @@ def _first_bad_bool(value: list[object] | tuple[object, ...]) -> object:
     return value
 
 
-_NUMBER_0_255 = {"type": "number", "minimum": 0, "maximum": 255}
-Pixels = Annotated[np.ndarray, PlainValidator(parse_pixels), WithJsonSchema({
+def parse_image(value: object) -> str:
+    """Validate ``image``: a string (base64 or a ``data:`` URL; decoded later)."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string (base64 or a data: URL), got {type(value).__name__}")
+    return value
+
+
+def parse_canvas_side(value: object) -> int:
+    """Validate ``width`` or ``height``: an integer (its range is checked with the strokes)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer number of pixels, got {_describe(value)}")
+    return value
+
+
+def parse_pen_width(value: object) -> float:
+    """Validate ``pen_width``: a number (its range is checked with the canvas)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number of pixels, got {_describe(value)}")
+    return float(value)
+
+
+_NUMBER = {"type": "number", "minimum": 0, "maximum": 255}
+_PIXELS_SCHEMA = WithJsonSchema({
     "oneOf": [
-        {"type": "array", "items": _NUMBER_0_255, "minItems": 784, "maxItems": 784},
+        {"type": "array", "items": _NUMBER, "minItems": 784, "maxItems": 784},
         {"type": "array", "minItems": 28, "maxItems": 28,
-         "items": {"type": "array", "items": _NUMBER_0_255, "minItems": 28, "maxItems": 28}},
+         "items": {"type": "array", "items": _NUMBER, "minItems": 28, "maxItems": 28}},
     ],
-    "description": "784 pixel intensities 0-255 row-major (white ink on black, as MNIST), or 28 rows of 28.",
-})]
-Strokes = Annotated[list[Any], PlainValidator(parse_strokes), WithJsonSchema({
+    "description": "784 pixel intensities row-major (white ink on black, as MNIST), or 28 rows of 28: on 0-255, "
+                   "or on 0-1 with \"scale\": \"unit\". Without a scale, values all at most 1 are refused "
+                   "(a picture scaled to 0-1 by habit).",
+})
+Pixels = Annotated[np.ndarray, PlainValidator(parse_pixels), _PIXELS_SCHEMA]
+# Optional inputs: absent is None; an explicit null is refused, as the schema says (the validators get it).
+MaybePixels = Annotated[np.ndarray | None, PlainValidator(parse_pixels), _PIXELS_SCHEMA]
+Image64 = Annotated[str | None, PlainValidator(parse_image), WithJsonSchema({
+    "type": "string", "description": "A PNG/JPEG/BMP/GIF/TIFF/WebP image, base64 or a data: URL, any size."})]
+CanvasSide = Annotated[int | None, PlainValidator(parse_canvas_side)]
+PenWidth = Annotated[float | None, PlainValidator(parse_pen_width)]
+Scale = Literal["byte", "unit"]
+Strokes = Annotated[list[Any] | None, PlainValidator(parse_strokes), WithJsonSchema({
     "type": "array", "maxItems": DEFAULT_LIMITS.max_strokes,
     "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}},
     "description": f"Strokes drawn on a width x height canvas, each a list of [x, y] points (pixels); at most "
@@ -201,9 +255,13 @@ Explain = Annotated[int | bool, PlainValidator(parse_explain), WithJsonSchema({
     "oneOf": [{"type": "boolean"}, {"type": "integer", "minimum": 0, "maximum": 9}, {"type": "null"}],
     "description": "true: explain the predicted digit; 0-9: explain that digit; false/absent: no explanation.",
 })]
-ModelName = Annotated[str, PlainValidator(parse_model_name), WithJsonSchema({
-    "type": "string", "pattern": MODEL_NAME.pattern, "description": "A model name from GET /v1/models."})]
-Mask = Annotated[np.ndarray, PlainValidator(parse_mask), WithJsonSchema({
+_MODEL_NAME_SCHEMA = WithJsonSchema({
+    "type": "string", "pattern": MODEL_NAME.pattern, "description": "A model name from GET /v1/models."})
+ModelName = Annotated[str, PlainValidator(parse_model_name), _MODEL_NAME_SCHEMA]
+MaybeModelName = Annotated[str | None, PlainValidator(parse_model_name), _MODEL_NAME_SCHEMA]
+Keep = Annotated[str | None, PlainValidator(parse_keep), WithJsonSchema({
+    "type": "string", "enum": ["top", "bottom", "left", "right"]})]
+Mask = Annotated[np.ndarray | None, PlainValidator(parse_mask), WithJsonSchema({
     "type": "array", "items": {"type": "boolean"}, "minItems": 784, "maxItems": 784,
     "description": "784 booleans, row-major: true where the pixel is visible (given), false where it is hidden.",
 })]
@@ -211,7 +269,16 @@ Mask = Annotated[np.ndarray, PlainValidator(parse_mask), WithJsonSchema({
 
 def _canvas_side(what: str) -> Any:
     return Field(default=None, description=f"Canvas {what} in pixels (with strokes).", json_schema_extra={
-        "minimum": DEFAULT_LIMITS.min_canvas_side, "maximum": DEFAULT_LIMITS.max_canvas_side})
+        "type": "integer", "minimum": DEFAULT_LIMITS.min_canvas_side, "maximum": DEFAULT_LIMITS.max_canvas_side})
+
+
+def _exactly_one(**inputs: tuple[tuple[str, ...], tuple[str, ...]]) -> dict[str, Any]:
+    """JSON schema ``oneOf``: per input, the fields it requires and the fields that must then be absent."""
+    return {"oneOf": [{"required": list(required), "not": {"anyOf": [{"required": [f]} for f in absent]}}
+                      for required, absent in inputs.values()]}
+
+
+_SCALE = Field(default=None, description="The scale of 'pixels': 'byte' for 0-255 (the default), 'unit' for 0-1.")
 
 
 def _must_be_object(data: object, fields: str) -> None:
@@ -223,22 +290,26 @@ def _must_be_object(data: object, fields: str) -> None:
 
 
 class PredictRequest(BaseModel):
-    """``POST /v1/predict`` (JSON): exactly one of ``pixels``, ``image`` or ``strokes``."""
+    """``POST /v1/predict`` (JSON): exactly one of ``pixels``, ``image`` or ``strokes`` (with the canvas)."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        **_exactly_one(pixels=(("pixels",), ("image", "strokes", "width", "height", "pen_width")),
+                       image=(("image",), ("pixels", "strokes", "width", "height", "pen_width", "scale")),
+                       strokes=(("strokes", "width", "height"), ("pixels", "image", "scale"))),
         "examples": [{"strokes": [[[140, 40], [140, 240]]], "width": 280, "height": 280, "pen_width": 20,
                       "explain": True}]})
 
-    pixels: Pixels | None = None
-    image: str | None = Field(default=None, description="A PNG/JPEG/BMP/GIF image, base64 or a data: URL, any size.")
-    strokes: Strokes | None = None
-    width: int | None = _canvas_side("width")
-    height: int | None = _canvas_side("height")
-    pen_width: float | None = Field(
+    scale: Scale | None = _SCALE
+    pixels: MaybePixels = None
+    image: Image64 = None
+    strokes: Strokes = None
+    width: CanvasSide = _canvas_side("width")
+    height: CanvasSide = _canvas_side("height")
+    pen_width: PenWidth = Field(
         default=None, description="Pen width in canvas pixels (with strokes); default: 1/14 of the canvas's larger "
                                   "side.",
-        json_schema_extra={"exclusiveMinimum": 0, "maximum": DEFAULT_LIMITS.max_pen_width})
-    model: ModelName | None = None
+        json_schema_extra={"type": "number", "exclusiveMinimum": 0, "maximum": DEFAULT_LIMITS.max_pen_width})
+    model: MaybeModelName = None
     explain: Explain = False
 
     _drawing: Drawing | None = PrivateAttr(None)
@@ -255,6 +326,8 @@ class PredictRequest(BaseModel):
         if len(given) != 1:
             raise ValueError("give exactly one of 'pixels', 'image' or 'strokes', got "
                              + (" and ".join(repr(g) for g in given) if given else "none"))
+        if self.scale is not None and self.pixels is None:
+            raise ValueError("'scale' only goes with 'pixels'")
         if self.strokes is not None:
             if self.width is None or self.height is None:
                 raise ValueError("'strokes' need the canvas 'width' and 'height'")
@@ -279,13 +352,14 @@ class CompleteRequest(BaseModel):
     """``POST /v1/complete``: a digit's ``pixels`` and which part is visible (``keep`` or ``mask``)."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        **_exactly_one(keep=(("keep",), ("mask",)), mask=(("mask",), ("keep",))),
         "examples": [{"pixels": [0] * 784, "keep": "top"}]})
 
+    scale: Scale | None = _SCALE
     pixels: Pixels
-    keep: Literal["top", "bottom", "left", "right"] | None = Field(
-        default=None, description="The visible half; the other half is completed.")
-    mask: Mask | None = None
-    model: ModelName | None = Field(
+    keep: Keep = Field(default=None, description="The visible half; the other half is completed.")
+    mask: Mask = None
+    model: MaybeModelName = Field(
         default=None, description="A Dirichlet-process mixture model (trained with 'digitlab dpmm fit' or "
                                   "'digitlab train dpmm'); default: the first one by name.")
 
@@ -363,6 +437,9 @@ class ModelInfo(BaseModel):
                                                               "'integrated_gradients' or 'occlusion'.")
     test_accuracy: float | None = Field(default=None, description="Accuracy on the MNIST test set (model card).")
     default: bool = Field(default=False, description="The model used when a request names none.")
+    predicts: bool = Field(default=True, description="Whether it answers POST /v1/predict (a model of the ten "
+                                                      "digits).")
+    reason: str | None = Field(default=None, description="Why it does not answer POST /v1/predict, when it does not.")
 
 
 class ModelsResponse(BaseModel):
@@ -389,6 +466,14 @@ class HealthResponse(BaseModel):
 
     status: str
     default_model: str
+    loaded_models: list[str]
+
+
+class ReadyResponse(BaseModel):
+    """``GET /readyz``."""
+
+    ready: bool = Field(description="true once the models are loaded and checked.")
+    detail: str = Field(description="What the server is doing, or why it is not ready.")
     loaded_models: list[str]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from digitlab.serve.routes import complete, health, models, page, predict, samples
+from digitlab.serve.routes import complete, docs, health, models, page, predict, samples
 
 __all__ = ["ROUTERS"]
 
@@ -18,5 +18,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     samples.router,
     complete.router,
     health.router,
+    docs.router,
     page.router,
 )

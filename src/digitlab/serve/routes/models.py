@@ -16,20 +16,25 @@ __all__ = ["model_info", "router"]
 router = APIRouter(tags=["models"])
 
 
-def model_info(entry: ModelEntry, default: str) -> ModelInfo:
-    """What ``GET /v1/models`` says of one saved model: its card and its class's declared capabilities."""
+def model_info(entry: ModelEntry, default: str, reason: str | None = None) -> ModelInfo:
+    """What ``GET /v1/models`` says of one saved model: its card, its class's declared capabilities, and
+    ``reason`` why it does not answer ``/v1/predict`` (None: it does)."""
     model_type = entry.card.model if entry.card is not None else None
     cls = declared_class(model_type)
     return ModelInfo(name=entry.name, family=cls.family if cls else None, model_type=model_type,
                      explanation=cls.explanation if cls else None,
                      test_accuracy=entry.card.test_accuracy if entry.card is not None else None,
-                     default=entry.name == default)
+                     default=entry.name == default, predicts=reason is None, reason=reason)
 
 
 @router.get("/v1/models", response_model=ModelsResponse, response_class=ModelResponse,
             responses=error_responses(500))
 async def list_served_models(state: AppStateDep) -> ModelResponse:
-    """The models this server can use: name, family, explanation method and test accuracy (from each card)."""
+    """The models this server can use: name, family, explanation method and test accuracy (from each card).
+
+    A model that does not predict the ten digits (a mixture of some digits, a binary model) is listed with
+    ``predicts: false`` and the reason; models whose files are broken are left out (the server log says why).
+    """
     default = state.settings.default_model
     entries = await state.blocking(state.registry.entries)
-    return ModelResponse(ModelsResponse(default=default, models=[model_info(e, default) for e in entries]))
+    return ModelResponse(ModelsResponse(default=default, models=[model_info(e, default, why) for e, why in entries]))

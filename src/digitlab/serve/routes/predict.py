@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 
 from digitlab.serve.errors import error_responses
-from digitlab.serve.inputs import drawing_to_input, open_picture, picture_to_input, read_predict_request
+from digitlab.serve.inputs import drawing_input, image_input, read_predict_request
+from digitlab.serve.middleware import MODEL_KEY
 from digitlab.serve.responses import ModelResponse
 from digitlab.serve.schemas import PredictRequest, PredictResponse
 from digitlab.serve.state import AppState, AppStateDep
@@ -22,37 +23,12 @@ __all__ = ["router"]
 T = TypeVar("T")
 router = APIRouter(tags=["predict"])
 
-# Pictures this small (a drawing canvas) are decoded and normalised on the event loop; see image_input.
-_INLINE_IMAGE_BYTES = 64 * 1024
-_INLINE_IMAGE_PIXELS = 512 * 512
 _NOTHING_SEEN = np.zeros(784, dtype=np.float32)
 _BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
     "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
         "image": {"type": "string", "format": "binary"}, "model": {"type": "string"},
         "explain": {"type": "string", "description": "true, false or a digit 0-9"}}}}}}}
-
-
-async def image_input(data: bytes | str, state: AppState) -> np.ndarray | None:
-    """Decode and normalise an image: small ones on the event loop, others in a worker thread.
-
-    Handing a canvas-sized picture to a thread costs more in waiting for the GIL than decoding it
-    (docs/serve.md). A picture is small when its bytes (or base64 text) are short and its header
-    declares few pixels (a tiny PNG can declare a huge picture); larger ones never block the event loop.
-    The header is read once, here or in the thread.
-    """
-    limits = state.settings.limits
-    if len(data) > _INLINE_IMAGE_BYTES:
-        return await state.on_cpu(_open_and_normalise, data, state)
-    img = open_picture(data, limits)
-    if img.width * img.height <= _INLINE_IMAGE_PIXELS:
-        return picture_to_input(img, limits)
-    return await state.on_cpu(picture_to_input, img, limits)
-
-
-def _open_and_normalise(data: bytes | str, state: AppState) -> np.ndarray | None:
-    limits = state.settings.limits
-    return picture_to_input(open_picture(data, limits), limits)
 
 
 async def _in_time(aw: Awaitable[T], state: AppState) -> T:
@@ -70,11 +46,12 @@ async def predict(request: Request, state: AppStateDep) -> ModelResponse:
     t0 = time.perf_counter()
     req, upload = await read_predict_request(request, state)
     served = await state.model(req.model)
+    request.scope[MODEL_KEY] = served.name
     x: np.ndarray | None
     if req.pixels is not None:
         x = req.pixels if req.pixels.any() else None
     elif req.drawing is not None:
-        x = await state.on_cpu(drawing_to_input, req.drawing)
+        x = await drawing_input(req.drawing, state)
     else:
         x = await image_input(upload if upload is not None else req.image or "", state)
     if x is None:
