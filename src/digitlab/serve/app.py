@@ -59,9 +59,14 @@ async def _prepare(state: AppState, default_ok: bool) -> None:
             await state.blocking(state.registry.entries)
         except Exception as exc:  # a failure here must not stop the server; requests report their own
             log.error("checking the models failed: %s: %s", type(exc).__name__, exc)
+    state.readiness.prepared = True
     if default_ok:
-        n = len(state.registry.loaded())
-        state.readiness.set(f"{n} model{'s' if n != 1 else ''} loaded")
+        _ready(state)
+
+
+def _ready(state: AppState) -> None:
+    n = len(state.registry.loaded())
+    state.readiness.set(f"{n} model{'s' if n != 1 else ''} loaded")
 
 
 async def _watch(state: AppState) -> None:
@@ -71,8 +76,8 @@ async def _watch(state: AppState) -> None:
         try:
             await state.blocking(state.registry.refresh)
             await state.blocking(state.mixtures.refresh)
-            if not state.readiness.ready and await _default_model(state):
-                state.readiness.set(f"{len(state.registry.loaded())} models loaded")
+            if state.readiness.prepared and not state.readiness.ready and await _default_model(state):
+                _ready(state)
         except Exception as exc:  # keep watching whatever one check met
             log.error("checking the models folder failed: %s: %s", type(exc).__name__, exc)
 

@@ -129,6 +129,7 @@ class Readiness:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.detail = "loading the models"
+        self.prepared = False  # the start-up loading is over (ready or not)
 
     @property
     def ready(self) -> bool:

@@ -69,7 +69,8 @@ async function loadModels() {
   try {
     const data = await getJSON("/v1/models");
     const sel = $("model"); sel.innerHTML = "";
-    for (const m of data.models) {
+    const usable = data.models.filter((m) => m.predicts !== false);  // mixtures of some digits, binary models: not here
+    for (const m of usable) {
       const o = document.createElement("option");
       o.value = m.name;
       const acc = m.test_accuracy == null ? "" : ` · ${(100 * m.test_accuracy).toFixed(1)}%`;
@@ -77,7 +78,7 @@ async function loadModels() {
       if (m.name === data.default) o.selected = true;
       sel.appendChild(o);
     }
-    if (!data.models.length) setStatus("No model available on the server: train one with digitlab train.", true);
+    if (!usable.length) setStatus("No model available on the server: train one with digitlab train.", true);
   } catch (err) { setStatus(`Cannot list models: ${err.message || err}`, true); }
 }
 $("model").addEventListener("change", () => live.now());
