@@ -236,9 +236,15 @@ _PIXELS_SCHEMA = WithJsonSchema({
                    "or on 0-1 with \"scale\": \"unit\". Without a scale, values all at most 1 are refused "
                    "(a picture scaled to 0-1 by habit).",
 })
-Pixels = Annotated[np.ndarray, PlainValidator(parse_pixels), _PIXELS_SCHEMA]
+
+
+def _pixels_field(value: object, info: ValidationInfo) -> np.ndarray:
+    return parse_pixels(value, info)  # (pydantic passes ``info`` to a validator that requires it)
+
+
+Pixels = Annotated[np.ndarray, PlainValidator(_pixels_field), _PIXELS_SCHEMA]
 # Optional inputs: absent is None; an explicit null is refused, as the schema says (the validators get it).
-MaybePixels = Annotated[np.ndarray | None, PlainValidator(parse_pixels), _PIXELS_SCHEMA]
+MaybePixels = Annotated[np.ndarray | None, PlainValidator(_pixels_field), _PIXELS_SCHEMA]
 Image64 = Annotated[str | None, PlainValidator(parse_image), WithJsonSchema({
     "type": "string", "description": "A PNG/JPEG/BMP/GIF/TIFF/WebP image, base64 or a data: URL, any size."})]
 CanvasSide = Annotated[int | None, PlainValidator(parse_canvas_side)]
