@@ -97,10 +97,9 @@ def app(settings):  # type: ignore[no-untyped-def]
 
 def _run_with_app(app, coro_fn):  # type: ignore[no-untyped-def]
     async def main():  # type: ignore[no-untyped-def]
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
-                                         timeout=30) as ac:
-                return await coro_fn(ac)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=30) as ac:
+            return await coro_fn(ac)
 
     return asyncio.run(main())
 
@@ -121,7 +120,8 @@ def test_pictures_are_never_decoded_on_the_event_loop(app, mnist_test, monkeypat
 
     async def go(ac):  # type: ignore[no-untyped-def]
         loop_thread = threading.current_thread()
-        rs = [await ac.post("/v1/predict", json=small), await ac.post("/v1/predict", json={"image": b64(buf.getvalue())})]
+        rs = [await ac.post("/v1/predict", json=small),
+              await ac.post("/v1/predict", json={"image": b64(buf.getvalue())})]
         return loop_thread, rs
 
     loop_thread, rs = _run_with_app(app, go)
@@ -353,7 +353,7 @@ def test_pixels_on_0_1_are_refused_without_a_scale_and_read_with_one(client, mni
     plain = client.post("/v1/predict", json={"pixels": x[7].reshape(-1).tolist()}).json()
     assert scaled["digit"] == plain["digit"] == int(y[7])
     np.testing.assert_allclose(scaled["probabilities"], plain["probabilities"], atol=1e-5)
-    over = client.post("/v1/predict", json={"pixels": [2.0] + unit[1:], "scale": "unit"})
+    over = client.post("/v1/predict", json={"pixels": [2.0, *unit[1:]], "scale": "unit"})
     assert over.status_code == 422 and "between 0 and 1" in over.json()["detail"]
     assert client.post("/v1/predict", json={"pixels": [0] * 784}).json()["no_ink"] is True  # blank is no scale
     with_image = client.post("/v1/predict", json={"image": b64(png_bytes(x[0])), "scale": "unit"})

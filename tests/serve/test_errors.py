@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from ._helpers import TEST_SETTINGS
-
 from digitlab.errors import (
     DataNotFoundError,
     DigitlabError,
@@ -21,6 +19,8 @@ from digitlab.errors import (
     UserError,
 )
 from digitlab.serve.errors import public_detail, status_of, validation_answer
+
+from ._helpers import TEST_SETTINGS
 
 PIXELS = [0.0] * 783 + [10.0]
 
