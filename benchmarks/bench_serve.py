@@ -87,6 +87,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            proc.stderr.seek(0)
             raise SystemExit(f"the server exited with code {proc.returncode}: {proc.stderr.read().decode()}")
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
@@ -120,7 +121,10 @@ def _start(args: argparse.Namespace, workers: int, src: Path = ROOT / "src") -> 
         cmd += ["--home", args.home]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr to a file: a pipe nobody reads would fill with the request log and stall the server
+    err = tempfile.TemporaryFile()  # noqa: SIM115  (kept open as long as the server runs)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    proc.stderr = err  # type: ignore[assignment]  # (read by _wait_healthy when the server exits)
     try:
         _wait_healthy(url, proc)
     except BaseException:

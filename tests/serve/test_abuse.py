@@ -360,3 +360,24 @@ def test_pixels_on_0_1_are_refused_without_a_scale_and_read_with_one(client, mni
     assert with_image.status_code == 422 and "'scale' only goes with 'pixels'" in with_image.json()["detail"]
     byte = client.post("/v1/predict", json={"pixels": [1] * 784, "scale": "byte"})
     assert byte.status_code == 200
+
+
+def test_non_finite_scores_at_request_time_are_a_500_never_null_probabilities(settings, monkeypatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from digitlab.serve import create_app, state_of
+
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        est = state_of(app).registry.get("centroid").estimator
+        real = est.scores_and_proba
+
+        def overflowing(X):  # type: ignore[no-untyped-def]
+            scores, probs = real(X)
+            return scores, np.where(X[:, :1] > 100, np.nan, probs)  # NaN for pictures whose first pixel is bright
+
+        monkeypatch.setattr(est, "scores_and_proba", overflowing)
+        bad = c.post("/v1/predict", json={"pixels": [200.0, *PIXELS[1:]]})
+        good = c.post("/v1/predict", json={"pixels": PIXELS})
+    assert bad.status_code == 500 and "non-finite" in bad.json()["detail"] and "null" not in bad.text
+    assert good.status_code == 200 and None not in good.json()["probabilities"]

@@ -296,20 +296,12 @@ class ServedModel:
         self._drainer: asyncio.Task[None] | None = None  # referenced so that it is not collected mid-run
 
     def predict_batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and probabilities of ``X`` (n, 784) float32; both (n, 10) float64. Blocking, holds the lock.
-
-        Raises
-        ------
-        ModelError
-            The model gave non-finite scores or probabilities.
-        """
+        """Scores and probabilities of ``X`` (n, 784) float32; both (n, 10) float64. Blocking, holds the lock."""
         t0 = time.perf_counter()
         with self.lock:
             scores, probs = self.estimator.scores_and_proba(X)
         if self.on_inference is not None:
             self.on_inference(self.name, time.perf_counter() - t0, len(X))
-        if not (np.isfinite(probs).all() and np.isfinite(scores).all()):
-            raise ModelError(f"model {self.name!r} gave non-finite scores for this input")
         return scores, probs
 
     def submit(self, x: np.ndarray) -> asyncio.Future[Prediction]:
@@ -340,9 +332,14 @@ class ServedModel:
                         if not f.done():
                             f.set_exception(exc)
                     continue
+                finite = np.isfinite(scores).all(axis=1) & np.isfinite(probs).all(axis=1)
                 for i, (_, f) in enumerate(batch):
-                    if not f.done():
+                    if f.done():
+                        continue
+                    if finite[i]:
                         f.set_result(Prediction(scores[i], probs[i]))
+                    else:  # never answered as null probabilities
+                        f.set_exception(ModelError(f"model {self.name!r} gave non-finite scores for this input"))
         finally:
             self._draining = False
 
