@@ -155,13 +155,16 @@ def test_serve_has_a_flag_for_every_limit_and_setting_and_passes_them(monkeypatc
     import digitlab.serve
     from digitlab.cli import app as cli
     from digitlab.limits import Limits
+    from digitlab.serve import ServeSettings
 
     help_text = CliRunner().invoke(cli, ["serve", "--help"], env={"COLUMNS": "200"}).output
     for f in fields(Limits):
         assert f"--{f.name.replace('_', '-')}" in help_text, f.name
-    for flag in ("--request-timeout", "--idle-timeout", "--header-timeout", "--body-timeout", "--max-connections",
-                 "--cors-origin", "--allowed-host", "--quiet", "--heavy-threads", "--reload-interval"):
-        assert flag in help_text, flag
+    flags = {"default_model": "--model", "cors_origins": "--cors-origin", "allowed_hosts": "--allowed-host",
+             "request_log": "--quiet"}
+    for f in fields(ServeSettings):  # every setting but the locations (--home, --data-dir) and a test-only one
+        if f.name not in ("data_dir", "models_dir", "limits", "freeze_gc"):
+            assert flags.get(f.name, f"--{f.name.replace('_', '-')}") in help_text, f.name
     seen = {}
     monkeypatch.setattr(digitlab.serve, "run", lambda settings, **kw: seen.update(settings=settings, **kw))
     out = CliRunner().invoke(cli, ["serve", "--home", str(model_home), "--no-browser", "--max-strokes", "12",

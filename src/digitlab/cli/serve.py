@@ -3,9 +3,11 @@
 Every server setting and every input limit has a flag (``--request-timeout``,
 ``--max-body-bytes``, ...) and a ``DIGITLAB_*`` environment variable
 (``DIGITLAB_REQUEST_TIMEOUT``, ``DIGITLAB_MAX_BODY_BYTES``, ...); a flag wins over the
-variable, the variable over the default. The flags of the settings and limits are
-made from :class:`~digitlab.serve.ServeSettings` and :class:`~digitlab.limits.Limits`
-(their names, types and documented meanings), so a new limit gets its flag.
+variable, the variable over the default. The limits' flags are made from
+:class:`~digitlab.limits.Limits` (their names, types and documented meanings), so a new
+limit gets its flag; the server's settings are declared here (importing
+:mod:`digitlab.serve` would load FastAPI for every command), and a test checks that each
+:class:`~digitlab.serve.ServeSettings` field has its flag.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import inspect
 import random
 import re
 import typing
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,7 @@ from digitlab.limits import Limits
 
 __all__ = ["serve_command"]
 
-#: Settings with their own options below, or not for the command line.
-_OWN_OPTIONS = frozenset({"data_dir", "models_dir", "limits", "host", "port", "default_model", "cors_origins",
-                          "allowed_hosts", "request_log", "freeze_gc"})
+_ENV = "env DIGITLAB_"
 
 
 def serve_command(
@@ -54,17 +54,47 @@ def serve_command(
         None, "--allowed-host", help="A host name to accept in the Host header besides localhost, 127.0.0.1, [::1] "
                                      "and the listening host (a guard against DNS rebinding), or * for any; "
                                      "repeatable (env DIGITLAB_ALLOWED_HOSTS, comma-separated)."),
-    **settings: Any,
+    request_timeout: float | None = typer.Option(None, help="Seconds a prediction may take before it answers 503 "
+                                                           f"(default 10; {_ENV}REQUEST_TIMEOUT)."),
+    idle_timeout: float | None = typer.Option(None, help="Seconds a connection may stay silent, before its first "
+                                                        "request or between requests (default 5; "
+                                                        f"{_ENV}IDLE_TIMEOUT)."),
+    header_timeout: float | None = typer.Option(None, help="Seconds from a request's first byte to the end of its "
+                                                          f"headers (default 10; {_ENV}HEADER_TIMEOUT)."),
+    body_timeout: float | None = typer.Option(None, help="Seconds from a request's headers to the end of its body "
+                                                        f"(default 30; {_ENV}BODY_TIMEOUT)."),
+    max_connections: int | None = typer.Option(None, help="Most open connections; beyond, requests answer 503 "
+                                                         f"(default 2048; {_ENV}MAX_CONNECTIONS)."),
+    max_batch: int | None = typer.Option(None, help="Most concurrent predictions in one model call (default 32; "
+                                                   f"{_ENV}MAX_BATCH)."),
+    torch_threads: int | None = typer.Option(None, help=f"Torch's intra-op threads (default 1; {_ENV}TORCH_THREADS)."),
+    preprocess_threads: int | None = typer.Option(None, help="Threads decoding small pictures and drawings "
+                                                            f"(default: one per core; {_ENV}PREPROCESS_THREADS)."),
+    heavy_threads: int | None = typer.Option(None, help="Threads, at a lower priority, for large pictures, long "
+                                                       f"drawings and large bodies (default 1; {_ENV}HEAVY_THREADS)."),
+    heavy_queue: int | None = typer.Option(None, help="Most expensive requests waiting; beyond, 503 (default 64; "
+                                                     f"{_ENV}HEAVY_QUEUE)."),
+    explain_threads: int | None = typer.Option(None, help="Explanations computed at once per model (default: one "
+                                                         f"per core; {_ENV}EXPLAIN_THREADS)."),
+    preload: bool | None = typer.Option(None, "--preload/--no-preload", help="Load and check every model at start "
+                                        f"(/readyz answers ready after), or at first use (default: preload; "
+                                        f"{_ENV}PRELOAD)."),
+    reload_interval: float | None = typer.Option(None, help="Seconds between checks of the models folder for "
+                                                           "retrained or deleted models; 0: off (default 1; "
+                                                           f"{_ENV}RELOAD_INTERVAL)."),
+    **limits: Any,
 ) -> None:
     """Start MLPaint: draw digits in the browser, see every class's score live, and a per-pixel explanation."""
     from digitlab.serve import run, serve_settings
 
     random.seed(seed)
     np.random.seed(seed)
-    given: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
-    for name, value in (("host", host), ("port", port), ("default_model", model)):
-        if value is not None:
-            given[name] = value
+    options = {"host": host, "port": port, "default_model": model, "request_timeout": request_timeout,
+               "idle_timeout": idle_timeout, "header_timeout": header_timeout, "body_timeout": body_timeout,
+               "max_connections": max_connections, "max_batch": max_batch, "torch_threads": torch_threads,
+               "preprocess_threads": preprocess_threads, "heavy_threads": heavy_threads, "heavy_queue": heavy_queue,
+               "explain_threads": explain_threads, "preload": preload, "reload_interval": reload_interval, **limits}
+    given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     if quiet:
         given["request_log"] = False
     if cors_origin:
@@ -94,30 +124,23 @@ def _documented(cls: type) -> dict[str, str]:
     return {k: v.split(". ")[0].rstrip(".") + "." for k, v in plain.items()}
 
 
-def _setting_options() -> list[inspect.Parameter]:
-    """One keyword parameter with its Typer option per server setting and per limit."""
-    from digitlab.serve.settings import ServeSettings
-
+def _limit_options() -> list[inspect.Parameter]:
+    """One keyword parameter with its Typer option per input limit (:class:`~digitlab.limits.Limits`)."""
     params = []
-    for cls, skip in ((ServeSettings, _OWN_OPTIONS), (Limits, frozenset())):
-        hints = typing.get_type_hints(cls)
-        helps = _documented(cls)
-        for f in fields(cls):
-            if f.name in skip:
-                continue
-            flag = f.name.replace("_", "-")
-            default = f.default if f.default is not MISSING else None
-            text = f"{helps.get(f.name, '')} (default {default}; env DIGITLAB_{f.name.upper()})".strip()
-            decls = [f"--{flag}/--no-{flag}"] if hints[f.name] is bool else [f"--{flag}"]
-            params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[f.name] | None,
-                                            default=typer.Option(None, *decls, help=text, show_default=False)))
+    hints = typing.get_type_hints(Limits)
+    helps = _documented(Limits)
+    for f in fields(Limits):
+        text = f"{helps.get(f.name, '')} (default {f.default}; {_ENV}{f.name.upper()})".strip()
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[f.name] | None,
+                                        default=typer.Option(None, f"--{f.name.replace('_', '-')}", help=text,
+                                                             show_default=False)))
     return params
 
 
 def _install_setting_options() -> None:
     sig = inspect.signature(serve_command, eval_str=True)
     own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    serve_command.__signature__ = sig.replace(parameters=[*own, *_setting_options()])  # type: ignore[attr-defined]
+    serve_command.__signature__ = sig.replace(parameters=[*own, *_limit_options()])  # type: ignore[attr-defined]
 
 
 _install_setting_options()
