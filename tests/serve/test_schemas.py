@@ -208,3 +208,25 @@ def test_response_schemas_are_arrays_of_numbers() -> None:
     assert props["input"]["type"] == "array" and props["input"]["minItems"] == 784
     assert props["input"]["items"] == {"type": "number"}
     assert SampleResponse.model_json_schema()["properties"]["pixels"]["items"]["type"] == "integer"
+
+
+def test_the_exactly_one_input_rule_is_in_the_json_schema() -> None:
+    import jsonschema_rs
+
+    from digitlab.serve.routes.predict import _BODY
+
+    doc = _BODY["requestBody"]["content"]["application/json"]["schema"]  # type: ignore[index]
+    check = jsonschema_rs.validator_for(doc)
+    pixels, image = [0] * 783 + [9], "aGk="
+    strokes = {"strokes": SEVEN, "width": 280, "height": 280}
+    for good in ({"pixels": pixels}, {"pixels": pixels, "scale": "unit"}, {"image": image}, strokes,
+                 {**strokes, "pen_width": 12, "explain": True}):
+        assert check.is_valid(good), good
+    for bad in ({}, {"model": "default"}, {"pixels": pixels, "image": image}, {"image": image, **strokes},
+                {"strokes": SEVEN}, {"pixels": pixels, "width": 280}, {"image": image, "scale": "unit"},
+                {"pixels": None}):
+        assert not check.is_valid(bad), bad
+    complete = jsonschema_rs.validator_for(CompleteRequest.model_json_schema())
+    assert complete.is_valid({"pixels": pixels, "keep": "top"})
+    assert not complete.is_valid({"pixels": pixels}) and not complete.is_valid(
+        {"pixels": pixels, "keep": "top", "mask": [True] * 784})
