@@ -128,3 +128,30 @@ def test_a_client_leaving_mid_body_logs_one_line_and_requests_are_logged(server)
     assert "Traceback" not in text and "Exception in ASGI application" not in text, text
     assert text.count("the client left before sending its whole request") == 1, text
     assert "POST /v1/predict 200 " in text and "model=centroid" in text
+
+
+def test_two_workers_start_and_keep_the_deadlines(model_home) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(_serve(model_home, "--port", str(port), "--workers", "2", "--header-timeout", "1"),
+                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the workers did not start"
+                time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", port)) as s:  # the deadline reached the worker processes
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: local")
+            assert _closed_after(s, 5.0) < 3.0
+    finally:
+        proc.terminate()
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert "Traceback" not in err and "died" not in err, err

@@ -14,7 +14,8 @@ its body stays open for ever, each holding a socket. This protocol adds:
 
 A connection over a deadline is closed, with one line in the log. It is a
 subclass of uvicorn's httptools protocol (uvicorn's ``http=`` accepts a
-protocol class); :func:`guarded_protocol` binds the deadlines.
+protocol class); the deadlines travel on uvicorn's ``Config``
+(:func:`set_deadlines`), which worker processes receive whole.
 """
 
 from __future__ import annotations
@@ -23,21 +24,22 @@ import asyncio
 import logging
 from typing import Any
 
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["GuardedHttpProtocol", "guarded_protocol"]
+__all__ = ["GuardedHttpProtocol", "set_deadlines"]
 
 log = logging.getLogger("digitlab.serve")
+_HEADER, _BODY = "digitlab_header_timeout", "digitlab_body_timeout"
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with idle, header and body deadlines (see the module's docstring)."""
 
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.header_timeout: float = getattr(config, _HEADER, 10.0)
+        self.body_timeout: float = getattr(config, _BODY, 30.0)
         self._deadline: asyncio.TimerHandle | None = None
 
     def _arm(self, seconds: float, what: str) -> None:
@@ -78,7 +80,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
 
-def guarded_protocol(header_timeout: float, body_timeout: float) -> type[GuardedHttpProtocol]:
-    """:class:`GuardedHttpProtocol` with these deadlines (seconds), for uvicorn's ``http=``."""
-    return type("GuardedHttpProtocol", (GuardedHttpProtocol,),
-                {"header_timeout": header_timeout, "body_timeout": body_timeout})
+def set_deadlines(config: Config, header_timeout: float, body_timeout: float) -> Config:
+    """Give ``config``'s connections these header and body deadlines (seconds); returns ``config``."""
+    setattr(config, _HEADER, header_timeout)
+    setattr(config, _BODY, body_timeout)
+    return config

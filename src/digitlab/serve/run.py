@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import inspect
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import Any
 
 from digitlab.errors import DigitlabError, NotFoundError, UserError
 from digitlab.serve.app import SETTINGS_ENV, create_app
-from digitlab.serve.protocol import guarded_protocol
+from digitlab.serve.protocol import GuardedHttpProtocol, set_deadlines
 from digitlab.serve.registry import ModelRegistry
 from digitlab.serve.settings import ServeSettings, settings_to_json
 
@@ -151,13 +152,13 @@ def run(settings: ServeSettings, *, workers: int = 1, log_level: str = "warning"
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     connection: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "http": guarded_protocol(settings.header_timeout,
-                                                                                settings.body_timeout),
+        "host": settings.host, "port": settings.port, "http": GuardedHttpProtocol,
         "timeout_keep_alive": settings.idle_timeout, "limit_concurrency": settings.max_connections,
         "access_log": False, "log_level": log_level}
+    deadlines = (settings.header_timeout, settings.body_timeout)
     try:
         if workers == 1:
-            server = uvicorn.Server(uvicorn.Config(create_app(settings), **connection))
+            server = uvicorn.Server(set_deadlines(uvicorn.Config(create_app(settings), **connection), *deadlines))
             with contextlib.suppress(KeyboardInterrupt):
                 server.run(sockets=[sock])
             if not server.started:
@@ -166,7 +167,12 @@ def run(settings: ServeSettings, *, workers: int = 1, log_level: str = "warning"
             from uvicorn.supervisors import Multiprocess
 
             os.environ[SETTINGS_ENV] = json.dumps(settings_to_json(settings))
-            config = uvicorn.Config("digitlab.serve.app:app_from_env", factory=True, workers=workers, **connection)
+            if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+                # a worker imports digitlab and loads its model before it answers uvicorn's health check: on a
+                # busy machine that takes longer than uvicorn's 5 s, and the worker would be killed and restarted
+                connection["timeout_worker_healthcheck"] = 60
+            config = set_deadlines(uvicorn.Config("digitlab.serve.app:app_from_env", factory=True, workers=workers,
+                                                  **connection), *deadlines)
             with contextlib.suppress(KeyboardInterrupt):
                 Multiprocess(config, sockets=[sock]).run()
     finally:
