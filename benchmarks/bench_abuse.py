@@ -140,7 +140,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def schemathesis_run(url: str, examples: int, seed: int) -> dict[str, object]:
-    """Run schemathesis against ``url``; its summary (failures, cases, seconds) and the output's tail."""
+    """Run schemathesis against ``url``; its summary (failures, cases, seconds) and its failures (or output's tail)."""
     st = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
     cmd = [st, "--config-file", str(CONFIG), "run", url + "/openapi.json", "--max-examples", str(examples),
            "--seed", str(seed), "--phases", "examples,coverage,fuzzing", "--checks", "all", "--no-color"]
@@ -154,7 +154,7 @@ def schemathesis_run(url: str, examples: int, seed: int) -> dict[str, object]:
                                                                                         else -1),
             "cases": int(cases.group(1)) if cases else 0, "seconds": round(seconds, 1),
             "operations": (re.search(r"Operations:\s+(\d+) selected", out) or [None, "?"])[1],
-            "tail": out[-3000:], "command": " ".join(["schemathesis", *cmd[1:]]).replace(url, "URL")}
+            "tail": out[out.find("FAILURES"):] if "FAILURES" in out else out[-3000:], "command": " ".join(["schemathesis", *cmd[1:]]).replace(url, "URL")}
 
 
 # --------------------------------------------------------------------------- abuse

@@ -141,6 +141,15 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) the process ``pid`` has used so far; 0 where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _summary(runs: list[dict[str, float]]) -> list[object]:
     """requests/s, p50 and p99 (medians), worst p99, errors and requests of repeated runs."""
     def median(key: str) -> float:
@@ -183,10 +192,15 @@ def _compare(args: argparse.Namespace, bodies: dict[str, Path], lua: Path, clien
             for c in clients:
                 runs: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in servers}
                 for i in range(args.repeats):  # alternate who goes first: the machine's load drifts
-                    for label, _, url in (servers if i % 2 == 0 else servers[::-1]):
-                        runs[label].append(_wrk(url, lua, body, c, args.seconds))
+                    for label, proc, url in (servers if i % 2 == 0 else servers[::-1]):
+                        cpu0 = _cpu_seconds(proc.pid)
+                        run = _wrk(url, lua, body, c, args.seconds)
+                        run["cpu_ms"] = (_cpu_seconds(proc.pid) - cpu0) * 1000 / max(run["requests"], 1)
+                        runs[label].append(run)
                 this, that = (_summary(runs[label]) for label, _, _ in servers)
+                cpu_this, cpu_that = (statistics.median(r["cpu_ms"] for r in runs[label]) for label, _, _ in servers)
                 rows.append([name, c, this[0], that[0], f"{this[0] / that[0]:.2f}", this[2], that[2],  # type: ignore[operator]
+                             round(cpu_this, 3), round(cpu_that, 3), f"{cpu_this / cpu_that:.2f}",
                              this[4] + that[4]])  # type: ignore[operator]
                 print(rows[-1], flush=True)
     finally:
@@ -195,7 +209,9 @@ def _compare(args: argparse.Namespace, bodies: dict[str, Path], lua: Path, clien
     return (f"One process each, this tree against `{other}`, model `{args.model}`, {args.repeats} alternating "
             f"runs of {args.seconds:g} s per row (medians).\n\n"
             + table(["input", "clients", "requests/s (this)", "requests/s (other)", "ratio", "p99 ms (this)",
-                     "p99 ms (other)", "errors"], rows))
+                     "p99 ms (other)", "CPU ms/request (this)", "CPU ms/request (other)", "CPU ratio", "errors"], rows)
+            + "\n\nCPU ms/request: the server process's CPU time (all its threads, from /proc) over the requests "
+              "it answered: what a request costs, which a busy machine changes less than requests/s.")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ the same JSON.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -146,9 +147,21 @@ def _first_bad(value: object) -> object:
 
 
 def parse_strokes(value: object) -> list[Any]:
-    """Check that ``strokes`` is a list; the strokes themselves are checked with the canvas (``check_drawing``)."""
+    """Check that ``strokes`` is a list holding no booleans (JSON's true and false are not coordinates).
+
+    The strokes' shapes and numbers are checked with the canvas (``check_drawing``), through NumPy, which
+    would read a boolean as 0 or 1; the boolean check runs over each stroke's values in C (``map``).
+    """
     if not isinstance(value, list):
         raise ValueError(f"must be a list of strokes (lists of [x, y] points), got {type(value).__name__}")
+    for i, stroke in enumerate(value):
+        if isinstance(stroke, list):
+            try:
+                kinds = set(map(type, itertools.chain.from_iterable(stroke)))
+            except TypeError:  # a point that is not a list: check_drawing says so
+                continue
+            if bool in kinds:
+                raise ValueError(f"stroke {i} must be a list of (x, y) number pairs; it holds true or false")
     return value
 
 
