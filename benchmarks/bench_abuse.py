@@ -154,7 +154,8 @@ def schemathesis_run(url: str, examples: int, seed: int) -> dict[str, object]:
                                                                                         else -1),
             "cases": int(cases.group(1)) if cases else 0, "seconds": round(seconds, 1),
             "operations": (re.search(r"Operations:\s+(\d+) selected", out) or [None, "?"])[1],
-            "tail": out[out.find("FAILURES"):] if "FAILURES" in out else out[-3000:], "command": " ".join(["schemathesis", *cmd[1:]]).replace(url, "URL")}
+            "tail": out[out.find("FAILURES"):] if "FAILURES" in out else out[-3000:],
+            "command": " ".join(["schemathesis", *cmd[1:]]).replace(url, "URL")}
 
 
 # --------------------------------------------------------------------------- abuse

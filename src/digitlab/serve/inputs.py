@@ -36,12 +36,14 @@ from digitlab.preprocess import Drawing
 from digitlab.serve.schemas import PredictRequest, validation_context
 from digitlab.serve.state import AppState
 
-__all__ = ["check_json_counts", "drawing_input", "drawing_to_input", "image_bytes", "image_input", "open_picture",
-           "picture_to_input", "read_json", "read_predict_request"]
+__all__ = ["EXPLAIN_FIELD", "check_json_counts", "drawing_input", "drawing_to_input", "image_bytes", "image_input",
+           "open_picture", "picture_to_input", "read_json", "read_predict_request"]
 
 M = TypeVar("M", bound=BaseModel)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?),", re.S)
 _FORM_FIELDS = frozenset({"image", "file", "model", "explain"})
+#: The values of a multipart upload's ``explain`` field.
+EXPLAIN_FIELD = ("true", "false", *(str(d) for d in range(10)))
 # Costs. A body this small without strokes (784 pixels are ~4 kB) is parsed on the event loop: parsing it
 # takes tens of microseconds, less than a thread hop.
 _INLINE_BODY_BYTES = 16 * 1024
@@ -266,17 +268,17 @@ def _multipart_request(form: FormData, limits: Limits) -> PredictRequest:
     if unknown:
         raise UserError(f"unknown form field {unknown[0]!r}; expected an 'image' file and optional 'model' and "
                         "'explain'")
+    if "image" in form and "file" in form:
+        raise UserError("give the picture once, in a file field named 'image' (or 'file'), not both")
     upload = form.get("image") or form.get("file")
     if not isinstance(upload, UploadFile):
         raise UserError("multipart upload needs the picture in a file field named 'image'")
     fields: dict[str, object] = {"image": ""}  # the picture is the upload; "" stands for it
-    if form.get("model"):
+    if "model" in form:
         fields["model"] = str(form["model"])
-    explain = str(form.get("explain") or "").strip().lower()
-    if explain in ("true", "yes", "on"):
-        fields["explain"] = True
-    elif explain.isdigit():
-        fields["explain"] = int(explain)
-    elif explain not in ("", "false", "no", "off"):
-        raise UserError(f"explain: must be true, false or a digit 0-9, got {explain!r}")
+    if "explain" in form:  # the values the OpenAPI document lists (EXPLAIN_FIELD)
+        explain = str(form["explain"])
+        if explain not in EXPLAIN_FIELD:
+            raise UserError(f"explain: must be true, false or a digit 0-9, got {explain!r}")
+        fields["explain"] = True if explain == "true" else False if explain == "false" else int(explain)
     return PredictRequest.model_validate(fields, context=validation_context(limits))

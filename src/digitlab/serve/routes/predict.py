@@ -11,8 +11,9 @@ import numpy as np
 from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 
+from digitlab.models.io import MODEL_NAME
 from digitlab.serve.errors import error_responses
-from digitlab.serve.inputs import drawing_input, image_input, read_predict_request
+from digitlab.serve.inputs import EXPLAIN_FIELD, drawing_input, image_input, read_predict_request
 from digitlab.serve.middleware import MODEL_KEY
 from digitlab.serve.responses import ModelResponse
 from digitlab.serve.schemas import PredictRequest, PredictResponse
@@ -26,9 +27,16 @@ router = APIRouter(tags=["predict"])
 _NOTHING_SEEN = np.zeros(784, dtype=np.float32)
 _BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
-    "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
-        "image": {"type": "string", "format": "binary"}, "model": {"type": "string"},
-        "explain": {"type": "string", "description": "true, false or a digit 0-9"}}}}}}}
+    "multipart/form-data": {"schema": {
+        "type": "object", "additionalProperties": False,
+        "oneOf": [{"required": ["image"], "not": {"required": ["file"]}},
+                  {"required": ["file"], "not": {"required": ["image"]}}],
+        "properties": {
+            "image": {"type": "string", "format": "binary", "description": "The picture."},
+            "file": {"type": "string", "format": "binary", "description": "The picture (another name for image)."},
+            "model": {"type": "string", "pattern": MODEL_NAME.pattern, "description": "A model from GET /v1/models."},
+            "explain": {"type": "string", "enum": list(EXPLAIN_FIELD),
+                        "description": "true: explain the predicted digit; 0-9: that digit; false: none."}}}}}}}
 
 
 async def _in_time(aw: Awaitable[T], state: AppState) -> T:
