@@ -27,7 +27,7 @@ from digitlab.data.idx import read_idx_pair
 from digitlab.errors import DataError, DataNotFoundError, DigitlabError
 
 __all__ = ["MIRRORS", "MNIST_FILES", "MnistFile", "fetch_mnist", "find_mnist", "label_counts", "load_mnist",
-           "missing_message"]
+           "missing_message", "mnist_folders"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,9 @@ _SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 def missing_message(data_dir: Path) -> str:
     """The one message every command gives when MNIST is not found."""
     names = ", ".join(f"{n}.gz" for n in MNIST_FILES)
-    return (f"MNIST not found in {data_dir}. Run 'digitlab data fetch', or put the four files "
-            f"({names}; raw or .gz) in that folder, or point --data-dir / DIGITLAB_DATA at a folder holding them.")
+    return (f"MNIST not found in {data_dir} (nor in its MNIST/raw, torchvision's layout). Run 'digitlab data "
+            f"fetch', or put the four files ({names}; raw or .gz) in that folder, or point --data-dir / "
+            "DIGITLAB_DATA at a folder holding them.")
 
 
 def _resolve(data_dir: str | os.PathLike[str] | None) -> Path:
@@ -83,15 +84,26 @@ def find_mnist(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Path
         When any file is missing, with the standard message.
     """
     root = _resolve(data_dir)
-    found: dict[str, Path] = {}
-    for name in MNIST_FILES:
-        for candidate in (root / f"{name}.gz", root / name, root / name.replace("-idx", ".idx")):
-            if candidate.is_file():
-                found[name] = candidate
-                break
-        else:
-            raise DataNotFoundError(missing_message(root))
-    return found
+    for folder in mnist_folders(root):
+        found: dict[str, Path] = {}
+        for name in MNIST_FILES:
+            for candidate in (folder / f"{name}.gz", folder / name, folder / name.replace("-idx", ".idx")):
+                if candidate.is_file():
+                    found[name] = candidate
+                    break
+        if len(found) == len(MNIST_FILES):
+            return found
+    raise DataNotFoundError(missing_message(root))
+
+
+def mnist_folders(root: Path) -> list[Path]:
+    """Where the four files may be under ``root``: the folder itself, then the layouts other tools leave.
+
+    torchvision's ``datasets.MNIST(root)`` keeps them in ``root/MNIST/raw``, so
+    ``--data-dir root``, ``--data-dir root/MNIST`` and ``--data-dir root/MNIST/raw``
+    all find them.
+    """
+    return [root, root / "MNIST" / "raw", root / "raw"]
 
 
 @lru_cache(maxsize=4)
