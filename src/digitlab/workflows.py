@@ -636,14 +636,15 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
         elif not spec.dry_run:
             checkpoint_dir = settings.models_dir / ".checkpoints" / name
 
+    # The test set is read before the fit: after it, nothing but the store's write can wait or fail.
+    test_x, test_y, test_ids = load_dataset(settings, TEST_DATASET, None)
+    if spec.dry_run:
+        test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
     seconds = _fit(est, images.reshape(len(images), -1), labels, report, checkpoint_dir=checkpoint_dir,
                    resume=spec.resume)
     if spec.resume and est.fit_checkpoints:  # the epochs run before the interruption count too
         history = getattr(est, "history_", None) or []
         seconds = float(sum(h.get("seconds", 0.0) for h in history)) or seconds
-    test_x, test_y, test_ids = load_dataset(settings, TEST_DATASET, None)
-    if spec.dry_run:
-        test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
     start = time.perf_counter()
     ev = evaluate(est, test_x, test_y, test_ids, progress=report)
     test = _test_metrics(est, ev, time.perf_counter() - start)
