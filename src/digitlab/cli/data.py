@@ -30,15 +30,17 @@ data_app = typer.Typer(help="Fetch, import, describe and explore datasets.", no_
 def fetch(
     data_dir: Path | None = DataDirOption,
     source: Path | None = typer.Option(None, "--from", help="Copy from this local folder instead of downloading."),
-    timeout: float = typer.Option(10.0, help="Seconds to try the mirrors before giving up."),
+    timeout: float = typer.Option(30.0, min=0.1, help="Seconds to wait for a connection or for more data, per "
+                                                      "attempt at a file (a slow link only takes longer)."),
+    retries: int = typer.Option(3, min=1, help="Attempts per mirror at a file whose transfer stalls or breaks."),
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Download the four MNIST files (verified by sha256) into the data folder."""
+    """Download the four MNIST files (verified by sha256) into the data folder, with a progress bar per file."""
     settings = settings_from(data_dir=data_dir)
     with progress(fmt is not OutputFormat.json) as bar:
         def report(name: str, done: int, total: int | None) -> None:
             bar(name, done, total)
-        paths = fetch_mnist(settings.data_dir, source=source, timeout=timeout, progress=report)
+        paths = fetch_mnist(settings.data_dir, source=source, timeout=timeout, retries=retries, progress=report)
     emit({"data_dir": settings.data_dir, "files": paths}, fmt,
          columns=["file", "path"], rows=[(k, str(v)) for k, v in paths.items()])
 
