@@ -65,10 +65,10 @@ def settings(home: Path, mnist_dir: Path) -> Settings:
 
 def test_cli_commands_wait_for_a_writer_and_all_succeed(settings: Settings, home: Path, mnist_dir: Path,
                                                         tmp_path: Path) -> None:
-    from digitlab.data import write_csv
+    from digitlab.data import load_mnist, write_csv
     from digitlab.data.select import import_dataset
 
-    x, y = __import__("digitlab").load_mnist(mnist_dir, "test")
+    x, y = load_mnist(mnist_dir, "test")
     write_csv(tmp_path / "d.csv", x[:200], y[:200])
     import_dataset(settings, tmp_path / "d.csv", "small")
     base = train(TrainSpec(model="centroid", train_size=300, name="base"), settings=settings)
@@ -242,3 +242,15 @@ def test_a_leftover_old_folder_never_blocks_a_name(settings: Settings) -> None:
     train(TrainSpec(model="centroid", train_size=250, name="m", record=False), settings=settings)
     assert read_card(models / "m").train.n == 250
     assert not [p for p in models.iterdir() if p.name.startswith(".m.old") and p.is_dir()]
+
+
+def test_sql_past_its_timeout_is_one_line_and_exit_2(cli, home: Path, settings: Settings) -> None:
+    Store(settings.store_path).query("CREATE TABLE t AS SELECT 1 AS x", write=True)
+    holder = _hold(settings.store_path, 3.0)
+    try:
+        r = cli("sql", "SELECT * FROM t", "--timeout", "0.2")
+    finally:
+        holder.wait(timeout=60)
+    assert r.exit_code == 2, r.output
+    assert "stayed busy" in r.stderr and "DIGITLAB_STORE_TIMEOUT" in r.stderr and "Traceback" not in r.stderr
+    assert cli("sql", "SELECT * FROM t", "-f", "json").exit_code == 0

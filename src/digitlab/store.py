@@ -121,7 +121,8 @@ def store_timeout(value: float | str | None = None) -> float:
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
-    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.IOException) and ("could not set lock" in text or "conflicting lock" in text)
 
 
 def _holder(exc: BaseException) -> str:
