@@ -148,3 +148,15 @@ def test_short_ids_are_the_shortest_unique_prefix_of_the_random_part(store: Stor
         assert get_run(store, short).run == run
     with pytest.raises(NotFoundError, match="ambiguous: it matches 3fa29, 3fa2a"):
         get_run(store, "3fa2")
+
+
+def test_latest_and_latest_tilde_n_name_runs_by_recency(store: Store) -> None:
+    import time
+
+    for run in ("train-1-aaaa", "train-2-bbbb", "train-3-cccc"):
+        _record(store, run)
+        time.sleep(0.01)
+    assert [get_run(store, r).run for r in ("latest", "latest~1", "latest~2")] == [
+        "train-3-cccc", "train-2-bbbb", "train-1-aaaa"]
+    with pytest.raises(NotFoundError, match="3 run"):
+        get_run(store, "latest~3")

@@ -26,7 +26,8 @@ those fields empty.
 Run ids are ``KIND-DATE-TIME-HEX``; :func:`short_ids` gives each the shortest
 prefix of its random ``HEX`` part (4 characters at least) that no other run
 shares, as git abbreviates commits, and :func:`get_run` accepts it, a unique
-prefix of the whole id, or the whole id. :func:`export_mlflow` writes the runs
+prefix of the whole id, the whole id, or ``latest`` and ``latest~N`` (the newest
+run, and the one N runs before it). :func:`export_mlflow` writes the runs
 as an MLflow file store.
 """
 
@@ -36,6 +37,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -319,8 +321,12 @@ def short_ids(store_or_ids: Store | list[str]) -> dict[str, str]:
     return out
 
 
+_LATEST = re.compile(r"^latest(?:~([0-9]+))?$")
+
+
 def get_run(store: Store, run: str) -> Run:
-    """The run named ``run``: its whole id, a unique prefix of it, or its short id (a prefix of its random part).
+    """The run named ``run``: its whole id, a unique prefix of it, its short id (a prefix of its random part),
+    or ``latest`` / ``latest~N`` (the newest run, the one N runs before it).
 
     Raises
     ------
@@ -328,6 +334,13 @@ def get_run(store: Store, run: str) -> Run:
         No run, or an ambiguous prefix (the message lists some of the runs it matches).
     """
     want = run.strip()
+    back = _LATEST.match(want)
+    if back:
+        n = int(back.group(1) or 0)
+        found = list_runs(store, limit=n + 1)
+        if len(found) <= n:
+            raise NotFoundError(f"no run {run!r}: {len(found)} run(s) recorded; list them with 'digitlab runs'")
+        return found[n]
     ids = _all_ids(store)
     matches = [r for r in ids if r == want]
     if not matches:

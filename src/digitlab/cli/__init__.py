@@ -66,7 +66,7 @@ EXAMPLES: dict[str, list[str]] = {
     "runs export": ["digitlab runs export --mlflow mlruns/",
                     "MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri mlruns/"],
     "compare": ["digitlab compare 3fa2 91bc   (short ids from 'digitlab runs')",
-                "digitlab compare 3fa2 91bc --plot compare.png"],
+                "digitlab compare latest latest~1 --plot compare.png   (the newest run and the one before)"],
     "models": ["digitlab models list", "digitlab models show logreg@v1"],
     "models list": ["digitlab models list", "digitlab models list --format json"],
     "models show": ["digitlab models show logreg", "digitlab models show logreg@v1"],

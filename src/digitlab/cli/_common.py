@@ -172,7 +172,9 @@ def print_table(columns: Sequence[object], rows: Sequence[Sequence[object]], *, 
     Columns wrap between words; when even that does not fit the terminal
     (a value's longest word in each column, side by side, is wider than it),
     the table loses its vertical borders, and if it still does not fit every
-    row is printed as a block of ``column: value`` lines instead. The
+    row is printed as a block of ``column: value`` lines instead (a table of
+    one or two columns is printed as it is, its words wider than the terminal
+    folded onto the next line, never cut). The
     title is printed above, wrapped between words at the terminal's width.
     """
     target = out or console
@@ -191,6 +193,9 @@ def print_table(columns: Sequence[object], rows: Sequence[Sequence[object]], *, 
         if Measurement.get(target, target.options.update_width(1 << 20), table).minimum <= target.width:
             target.print(table)
             return
+    if len(columns) <= 2:  # already a key/value listing: its values wrap, folding only words wider than the line
+        target.print(table)
+        return
     names = [str(c).replace("\n", " ") for c in columns]
     for i, r in enumerate(cells):
         block = Table.grid(padding=(0, 1))

@@ -105,8 +105,8 @@ def export_command(
 
 
 def compare_command(
-    runs: list[str] = typer.Argument(..., help="Two or more runs: short ids from 'digitlab runs', or unique "
-                                               "prefixes of whole ids."),
+    runs: list[str] = typer.Argument(..., help="Two or more runs: short ids from 'digitlab runs', unique "
+                                               "prefixes of whole ids, or latest, latest~1, ..."),
     plot: Path | None = typer.Option(None, "--plot", help="Also draw the runs' metrics side by side into this PNG."),
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,
@@ -149,14 +149,16 @@ def compare_command(
     if plot is not None:
         from digitlab.figures import compare_figure, save_figure
 
-        summary = {row[0]: list(row[1:]) for row in metric_rows if row[0] in SUMMARY_KEYS}
+        # the rates (0-1) on one axis; counts such as n would flatten them
+        summary = {row[0]: list(row[1:]) for row in metric_rows if row[0] in SUMMARY_KEYS
+                   and all(v is None or 0 <= v <= 1 for v in row[1:])}
         written = save_figure(compare_figure([f"{n} {r.model_ref or r.model_type}" for n, r in zip(
             names, found, strict=True)], summary, per_class), plot)
     result = {"runs": [{"id": n, **r.as_dict()} for n, r in zip(names, found, strict=True)],
               "params": {r.run: r.params for r in found},
               "table": [{"metric": row[0], **{r.run: v for r, v in zip(found, row[1:], strict=True)}}
                         for row in table], "plot": written}
-    emit(result, fmt, title=f"chart: {written}" if written else None,
+    emit(result, fmt, title=f"chart written to {written}" if written else None,
          columns=["", *(f"{n}\n{r.model_ref or r.model_type}" for n, r in zip(names, found, strict=True))],
          rows=table)
 
