@@ -86,7 +86,7 @@ def export_command(
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Export every run to an MLflow file store, so that 'mlflow ui' browses them (needs digitlab[mlflow]).
+    """Export every run to an MLflow file store, so that 'mlflow ui' browses them (needs the mlflow extra).
 
     Parameters, metrics (the CNN's epochs as steps), tags (git commit, data
     checksum, environment, artifact links) and the whole record as an
