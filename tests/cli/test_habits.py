@@ -126,11 +126,12 @@ def test_a_misspelt_option_suggests_the_real_one(cli, bare) -> None:
 # ------------------------------------------------------------------------------ help and completion
 
 
-def test_shell_completion_is_offered(bare) -> None:
+def test_shell_completion_is_offered(bare, tmp_path: Path) -> None:
     # issue: no shell completion
     assert "--install-completion" in bare("--help").stdout
-    out = bare("--show-completion", "bash")
-    assert out.exit_code == 0 and "complete" in out.stdout
+    out = _digitlab("--show-completion", "bash", env={"HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "complete -o default -F" in out.stdout and "COMPLETE=complete_bash" in out.stdout
 
 
 def test_train_model_help_lists_the_models_parameters(bare) -> None:
