@@ -7,6 +7,14 @@ from pathlib import Path
 import pytest
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_serve_without_the_model_fails_clearly(cli) -> None:
     result = cli("serve", "--model", "nosuchmodel", "--no-browser")
     assert result.exit_code == 2
@@ -20,15 +28,24 @@ def test_serve_runs_uvicorn_on_the_given_address(cli, home: Path, model_home: Pa
     import uvicorn
 
     calls: dict = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))
+
+    def run(server, sockets=None):  # type: ignore[no-untyped-def]
+        calls.update(config=server.config, bound=[s.getsockname()[1] for s in sockets])
+        server.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setattr(webbrowser, "open", lambda url: calls.setdefault("browser", url))
-    result = cli("serve", "--model", "centroid", "--home", model_home, "--port", "8123", "--no-browser")
+    port = _free_port()
+    result = cli("serve", "--model", "centroid", "--home", model_home, "--port", str(port), "--no-browser")
     assert result.exit_code == 0, result.stderr
-    assert calls["host"] == "127.0.0.1" and calls["port"] == 8123 and "browser" not in calls
+    config = calls["config"]
+    assert config.host == "127.0.0.1" and config.port == port and "browser" not in calls
+    assert calls["bound"] == [port]  # bound by digitlab before the address was announced
+    assert config.timeout_keep_alive == 5 and config.limit_concurrency == 2048  # the connection settings
     from digitlab.serve import state_of
 
-    assert state_of(calls["app"]).settings.default_model == "centroid"
-    assert "http://127.0.0.1:8123/" in result.stderr
+    assert state_of(config.app).settings.default_model == "centroid"
+    assert f"http://127.0.0.1:{port}/" in result.stderr
 
 
 def test_serve_with_workers_hands_the_settings_to_worker_processes(cli, model_home: Path,
@@ -38,12 +55,16 @@ def test_serve_with_workers_hands_the_settings_to_worker_processes(cli, model_ho
     from digitlab.serve import SETTINGS_ENV, state_of
     from digitlab.serve.app import app_from_env
 
+    from uvicorn.supervisors import Multiprocess
+
     calls: dict = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))
+    monkeypatch.setattr(Multiprocess, "run", lambda self: calls.update(config=self.config))
     monkeypatch.delenv(SETTINGS_ENV, raising=False)
-    result = cli("serve", "--model", "centroid", "--home", model_home, "--workers", "2", "--no-browser")
+    result = cli("serve", "--model", "centroid", "--home", model_home, "--workers", "2", "--no-browser",
+                 "--port", str(_free_port()))
     assert result.exit_code == 0, result.stderr
-    assert calls["app"] == "digitlab.serve.app:app_from_env" and calls["factory"] and calls["workers"] == 2
+    config = calls["config"]
+    assert config.app == "digitlab.serve.app:app_from_env" and config.factory and config.workers == 2
     app = app_from_env()  # what each worker process builds
     settings = state_of(app).settings
     assert settings.default_model == "centroid" and settings.models_dir == model_home / "models"
