@@ -99,3 +99,27 @@ def test_requests_during_reloads_see_one_whole_model(home, mnist_dir, small_trai
     for got in answers:  # every answer is exactly one version's, never a mix
         assert any(np.allclose(got, v, rtol=1e-9) for v in versions), got
     assert np.allclose(answers[-1], versions[-1])  # and the last version is served
+
+
+def test_a_new_version_is_served_and_removing_it_serves_the_one_before(tmp_path, mnist_dir, small_train,
+                                                                       mnist_test) -> None:
+    from digitlab.models import make_model
+    from digitlab.models.io import load_model, remove_model, save_version
+    from digitlab.serve import create_app, serve_settings
+
+    x, y = small_train
+    pixels = mnist_test[0][0].reshape(-1).astype(float).tolist()
+    X = np.asarray([pixels], dtype=np.float32)
+    models = tmp_path / "models"
+    v1, _ = save_version(make_model("centroid").fit(x[:1000], y[:1000]), models, "a")
+    settings = serve_settings(data_dir=mnist_dir, home=tmp_path, default_model="a", reload_interval=0.1,
+                              **TEST_SETTINGS)
+    with TestClient(create_app(settings)) as c:
+        first = _scores(c, pixels)
+        v2, version = save_version(make_model("centroid").fit(x[1000:2000], y[1000:2000]), models, "a")
+        assert version == 2
+        second = load_model(v2).estimator.scores(X)[0]
+        assert _wait_for(lambda: np.allclose(_scores(c, pixels), second))  # NAME is its latest version
+        remove_model("a@v2", models)
+        assert _wait_for(lambda: np.allclose(_scores(c, pixels), first))  # back to v1
+        np.testing.assert_allclose(first, load_model(v1).estimator.scores(X)[0])
