@@ -50,12 +50,11 @@ def test_serve_runs_uvicorn_on_the_given_address(cli, home: Path, model_home: Pa
 
 def test_serve_with_workers_hands_the_settings_to_worker_processes(cli, model_home: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
+
+    from uvicorn.supervisors import Multiprocess
 
     from digitlab.serve import SETTINGS_ENV, state_of
     from digitlab.serve.app import app_from_env
-
-    from uvicorn.supervisors import Multiprocess
 
     calls: dict = {}
     monkeypatch.setattr(Multiprocess, "run", lambda self: calls.update(config=self.config))

@@ -41,7 +41,7 @@ __all__ = ["EXPLAIN_FIELD", "check_json_counts", "drawing_input", "drawing_to_in
 
 M = TypeVar("M", bound=BaseModel)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?),", re.S)
-_FORM_FIELDS = frozenset({"image", "file", "model", "explain"})
+_FORM_FIELDS = frozenset({"image", "model", "explain"})
 #: The values of a multipart upload's ``explain`` field.
 EXPLAIN_FIELD = ("true", "false", *(str(d) for d in range(10)))
 # Costs. A body this small without strokes (784 pixels are ~4 kB) is parsed on the event loop: parsing it
@@ -247,7 +247,7 @@ async def _read_multipart(request: Request, limits: Limits) -> tuple[PredictRequ
     try:
         async with request.form(max_files=1, max_fields=8, max_part_size=limits.max_body_bytes) as form:
             req = _multipart_request(form, limits)
-            upload = form.get("image") or form.get("file")
+            upload = form.get("image")
             assert isinstance(upload, UploadFile)  # checked by _multipart_request
             data = await upload.read()
     except (UserError, ValidationError):
@@ -268,9 +268,7 @@ def _multipart_request(form: FormData, limits: Limits) -> PredictRequest:
     if unknown:
         raise UserError(f"unknown form field {unknown[0]!r}; expected an 'image' file and optional 'model' and "
                         "'explain'")
-    if "image" in form and "file" in form:
-        raise UserError("give the picture once, in a file field named 'image' (or 'file'), not both")
-    upload = form.get("image") or form.get("file")
+    upload = form.get("image")
     if not isinstance(upload, UploadFile):
         raise UserError("multipart upload needs the picture in a file field named 'image'")
     fields: dict[str, object] = {"image": ""}  # the picture is the upload; "" stands for it

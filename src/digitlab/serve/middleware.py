@@ -161,9 +161,11 @@ class ServeMiddleware:
             self.metrics.observe_request(scope["method"], getattr(route, "path", "unmatched"), status, seconds)
             if self.request_log and access_log.isEnabledFor(logging.INFO):
                 model = scope.get(MODEL_KEY)
-                access_log.info("%s %s %d %.1f ms%s", scope["method"],
-                                scope.get("raw_path", b"").decode("ascii", "backslashreplace")[:200] or scope["path"],
-                                status, seconds * 1000, f" model={model}" if model else "")
+                path = scope.get("raw_path", b"").decode("ascii", "backslashreplace")[:200] or scope["path"]
+                # made and handled directly: Logger.info would look up its caller's frame for each line
+                access_log.handle(access_log.makeRecord(
+                    access_log.name, logging.INFO, "", 0, "%s %s %d %.1f ms%s",
+                    (scope["method"], path, status, seconds * 1000, f" model={model}" if model else ""), None))
 
     def _refusal(self, scope: Scope) -> Response | None:
         """The answer for a request refused before its route: a foreign Host or a declared body too large."""

@@ -28,12 +28,9 @@ _NOTHING_SEEN = np.zeros(784, dtype=np.float32)
 _BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
     "multipart/form-data": {"schema": {
-        "type": "object", "additionalProperties": False,
-        "oneOf": [{"required": ["image"], "not": {"required": ["file"]}},
-                  {"required": ["file"], "not": {"required": ["image"]}}],
+        "type": "object", "additionalProperties": False, "required": ["image"],
         "properties": {
             "image": {"type": "string", "format": "binary", "description": "The picture."},
-            "file": {"type": "string", "format": "binary", "description": "The picture (another name for image)."},
             "model": {"type": "string", "pattern": MODEL_NAME.pattern, "description": "A model from GET /v1/models."},
             "explain": {"type": "string", "enum": list(EXPLAIN_FIELD),
                         "description": "true: explain the predicted digit; 0-9: that digit; false: none."}}}}}}}
