@@ -28,7 +28,7 @@ from digitlab._json import to_jsonable
 from digitlab.errors import NotFoundError
 from digitlab.store import Store
 
-__all__ = ["Run", "get_run", "list_runs", "new_run_id", "record_run"]
+__all__ = ["Run", "Runs", "get_run", "list_runs", "new_run_id", "record_run"]
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS runs (
@@ -61,6 +61,18 @@ class Run:
     def as_dict(self) -> dict[str, Any]:
         """The run as a JSON-able dict."""
         return {c: getattr(self, c) for c in _COLUMNS}
+
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import run_html
+        return run_html(self)
+
+
+class Runs(list[Run]):
+    """Runs as :func:`list_runs` returns them: a list that shows itself as a table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import runs_html
+        return runs_html(self)
 
 
 def new_run_id(kind: str) -> str:
@@ -135,10 +147,10 @@ def _has_runs(store: Store) -> bool:
     return bool(row and row[0])
 
 
-def list_runs(store: Store, model: str | None = None, limit: int | None = None) -> list[Run]:
+def list_runs(store: Store, model: str | None = None, limit: int | None = None) -> Runs:
     """Recorded runs, newest first, optionally only those of model type ``model``."""
     if not _has_runs(store):
-        return []
+        return Runs()
     sql = f"SELECT {', '.join(_COLUMNS)} FROM runs"
     args: list[str] = []
     if model:
@@ -148,7 +160,7 @@ def list_runs(store: Store, model: str | None = None, limit: int | None = None) 
     if limit:
         sql += f" LIMIT {int(limit)}"
     with store.connect(read_only=True) as con:
-        return [_row_to_run(r) for r in con.execute(sql, args).fetchall()]
+        return Runs(_row_to_run(r) for r in con.execute(sql, args).fetchall())
 
 
 def get_run(store: Store, run: str) -> Run:
