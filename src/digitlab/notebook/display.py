@@ -180,7 +180,7 @@ def digit_png(pixels: object, scale: int = 2) -> bytes:
     """
     arr = _as_digit(pixels)
     if arr is None:
-        raise ValueError(f"a digit is 784 finite numbers (28 x 28), got {np.shape(pixels)}")
+        raise ValueError(f"a digit is 784 finite numbers (28 x 28), got {np.shape(pixels)}")  # type: ignore[call-overload]
     if not 1 <= scale <= 32:
         raise ValueError(f"scale must be in 1..32, got {scale!r}")
     grey = 255 - np.clip(np.rint(arr), 0, 255).astype(np.uint8)

@@ -111,16 +111,16 @@ class Sketchpad(anywidget.AnyWidget):
     _css = _STATIC / "sketchpad.css"
 
     size = traitlets.Int(CANVAS, read_only=True).tag(sync=True)
-    strokes = traitlets.List(traitlets.Any()).tag(sync=True)
+    strokes: traitlets.List[Any] = traitlets.List(traitlets.Any()).tag(sync=True)
     pen_width = traitlets.Float(20.0).tag(sync=True)
     explain_digit = traitlets.Int(None, allow_none=True).tag(sync=True)
-    prediction = traitlets.Dict(None, allow_none=True).tag(sync=True)
+    prediction = traitlets.Dict(default_value=None, allow_none=True).tag(sync=True)
     status = traitlets.Unicode(_EMPTY).tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)
-    _classes = traitlets.List().tag(sync=True)
+    _classes: traitlets.List[Any] = traitlets.List().tag(sync=True)
     # What the model saw (784 ints) and the explanation ({"digit", "method", "values": 784 floats}), or empty.
-    _input = traitlets.List().tag(sync=True)
-    _explanation = traitlets.Dict(None, allow_none=True).tag(sync=True)
+    _input: traitlets.List[int] = traitlets.List().tag(sync=True)
+    _explanation = traitlets.Dict(default_value=None, allow_none=True).tag(sync=True)
     # Updates sent by the page, and the last one the kernel has answered (one update in flight).
     _asked = traitlets.Int(0).tag(sync=True)
     _answered = traitlets.Int(0).tag(sync=True)
@@ -220,11 +220,11 @@ class Sketchpad(anywidget.AnyWidget):
             else:
                 new, explanation, status = self._score(x)
                 pixels = x.reshape(-1).astype(int).tolist()
-        with self.hold_sync():
+        with self.hold_sync():  # one message to the page; set_trait, as traitlets types Dict without its None
             self._input = pixels
-            self._explanation = explanation
+            self.set_trait("_explanation", explanation)
             self.status = status
-            self.prediction = new
+            self.set_trait("prediction", new)
         if new is not None and new == old:
             # traitlets notifies only on a change; a drawing that scores exactly as the last one is still news
             self._notify_trait("prediction", old, new)
