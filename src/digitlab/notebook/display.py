@@ -371,7 +371,9 @@ def evaluation_html(ev: Evaluation, max_wrong: int = MAX_WRONG) -> str:
     if wrong.size:
         shown = wrong[:max_wrong]
         p = ev.probability
-        caps = [f"{ev.actual[i]}→{ev.predicted[i]} ({100 * p[i]:.0f}%)" for i in shown]
+        name = {0: "rest", 1: "is"} if ev.binary else {}
+        caps = [f"{name.get(int(ev.actual[i]), ev.actual[i])}→{name.get(int(ev.predicted[i]), ev.predicted[i])} "
+                f"({100 * p[i]:.0f}%)" for i in shown]
         more = f", the first {len(shown)} shown" if wrong.size > len(shown) else ""
         parts.append(_section(f"misclassified: {wrong.size} of {n}{more} (true→predicted, probability)",
                               "<div class='digitlab-misclassified'>"
@@ -406,10 +408,8 @@ def explanation_html(expl: Explanation, scale: int = 8) -> str:
                  "<figcaption style='font-size:11px'>the digit</figcaption></figure>")
     pics += (f"<figure style='margin:0'>{_img(explanation_png(expl, scale), side, side, 'explanation')}"
              "<figcaption style='font-size:11px'>the explanation</figcaption></figure>")
-    c = np.asarray(expl.contributions, dtype=np.float64)
     caption = (f"Why <b>{int(expl.digit)}</b>: <span style='color:#0a8a2a'>green</span> pixels speak for it, "
-               f"<span style='color:#c81414'>red</span> against · {_esc(str(expl.method).replace('_', ' '))} · "
-               f"sum of contributions {c.sum():+.3g}")
+               f"<span style='color:#c81414'>red</span> against · {_esc(str(expl.method).replace('_', ' '))}")
     return _box(f"<div style='display:flex;align-items:flex-start'>{pics}</div><div>{caption}</div>",
                 "explanation")
 
@@ -464,7 +464,8 @@ def runs_html(runs: Sequence[object]) -> str:
     columns: list[str] = []
     for d in dicts:
         columns += [k for k in d if k not in columns]
-    rows = [[_run_value(c, d.get(c)) for c in columns] for d in dicts]
+    rows = [[_Html(f"<code style='white-space:nowrap'>{_esc(d.get(c))}</code>") if c == "run"
+             else _run_value(c, d.get(c)) for c in columns] for d in dicts]
     numeric = [all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows if r[i] is not None)
                and any(r[i] is not None for r in rows) for i in range(len(columns))]
     return _box(f"<div>{len(dicts)} run{'s' if len(dicts) != 1 else ''}</div>" + _table(columns, rows, numeric),
