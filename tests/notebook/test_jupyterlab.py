@@ -1,10 +1,11 @@
-"""End to end: the sketchpad in real JupyterLab, in headless Chromium, a digit drawn on it with the mouse.
+"""End to end: the sketchpad in real JupyterLab and Notebook 7, in headless Chromium, digits drawn with the mouse.
 
-The test starts ``jupyter lab`` on 127.0.0.1 on a free port with a token and its own config, data, runtime and
+The module starts ``jupyter lab`` on 127.0.0.1 on a free port with a token and its own config, data, runtime and
 settings folders (no extension manager, no news, no update check, no language servers: nothing leaves the
-machine), opens a notebook that shows ``Sketchpad(model="default")``, runs it, draws a one and a zero on the
+machine). Each test opens a notebook that shows ``Sketchpad(model="default")``, runs it, draws digits on the
 widget's canvas with the mouse, and reads the kernel's prediction back from the file the notebook's
-``observe`` callback writes. Every request the page makes is checked to go to the local server.
+``observe`` callback writes. Every request the page makes is checked to go to the local server. The same
+server serves Notebook 7's interface (``/notebooks/...``) when the ``notebook`` package is installed.
 
 Set ``DIGITLAB_SCREENSHOT=docs/sketchpad.png`` to save a screenshot of the notebook (used by the README).
 """
@@ -44,6 +45,7 @@ c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.handlers.announcements.NeverCheckForUpdate"
 c.LabApp.extension_manager = "readonly"
 c.LabApp.expose_app_in_browser = True
+c.JupyterNotebookApp.expose_app_in_browser = True
 """
 
 
@@ -70,19 +72,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
     news = settings / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    out = root / "prediction.json"
-    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source": "Draw a digit: the kernel predicts as you draw."},
-            _cell("from digitlab.notebook import Sketchpad\n\npad = Sketchpad(model='default')\npad"),
-            _cell(
-            "import json, pathlib\n\n"
-            f"out = pathlib.Path({str(out)!r})\n\n"
-            "def save(change):\n"
-            "    if change.new is not None:\n"
-            "        out.write_text(json.dumps({'prediction': change.new, 'strokes': pad.strokes}))\n"
-            "pad.observe(save, names='prediction')")]}
-    (work / "pad.ipynb").write_text(json.dumps(notebook))
+    outs = {}
+    for name in ("lab", "notebook7"):
+        out = outs[name] = root / f"{name}.json"
+        notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, "cells": [
+                {"cell_type": "markdown", "metadata": {}, "source": "Draw a digit: the kernel predicts as you draw."},
+                _cell("from digitlab.notebook import Sketchpad\n\npad = Sketchpad(model='default')\npad"),
+                _cell("import json, pathlib\n\n"
+                      f"out = pathlib.Path({str(out)!r})\n\n"
+                      "def save(change):\n"
+                      "    if change.new is not None:\n"
+                      "        out.write_text(json.dumps({'prediction': change.new, 'strokes': pad.strokes}))\n"
+                      "pad.observe(save, names='prediction')")]}
+        (work / f"{name}.ipynb").write_text(json.dumps(notebook))
     token = secrets.token_hex(16)
     port = _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(conf), "JUPYTER_DATA_DIR": str(data),
@@ -108,7 +111,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
                         break
             except (urllib.error.URLError, OSError):
                 time.sleep(0.3)
-        yield {"base": base, "token": token, "out": out, "log": root / "lab.log"}
+        yield {"base": base, "token": token, "outs": outs, "log": root / "lab.log"}
     finally:
         proc.terminate()
         try:
@@ -145,6 +148,7 @@ def _draw(page, canvas, strokes: list[list[tuple[float, float]]]) -> None:
 
 
 ONE = [[(0.52, 0.15), (0.51, 0.5), (0.5, 0.85)]]
+SEVEN = [[(0.3, 0.22), (0.7, 0.22), (0.58, 0.5), (0.47, 0.8)]]
 ZERO = [[(0.5 + 0.22 * math.sin(t / 24 * 2 * math.pi), 0.5 - 0.32 * math.cos(t / 24 * 2 * math.pi))
          for t in range(25)]]
 
@@ -161,30 +165,45 @@ def _answered(page, out: Path) -> dict[str, object]:
     return written
 
 
-def test_a_digit_drawn_in_jupyterlab_is_predicted_by_the_kernel(lab, browser) -> None:
-    page = browser.new_page(viewport={"width": 1100, "height": 800})
-    page.set_default_timeout(120_000)  # the machine is shared: JupyterLab's first load can be slow
-    outside: list[str] = []
+def _open_and_run(page, lab, url: str, outside: list[str]):
+    """Open a notebook in the browser, wait for its kernel, run every cell; the sketchpad's root element."""
+    page.set_default_timeout(120_000)  # the machine is shared: the first load of the interface can be slow
     page.on("request", lambda req: None if req.url.startswith((lab["base"], "data:", "blob:"))
             else outside.append(req.url))
+    page.goto(f"{lab['base']}{url}?token={lab['token']}")
+    page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget "
+                           "&& window.jupyterapp.shell.currentWidget.sessionContext "
+                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
+                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
+                           polling=250)
+    page.wait_for_function("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status "
+                           "=== 'idle'", polling=250)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.locator(".digitlab-sketchpad canvas.dl-canvas").wait_for(state="visible")
+    return page.locator(".digitlab-sketchpad")
+
+
+def _lit(page, cls: str) -> int:
+    """Pixels of the widget's 28x28 canvas ``cls`` that are not dark."""
+    lit: int = page.evaluate(f"""() => {{
+        const c = document.querySelector('.digitlab-sketchpad canvas.{cls}');
+        const d = c.getContext('2d').getImageData(0, 0, 28, 28).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 150) n++;
+        return n; }}""")
+    return lit
+
+
+def test_digits_drawn_in_jupyterlab_are_predicted_by_the_kernel(lab, browser) -> None:
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    outside: list[str] = []
     try:
-        page.goto(f"{lab['base']}/lab/tree/pad.ipynb?token={lab['token']}")
-        page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
-                               polling=250)
-        page.wait_for_function("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status "
-                               "=== 'idle'", polling=250)
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        canvas = page.locator(".digitlab-sketchpad canvas.dl-canvas")
-        canvas.wait_for(state="visible")
-        pad = page.locator(".digitlab-sketchpad")
-        assert page.locator(".digitlab-sketchpad .dl-bar").count() == 10
+        pad = _open_and_run(page, lab, "/lab/tree/lab.ipynb", outside)
+        canvas = pad.locator("canvas.dl-canvas")
+        assert pad.locator(".dl-bar").count() == 10
         assert pad.locator(".dl-status").text_content() == "Draw a digit"
 
         _draw(page, canvas, ONE)
-        one = _answered(page, lab["out"])
+        one = _answered(page, lab["outs"]["lab"])
         assert one["prediction"]["digit"] == 1, one
         assert pad.get_attribute("data-digit") == "1"
         assert pad.locator(".dl-digit").text_content() == "1"
@@ -199,24 +218,34 @@ def test_a_digit_drawn_in_jupyterlab_is_predicted_by_the_kernel(lab, browser) ->
         pad.locator("button.dl-clear").click()
         page.wait_for_function("document.querySelector('.digitlab-sketchpad').dataset.digit === ''", polling=100)
         _draw(page, canvas, ZERO)
-        zero = _answered(page, lab["out"])
+        zero = _answered(page, lab["outs"]["lab"])
         assert zero["prediction"]["digit"] == 0, zero
         assert len(zero["strokes"]) == 1 and len(zero["strokes"][0]) >= 20
         assert pad.get_attribute("data-digit") == "0"
         # the 28x28 input and the explanation are drawn: neither canvas is all black
-        for cls in ("dl-seen", "dl-heat"):
-            lit = page.evaluate(f"""() => {{
-                const c = document.querySelector('.digitlab-sketchpad canvas.{cls}');
-                const d = c.getContext('2d').getImageData(0, 0, 28, 28).data;
-                let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 150) n++;
-                return n; }}""")
-            assert lit > 20, (cls, lit)
+        assert _lit(page, "dl-seen") > 20 and _lit(page, "dl-heat") > 20
         shot = os.environ.get("DIGITLAB_SCREENSHOT")
         if shot:
             page.evaluate("window.jupyterapp.shell.collapseLeft()")
             page.mouse.move(0, 0)
             page.wait_for_timeout(500)
             page.screenshot(path=shot, clip={"x": 0, "y": 0, "width": 1100, "height": 690})
+        assert outside == [], f"the page reached outside the machine: {outside}"
+    finally:
+        page.close()
+
+
+def test_a_digit_drawn_in_notebook_7_is_predicted_by_the_kernel(lab, browser) -> None:
+    pytest.importorskip("notebook", reason="Notebook 7 is not installed")
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    outside: list[str] = []
+    try:
+        pad = _open_and_run(page, lab, "/notebooks/notebook7.ipynb", outside)
+        _draw(page, pad.locator("canvas.dl-canvas"), SEVEN)
+        seven = _answered(page, lab["outs"]["notebook7"])
+        assert seven["prediction"]["digit"] == 7, seven
+        assert pad.get_attribute("data-digit") == "7" and pad.locator(".dl-digit").text_content() == "7"
+        assert _lit(page, "dl-seen") > 20
         assert outside == [], f"the page reached outside the machine: {outside}"
     finally:
         page.close()
