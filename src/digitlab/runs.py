@@ -26,9 +26,9 @@ import pyarrow as pa
 
 from digitlab._json import to_jsonable
 from digitlab.errors import NotFoundError
-from digitlab.store import Store
+from digitlab.store import PendingWrite, Store
 
-__all__ = ["Run", "Runs", "get_run", "list_runs", "new_run_id", "record_run"]
+__all__ = ["Run", "Runs", "get_run", "list_runs", "new_run_id", "record_run", "stage_run"]
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS runs (
@@ -84,12 +84,56 @@ def _json(v: Any) -> str:
     return json.dumps(to_jsonable(v))
 
 
+_RUN_SCHEMA = pa.schema([("run", pa.string()), ("kind", pa.string()), ("model_name", pa.string()),
+                         ("model_type", pa.string()), ("params", pa.string()), ("dataset", pa.string()),
+                         ("where_clause", pa.string()), ("train_seconds", pa.float64()), ("accuracy", pa.float64()),
+                         ("metrics", pa.string()), ("created", pa.timestamp("us"))])
+
+
+def _run_tables(*, run: str, kind: str, model_name: str | None, model_type: str | None, params: dict[str, Any],
+                dataset: str | None, where: str | None, train_seconds: float | None, accuracy: float | None,
+                metrics: dict[str, Any], ids: np.ndarray | None = None, actual: np.ndarray | None = None,
+                predicted: np.ndarray | None = None, probability: np.ndarray | None = None) -> dict[str, pa.Table]:
+    """The rows a run adds: one in ``runs`` and, with predictions, one per image in ``predictions``."""
+    row = {"run": run, "kind": kind, "model_name": model_name, "model_type": model_type, "params": _json(params),
+           "dataset": dataset, "where_clause": where,
+           "train_seconds": None if train_seconds is None else float(train_seconds),
+           "accuracy": None if accuracy is None else float(accuracy), "metrics": _json(metrics),
+           "created": datetime.now(UTC).replace(tzinfo=None)}
+    tables = {"runs": pa.Table.from_pylist([row], schema=_RUN_SCHEMA)}
+    if ids is not None and actual is not None and predicted is not None:
+        n = len(ids)
+        tables["predictions"] = pa.table({
+            "run": pa.array([run] * n, pa.string()),
+            "id": pa.array(np.asarray(ids, dtype=np.int64)),
+            "actual": pa.array(np.asarray(actual, dtype=np.int32)),
+            "predicted": pa.array(np.asarray(predicted, dtype=np.int32)),
+            "probability": pa.array(np.full(n, np.nan) if probability is None
+                                    else np.asarray(probability, dtype=np.float64)),
+        })
+    return tables
+
+
+def stage_run(store: Store, *, run: str, **fields: Any) -> PendingWrite:
+    """Write a run (arguments of :func:`record_run`) beside the store without touching the database.
+
+    ``train`` stages its run before it saves the model and applies it after
+    (:meth:`Store.flush`), so a busy store never leaves a model without its
+    run: the staged run is recorded by the next write to the store.
+    """
+    return store.stage(_run_tables(run=run, **fields), _SCHEMA)
+
+
 def record_run(store: Store, *, run: str, kind: str, model_name: str | None, model_type: str | None,
                params: dict[str, Any], dataset: str | None, where: str | None, train_seconds: float | None,
                accuracy: float | None, metrics: dict[str, Any], ids: np.ndarray | None = None,
                actual: np.ndarray | None = None, predicted: np.ndarray | None = None,
                probability: np.ndarray | None = None) -> str:
-    """Insert a run and (optionally) its per-image predictions in one transaction.
+    """Insert a run and (optionally) its per-image predictions in one transaction, never losing them.
+
+    The rows are staged beside the store first (:meth:`Store.append`): when
+    another process holds the store longer than its timeout they wait there,
+    listed by :func:`list_runs`, and the next write records them.
 
     Parameters
     ----------
@@ -101,34 +145,16 @@ def record_run(store: Store, *, run: str, kind: str, model_name: str | None, mod
     -------
     str
         The run id.
+
+    Raises
+    ------
+    DigitlabError
+        The run cannot be recorded (its id is taken).
     """
-    with store.connect() as con:
-        for stmt in _SCHEMA:
-            con.execute(stmt)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [run, kind, model_name, model_type, _json(params), dataset, where,
-                         None if train_seconds is None else float(train_seconds),
-                         None if accuracy is None else float(accuracy), _json(metrics),
-                         datetime.now(UTC).replace(tzinfo=None)])
-            if ids is not None and actual is not None and predicted is not None:
-                n = len(ids)
-                tbl = pa.table({
-                    "run": pa.array([run] * n, pa.string()),
-                    "id": pa.array(np.asarray(ids, dtype=np.int64)),
-                    "actual": pa.array(np.asarray(actual, dtype=np.int32)),
-                    "predicted": pa.array(np.asarray(predicted, dtype=np.int32)),
-                    "probability": pa.array(np.full(n, np.nan) if probability is None
-                                            else np.asarray(probability, dtype=np.float64)),
-                })
-                con.register("_preds", tbl)
-                con.execute("INSERT INTO predictions SELECT * FROM _preds")
-                con.unregister("_preds")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    write = stage_run(store, run=run, kind=kind, model_name=model_name, model_type=model_type, params=params,
+                      dataset=dataset, where=where, train_seconds=train_seconds, accuracy=accuracy,
+                      metrics=metrics, ids=ids, actual=actual, predicted=predicted, probability=probability)
+    store.flush(write)
     return run
 
 
@@ -147,20 +173,41 @@ def _has_runs(store: Store) -> bool:
     return bool(row and row[0])
 
 
+def _staged_runs(store: Store) -> list[Run]:
+    """Runs staged beside a busy store and not recorded yet (they are, by the next write)."""
+    tbl = store.pending_rows("runs")
+    if tbl is None:
+        return []
+    return [_row_to_run(tuple(r.get(c) for c in _COLUMNS)) for r in tbl.to_pylist()]
+
+
+def _newest_first(runs: list[Run]) -> list[Run]:
+    return sorted(runs, key=lambda r: (r.created, r.run), reverse=True)
+
+
 def list_runs(store: Store, model: str | None = None, limit: int | None = None) -> Runs:
-    """Recorded runs, newest first, optionally only those of model type ``model``."""
-    if not _has_runs(store):
-        return Runs()
-    sql = f"SELECT {', '.join(_COLUMNS)} FROM runs"
-    args: list[str] = []
-    if model:
-        sql += " WHERE model_type = ? OR model_name = ?"
-        args = [model, model]
-    sql += " ORDER BY created DESC, run DESC"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    with store.connect(read_only=True) as con:
-        return Runs(_row_to_run(r) for r in con.execute(sql, args).fetchall())
+    """Recorded runs, newest first, optionally only those of model type ``model``.
+
+    Runs staged while the store was busy are listed too.
+    """
+    staged = [r for r in _staged_runs(store) if not model or model in (r.model_type, r.model_name)]
+    recorded: list[Run] = []
+    if _has_runs(store):
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM runs"
+        args: list[str] = []
+        if model:
+            sql += " WHERE model_type = ? OR model_name = ?"
+            args = [model, model]
+        sql += " ORDER BY created DESC, run DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        with store.connect(read_only=True) as con:
+            recorded = [_row_to_run(r) for r in con.execute(sql, args).fetchall()]
+    if not staged:
+        return Runs(recorded)
+    known = {r.run for r in recorded}
+    runs = _newest_first(recorded + [r for r in staged if r.run not in known])
+    return Runs(runs[:limit] if limit else runs)
 
 
 def get_run(store: Store, run: str) -> Run:
@@ -176,11 +223,14 @@ def get_run(store: Store, run: str) -> Run:
         with store.connect(read_only=True) as con:
             rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE run = ? OR starts_with(run, ?)",
                                [run, run]).fetchall()
-    exact = [r for r in rows if r[0] == run]
-    if exact:
-        return _row_to_run(exact[0])
-    if len(rows) == 1:
-        return _row_to_run(rows[0])
-    if not rows:
+    found = {r[0]: _row_to_run(r) for r in rows}
+    for staged in _staged_runs(store):
+        if staged.run.startswith(run):
+            found.setdefault(staged.run, staged)
+    if run in found:
+        return found[run]
+    if len(found) == 1:
+        return next(iter(found.values()))
+    if not found:
         raise NotFoundError(f"no run {run!r}; list them with 'digitlab runs'")
-    raise NotFoundError(f"run prefix {run!r} is ambiguous: {', '.join(r[0] for r in rows[:5])}")
+    raise NotFoundError(f"run prefix {run!r} is ambiguous: {', '.join(sorted(found)[:5])}")

@@ -32,6 +32,7 @@ import hashlib
 import os
 import platform
 import shlex
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,7 +48,15 @@ from digitlab.evaluate import Evaluation, evaluate, summary
 from digitlab.models import make_model, model_class, model_name_of
 from digitlab.models.base import CheckpointFit, DigitClassifier, ProgressFit, ProgressFn
 from digitlab.models.card import CARD_FILE, ModelCard, TrainingData, read_card, utc_now
-from digitlab.models.io import BUNDLED, MODEL_NAME, check_model_name, load_model, model_path, save_model
+from digitlab.models.io import (
+    BUNDLED,
+    MODEL_NAME,
+    check_model_name,
+    check_writable,
+    load_model,
+    model_path,
+    save_model,
+)
 from digitlab.settings import Settings, get_settings
 
 __all__ = [
@@ -593,7 +602,7 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
         ``checkpoint_dir`` for a model that does not checkpoint.
     """
     from digitlab import __version__
-    from digitlab.runs import new_run_id, record_run
+    from digitlab.runs import new_run_id, stage_run
     from digitlab.store import Store
 
     settings = settings or get_settings()
@@ -605,8 +614,15 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     est = make_model(spec.model, **_model_params(spec.model, spec.params, spec.seed, dry_run=spec.dry_run))
     name = spec.model_name
     saving = spec.save and not spec.dry_run
-    if saving and spec.out is None:
+    recording = spec.record and not spec.dry_run
+    store = Store(settings.store_path)
+    # Everything that can be refused is refused before any work: the name, and folders that cannot be written.
+    if spec.out is None and (saving or spec.name is not None):
         check_model_name(name)
+    if saving:
+        check_writable(Path(spec.out).parent if spec.out is not None else settings.models_dir, "models folder")
+    if recording:
+        check_writable(store.path.parent, "store's folder")
     images, labels, ids = load_dataset(settings, spec.dataset, spec.where)
     sample_seed = 0 if spec.seed is None else spec.seed
     size = min(spec.train_size or DRY_RUN_SIZE, DRY_RUN_SIZE) if spec.dry_run else spec.train_size
@@ -620,19 +636,19 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
         elif not spec.dry_run:
             checkpoint_dir = settings.models_dir / ".checkpoints" / name
 
+    # The test set is read before the fit: after it, nothing but the store's write can wait or fail.
+    test_x, test_y, test_ids = load_dataset(settings, TEST_DATASET, None)
+    if spec.dry_run:
+        test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
     seconds = _fit(est, images.reshape(len(images), -1), labels, report, checkpoint_dir=checkpoint_dir,
                    resume=spec.resume)
     if spec.resume and est.fit_checkpoints:  # the epochs run before the interruption count too
         history = getattr(est, "history_", None) or []
         seconds = float(sum(h.get("seconds", 0.0) for h in history)) or seconds
-    test_x, test_y, test_ids = load_dataset(settings, TEST_DATASET, None)
-    if spec.dry_run:
-        test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
     start = time.perf_counter()
     ev = evaluate(est, test_x, test_y, test_ids, progress=report)
     test = _test_metrics(est, ev, time.perf_counter() - start)
 
-    recording = spec.record and not spec.dry_run
     run = new_run_id("train") if recording else None
     notes = {**_FAMILY_NOTES.get(est.family, lambda e: {})(est), **spec.notes}
     card = ModelCard(
@@ -642,17 +658,27 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
                            where=spec.where, sample=size, class_counts=_class_counts(labels)),
         train_seconds=round(seconds, 3), machine=_machine(est), metrics={"test": test}, notes=notes)
     path: Path | None = None
-    if spec.dry_run:  # the model must save and load back; nothing is kept
-        with tempfile.TemporaryDirectory() as tmp:
-            card = load_model(save_model(est, Path(tmp) / name, card), name=name).card
-    elif saving:
-        path = save_model(est, Path(spec.out) if spec.out is not None else settings.models_dir / name, card)
-        card = read_card(path)
+    # The run is staged beside the store before the model is saved and recorded after: a busy store (or a
+    # failed save) never leaves a saved model without its run; a staged run is recorded by the next write.
+    staged = None
     if run is not None:
-        record_run(Store(settings.store_path), run=run, kind="train", model_name=name if saving else None,
-                   model_type=spec.model, params=est.get_params(), dataset=spec.dataset, where=spec.where,
-                   train_seconds=seconds, accuracy=ev.metrics["accuracy"], metrics=ev.metrics, ids=ev.ids,
-                   actual=ev.actual, predicted=ev.predicted, probability=ev.probability)
+        staged = stage_run(store, run=run, kind="train", model_name=name if saving else None,
+                           model_type=spec.model, params=est.get_params(), dataset=spec.dataset, where=spec.where,
+                           train_seconds=seconds, accuracy=ev.metrics["accuracy"], metrics=ev.metrics, ids=ev.ids,
+                           actual=ev.actual, predicted=ev.predicted, probability=ev.probability)
+    try:
+        if spec.dry_run:  # the model must save and load back; nothing is kept
+            with tempfile.TemporaryDirectory() as tmp:
+                card = load_model(save_model(est, Path(tmp) / name, card), name=name).card
+        elif saving:
+            path = save_model(est, Path(spec.out) if spec.out is not None else settings.models_dir / name, card)
+            card = read_card(path)
+    except BaseException:
+        if staged is not None:
+            shutil.rmtree(staged.path, ignore_errors=True)
+        raise
+    if staged is not None:
+        store.flush(staged)
     return TrainResult(estimator=est, card=card, evaluation=ev, name=name, path=path, run=run,
                        train_seconds=seconds, train_size=len(labels), sampled=size is not None,
                        dry_run=spec.dry_run)

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab._io import atomic_dir
+from digitlab._io import atomic_dir, stale_copies
 from digitlab.errors import ModelError, NotFoundError, ParameterError, UserError
 from digitlab.models import MODELS, model_class, model_name_of
 from digitlab.models.base import DigitClassifier
 from digitlab.models.card import CARD_FILE, ModelCard, read_card, write_card
 
-__all__ = ["BUNDLED", "LoadedModel", "ModelEntry", "bundled_dir", "check_model_name", "list_models", "load_model",
-           "model_path", "save_model"]
+__all__ = ["BUNDLED", "LoadedModel", "ModelEntry", "bundled_dir", "check_model_name", "check_writable", "list_models",
+           "load_model", "model_path", "save_model"]
 
 BUNDLED = "default"
 WEIGHTS_FILE = "weights.safetensors"
@@ -92,6 +92,27 @@ def check_model_name(name: str) -> str:
     return name
 
 
+def check_writable(folder: str | os.PathLike[str], what: str = "folder") -> Path:
+    """Return ``folder`` if digitlab can create files in it (creating it if needed), else raise :class:`UserError`.
+
+    Checked by creating and removing a temporary folder inside it, so a
+    read-only mount, missing permissions or a file in the way are all found
+    (``os.access`` is not enough: it says yes to root on a read-only mount).
+    Called before training so that a model is never trained only to be
+    refused when it is saved.
+    """
+    import tempfile
+
+    p = Path(folder)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".digitlab-write-check.", dir=p))
+    except OSError as exc:
+        raise UserError(f"the {what} {p} is not writable ({exc.strerror or type(exc).__name__}); "
+                        "choose another with --home or --out") from None
+    return p
+
+
 def bundled_dir() -> Path:
     """Folder of the default model shipped inside the package."""
     return Path(str(resources.files("digitlab") / "bundled" / BUNDLED))
@@ -111,6 +132,9 @@ def model_path(name: str, models_dir: str | os.PathLike[str]) -> Path:
     p = Path(models_dir) / name
     if (p / CARD_FILE).is_file():
         return p
+    recovered = _recovered(p)
+    if recovered is not None:
+        return recovered
     if name == BUNDLED and (bundled_dir() / CARD_FILE).is_file():
         return bundled_dir()
     known = ", ".join(m.name for m in list_models(models_dir)) or "none"
@@ -184,7 +208,26 @@ def list_models(models_dir: str | os.PathLike[str]) -> list[ModelEntry]:
         for d in sorted(root.iterdir()):
             if d.is_dir() and MODEL_NAME.match(d.name) and (d / CARD_FILE).is_file():
                 found[d.name] = _entry(d.name, d)
+            elif d.is_dir() and d.name.startswith(".") and ".old" in d.name:
+                name = d.name[1:].split(".old", 1)[0]
+                copy = _recovered(root / name) if MODEL_NAME.match(name) and name not in found else None
+                if copy is not None:
+                    found[name] = _entry(name, copy)
     return [found[k] for k in sorted(found)]
+
+
+def _recovered(folder: Path) -> Path | None:
+    """The last whole copy of a model folder that an interrupted replace moved aside, when the folder is missing.
+
+    Such a copy keeps the model usable under its name; the next save of the
+    name replaces it and removes the leftovers (:func:`digitlab._io.atomic_dir`).
+    """
+    if folder.exists():
+        return None
+    for copy in stale_copies(folder):
+        if (copy / CARD_FILE).is_file() and (copy / WEIGHTS_FILE).is_file():
+            return copy
+    return None
 
 
 def _entry(name: str, folder: Path) -> ModelEntry:

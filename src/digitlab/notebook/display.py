@@ -478,22 +478,22 @@ def runs_html(runs: Sequence[object]) -> str:
 def _columns_rows(result: object, limit: int) -> tuple[list[str], list[Sequence[object]], int]:
     """Column names, the first ``limit`` rows and the row count of a query result, whichever shape it has.
 
-    Takes a :class:`~digitlab.store.QueryResult` (``columns`` and ``rows``), anything
-    with an ``arrow()`` method or a ``pyarrow.Table``.
+    Takes a :class:`~digitlab.store.QueryResult` or anything with an ``arrow()`` method (only the first
+    ``limit`` rows are converted to Python), a ``pyarrow.Table``, or anything with ``columns`` and ``rows``.
     """
-    columns = getattr(result, "columns", None)
-    rows = getattr(result, "rows", None)
-    if columns is not None and rows is not None and not callable(rows):
-        cols = [str(c) for c in (columns() if callable(columns) else columns)]
-        data = list(rows)
-        return cols, data[:limit], len(data)
     table: Any = result.arrow() if callable(getattr(result, "arrow", None)) else result  # type: ignore[attr-defined]
     if hasattr(table, "read_all"):  # a RecordBatchReader
         table = table.read_all()
     if hasattr(table, "column_names") and hasattr(table, "slice"):
-        cols = [str(c) for c in table.column_names]
-        part = table.slice(0, limit).to_pylist()
-        return cols, [[r[c] for c in cols] for r in part], int(table.num_rows)
+        head = table.slice(0, limit)
+        columns = [c.to_pylist() for c in head.columns]
+        return [str(c) for c in table.column_names], [list(r) for r in zip(*columns, strict=True)], \
+            int(table.num_rows)
+    names = getattr(result, "columns", None)
+    rows = getattr(result, "rows", None)
+    if names is not None and rows is not None:
+        data = list(rows() if callable(rows) else rows)
+        return [str(c) for c in (names() if callable(names) else names)], data[:limit], len(data)
     raise TypeError(f"cannot show {type(result).__name__} as a table: it has neither columns and rows nor arrow()")
 
 
