@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import table, write_section
 
 ROOT = Path(__file__).resolve().parents[1]

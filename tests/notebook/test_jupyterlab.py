@@ -90,7 +90,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
     port = _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(conf), "JUPYTER_DATA_DIR": str(data),
            "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTERLAB_SETTINGS_DIR": str(settings),
-           "JUPYTERLAB_WORKSPACES_DIR": str(settings), "DIGITLAB_HOME": str(home),
+           "JUPYTERLAB_WORKSPACES_DIR": str(settings), "IPYTHONDIR": str(root / "ipython"),
+           "DIGITLAB_HOME": str(home),
            "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]),
            # the kernel is the python of this test (its kernel.json says "python")
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
