@@ -395,8 +395,8 @@ def get_run(store: Store, run: str) -> Run:
         shorts = short_ids(ids)
         raise NotFoundError(f"run {run!r} is ambiguous: it matches {', '.join(shorts[m] for m in matches[:5])}"
                             + (f" and {len(matches) - 5} more" if len(matches) > 5 else ""))
-    found = _select(store, "run = ?", [matches[0]])
-    return found[0] if found else next(r for r in _staged_runs(store) if r.run == matches[0])
+    hit = _select(store, "run = ?", [matches[0]])
+    return hit[0] if hit else next(r for r in _staged_runs(store) if r.run == matches[0])
 
 
 # ------------------------------------------------------------------------------------------- MLflow
