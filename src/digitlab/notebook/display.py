@@ -456,20 +456,42 @@ def run_html(run: object) -> str:
     return _box("".join(parts), "run")
 
 
+#: The fields a list of runs shows, in order, when the runs have them (one run shows every field).
+RUN_COLUMNS = ("run", "kind", "model_name", "model_version", "model_type", "params", "dataset", "where_clause",
+               "train_size", "accuracy", "train_seconds", "created")
+_PARAMS_WIDTH = 60
+
+
 def runs_html(runs: Sequence[object]) -> str:
-    """Runs as one table, one row per run, whatever fields the runs table has."""
+    """Runs as one table, one row per run: the :data:`RUN_COLUMNS` they have (all their fields if none).
+
+    Parameters are cut to a short line; a single run's display (:func:`run_html`) has every field in full.
+    """
     dicts = [_run_dict(r) for r in runs]
     if not dicts:
         return _box("<i>no runs recorded</i>", "runs")
-    columns: list[str] = []
+    present: list[str] = []
     for d in dicts:
-        columns += [k for k in d if k not in columns]
-    rows = [[_Html(f"<code style='white-space:nowrap'>{_esc(d.get(c))}</code>") if c == "run"
-             else _run_value(c, d.get(c)) for c in columns] for d in dicts]
+        present += [k for k in d if k not in present]
+    columns = [c for c in RUN_COLUMNS if c in present]
+    if len(columns) < 2:
+        columns = present
+
+    def cell(name: str, value: object) -> object:
+        if name == "run":
+            return _Html(f"<code style='white-space:nowrap'>{_esc(value)}</code>")
+        shown = _run_value(name, value)
+        if name == "params" and isinstance(shown, str) and len(shown) > _PARAMS_WIDTH:
+            return _Html(f"<span title='{_esc(shown)}'>{_esc(shown[:_PARAMS_WIDTH - 1])}…</span>")
+        return shown
+
+    rows = [[cell(c, d.get(c)) for c in columns] for d in dicts]
     numeric = [all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows if r[i] is not None)
                and any(r[i] is not None for r in rows) for i in range(len(columns))]
-    return _box(f"<div>{len(dicts)} run{'s' if len(dicts) != 1 else ''}</div>" + _table(columns, rows, numeric),
-                "runs")
+    caption = f"{len(dicts)} run{'s' if len(dicts) != 1 else ''}"
+    if len(columns) < len(present):
+        caption += " (a run shows all its fields: display one, e.g. <code>runs[0]</code>)"
+    return _box(f"<div>{caption}</div>" + _table(columns, rows, numeric), "runs")
 
 
 # --------------------------------------------------------------------------------------------- query results
