@@ -72,7 +72,7 @@ export class Runner {
     } catch (err) {
       if (site.static) throw err;
       this.set("server");
-      setStatus(`${err.message || err}: answering from the server`, true);
+      setStatus(`${err.message || err}: answering from the server`);   // informative: stays after the answer
       return postJSON("/v1/predict", body);
     }
     const { predictHere } = await import("./browser.js");
