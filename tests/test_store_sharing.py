@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from digitlab.models.card import read_card
+from digitlab.models.io import model_path
 from digitlab.runs import get_run, list_runs
 from digitlab.settings import Settings, get_settings
 from digitlab.store import Store
@@ -109,7 +110,7 @@ def test_cli_commands_wait_for_a_writer_and_all_succeed(settings: Settings, home
     store.flush()
     recorded = {r.run for r in list_runs(store)}
     assert {base.run, trained["run"], evaluated["run"]} <= recorded
-    assert read_card(settings.models_dir / "m1").run == trained["run"]
+    assert read_card(model_path("m1", settings.models_dir)).run == trained["run"]
     assert store.query("SELECT count(*) FROM predictions WHERE run = ?", [evaluated["run"]]).rows == [(200,)]
 
 
@@ -124,7 +125,7 @@ def test_train_never_leaves_a_model_without_its_run(settings: Settings, mnist_di
 
     result = train(TrainSpec(model="centroid", train_size=300, name="m"), settings=settings, progress=progress)
     store = Store(settings.store_path)
-    assert result.run is not None and read_card(settings.models_dir / "m").run == result.run
+    assert result.run is not None and read_card(model_path("m", settings.models_dir)).run == result.run
     assert len(store.pending()) == 1  # the run waits beside the store: staged before the model was saved
     held[0].wait(timeout=60)
     monkeypatch.delenv("DIGITLAB_STORE_TIMEOUT")
@@ -224,23 +225,30 @@ def test_a_read_only_models_folder_fails_before_training(home: Path, tmp_path: P
 
 
 def test_a_leftover_old_folder_never_blocks_a_name(settings: Settings) -> None:
-    from digitlab.models.io import list_models, load_model, model_path
+    """A save into a folder that exists (``--out``, or a model folder of the flat layout) replaces it whole."""
+    from digitlab.models.io import list_models, load_model
 
-    first = train(TrainSpec(model="centroid", train_size=200, name="m", record=False), settings=settings)
     models = settings.models_dir
+    out = models / "m"
+
+    def save(n: int) -> Path | None:
+        return train(TrainSpec(model="centroid", train_size=n, name="m", out=out, record=False),
+                     settings=settings).path
+
+    first = save(200)
     (models / ".m.old").write_text("left by a crash, and not even a folder")  # blocked the old replace forever
     (models / ".m.old.x1").mkdir()
     (models / ".m.old.x1" / "junk").write_text("x")
-    second = train(TrainSpec(model="centroid", train_size=300, name="m", record=False), settings=settings)
-    assert read_card(models / "m").train.n == 300 and second.path == first.path
+    second = save(300)
+    assert read_card(out).train.n == 300 and second == first
     assert not (models / ".m.old.x1").exists()
     # a crash between moving the model aside and renaming the new one in: the old copy still serves the name
-    os.replace(models / "m", models / ".m.old.crash")
+    os.replace(out, models / ".m.old.crash")
     assert model_path("m", models) == models / ".m.old.crash"
     assert load_model(model_path("m", models)).card.train.n == 300
     assert "m" in [e.name for e in list_models(models)]
-    train(TrainSpec(model="centroid", train_size=250, name="m", record=False), settings=settings)
-    assert read_card(models / "m").train.n == 250
+    save(250)
+    assert read_card(out).train.n == 250
     assert not [p for p in models.iterdir() if p.name.startswith(".m.old") and p.is_dir()]
 
 

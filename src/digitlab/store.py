@@ -633,10 +633,11 @@ class Store:
             read-only store, or an extension without ``allow_extensions``.
         """
         config: _Config = {} if allow_extensions else dict(_SAFE)
-        if not write and not self.path.exists():
-            raise NotFoundError(f"the store {self.path} does not exist yet; import a dataset first "
-                                "('digitlab data import mnist')")
-        with self.connect(read_only=not write, config=config) as con:
+        # Reading a store that does not exist yet reads an empty database: `SELECT 42` or `FROM range(3)` work
+        # before any import, and a query naming a table says it is missing.
+        opened = (self.connect(read_only=not write, config=config) if write or self.path.exists()
+                  else contextlib.closing(duckdb.connect(":memory:", config=config)))
+        with opened as con:
             try:
                 statements = con.extract_statements(sql)
                 if not statements:
@@ -655,6 +656,8 @@ class Store:
                 message = first_line(exc)
                 if not write and "read-only mode" in message:
                     message += " (the store opens read-only; 'digitlab sql --write' allows changes)"
+                if not self.path.exists() and "Catalog Error" in message:
+                    message += " (the store holds no tables yet; import a dataset first: 'digitlab data import mnist')"
                 raise UserError(f"SQL error: {message}") from None
         return QueryResult(list(table.column_names), table)
 

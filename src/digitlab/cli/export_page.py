@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
-
-from digitlab.cli._common import FormatOption, HomeOption, OutputFormat, console, emit, settings_from
+from digitlab.cli._common import FormatOption, HomeOption, OutputFormat, console, emit, print_table, settings_from
 
 __all__ = ["export_page_command"]
 
@@ -30,13 +28,9 @@ def export_page_command(
     result = export_page(out, model=model, settings=settings_from(home=home))
 
     def render() -> None:
-        table = Table(title=f"{result.model} in the browser: {len(result.files)} files, "
-                            f"{result.total_bytes / 1e6:.1f} MB in {result.path}")
-        table.add_column("file")
-        table.add_column("bytes", justify="right")
-        for name, size in result.files.items():
-            table.add_row(name, f"{size:,}")
-        console.print(table)
+        print_table(["file", "bytes"], list(result.files.items()),
+                    title=f"{result.model} in the browser: {len(result.files)} files, "
+                          f"{result.total_bytes / 1e6:.1f} MB in {result.path}")
         console.print(f"Serve it with any static host, e.g. [bold]python -m http.server -d {result.path}[/bold]",
                       highlight=False)
 
