@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
 from digitlab.cli._common import FormatOption, HomeOption, OutputFormat, console, emit, print_table, settings_from
 
 __all__ = ["export_page_command"]
