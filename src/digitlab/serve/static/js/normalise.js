@@ -241,9 +241,10 @@ class Picture {
 }
 
 // C's roundf (halves away from zero); ROUND_UP / ROUND_DOWN of Pillow's Draw.c on a float (F) or double (D).
+// On a float, `f + 0.5F` is float arithmetic but `fabs(f) + 0.5F` is double (fabs returns a double).
 function roundf(v) { return v >= 0 ? Math.floor(v + 0.5) : -Math.floor(-v + 0.5); }
-function roundUpF(v) { return v >= 0 ? Math.floor(f32(v + 0.5)) : -Math.floor(f32(Math.abs(v) + 0.5)); }
-function roundDownF(v) { return v >= 0 ? Math.ceil(f32(v - 0.5)) : -Math.ceil(f32(Math.abs(v) - 0.5)); }
+function roundUpF(v) { return v >= 0 ? Math.floor(f32(v + 0.5)) : -Math.floor(Math.abs(v) + 0.5); }
+function roundDownF(v) { return v >= 0 ? Math.ceil(f32(v - 0.5)) : -Math.ceil(Math.abs(v) - 0.5); }
 function roundUpD(v) { return v >= 0 ? Math.floor(v + 0.5) : -Math.floor(Math.abs(v) + 0.5); }
 function roundDownD(v) { return v >= 0 ? Math.ceil(v - 0.5) : -Math.ceil(Math.abs(v) - 0.5); }
 
