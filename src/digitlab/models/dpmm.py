@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from digitlab.errors import ModelError, ParameterError
 from digitlab.models._dpmm_gibbs import HYPER_HI, HYPER_LO, GibbsChain
-from digitlab.models._validation import check_int, check_number, predict_data
+from digitlab.models._validation import check_int, check_number, predict_data, record_scale, scale_factor
 from digitlab.models.base import DigitClassifier, ProgressFn, as_pixels, softmax
 
 __all__ = ["HALVES", "ChainState", "DPMixtureClassifier", "binarize", "cluster_means", "complete", "half_mask",
@@ -218,12 +218,21 @@ class DPMixtureClassifier(DigitClassifier):
         Training points after the digit filter.
     fit_seconds_ : float
         Wall time of the sampling.
+    temperature_ : float
+        Calibration of the cluster memberships: an image's membership
+        probabilities are ``softmax(log weights / temperature_)``; 1 after
+        ``fit``, fitted by :meth:`calibrate`.
 
     Notes
     -----
     The mixture has no scores of its own: ``scores`` are the log-probabilities
     (``proba_is_softmax`` is False, as the softmax of clipped logs is not
     exactly the probabilities) and :meth:`scores_and_proba` takes one pass.
+
+    Its memberships are far too sure: the log-likelihoods of 784 pixels differ
+    by hundreds between clusters, so one cluster takes all the weight. A
+    temperature on the class probabilities cannot fix that (they are 0 and 1
+    to machine precision), so :meth:`calibrate` tempers the memberships instead.
     """
 
     family = "mixture"
@@ -364,11 +373,65 @@ class DPMixtureClassifier(DigitClassifier):
         check_is_fitted(self, "chains_")
         return binarize(predict_data(self, X, np.float32), float(self.threshold)).astype(np.float64)
 
-    def _membership(self, Xb: NDArray[np.float64], chain: int) -> NDArray[np.float64]:
+    def _log_weights(self, Xb: NDArray[np.float64], chain: int) -> NDArray[np.float64]:
+        """Log prior times likelihood of every cluster (and a new one) of one chain, shape (n, K + 1)."""
         st = self.chains_[chain]
         lp1, lp0 = st.log_probs()
         logw: NDArray[np.float64] = Xb @ (lp1 - lp0).T + lp0.sum(axis=1) + st.log_prior()  # (n, K + 1)
-        return softmax(logw)
+        return logw
+
+    def _votes(self, chain: int) -> NDArray[np.float64]:
+        """Class votes of every cluster (and of a new one) of one chain, shape (K + 1, n_classes)."""
+        st = self.chains_[chain]
+        votes = (st.label_counts + self.class_prior_) / (st.sizes[:, None] + 1.0)   # (K, n_classes)
+        out: NDArray[np.float64] = np.vstack([votes, self.class_prior_[None, :]])
+        return out
+
+    def _proba_from(self, logws: list[NDArray[np.float64]], temperature: float) -> NDArray[np.float64]:
+        out = sum((softmax(w / temperature) @ self._votes(c) for c, w in enumerate(logws)),
+                  start=np.zeros((len(logws[0]), len(self.classes_))))
+        proba = out / len(self.chains_)
+        total: NDArray[np.float64] = proba.sum(axis=1, keepdims=True)
+        return proba / total
+
+    def calibrate(self, X: ArrayLike, y: ArrayLike) -> DPMixtureClassifier:
+        """Fit ``temperature_`` of the memberships on held-out labelled images (see the class Notes).
+
+        ``temperature_`` minimises the log-loss of :meth:`predict_proba` on
+        ``y``; predictions barely move (the votes are re-weighted, not the clusters).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ParameterError
+            No images, not one label per image, or a label the model does not know.
+        ModelError
+            The mixture was fitted without labels.
+        """
+        from scipy.optimize import minimize_scalar
+
+        from digitlab.models.calibration import LOG_T_BOUNDS
+
+        Xb = self._binary(X)
+        if len(self.classes_) == 0:
+            raise ModelError("this mixture was fitted without labels, so it cannot classify")
+        labels = np.asarray(y).reshape(-1)
+        if len(labels) != len(Xb):
+            raise ParameterError(f"calibrate needs one label per image; got {len(Xb)} image(s) and "
+                                 f"{len(labels)} label(s)")
+        y_idx = self.calibration_target(labels)
+        logws = [self._log_weights(Xb, c) for c in range(len(self.chains_))]
+
+        def nll(log_t: float) -> float:
+            p = self._proba_from(logws, float(np.exp(log_t)))
+            return float(-np.mean(np.log(np.clip(p[np.arange(len(y_idx)), y_idx], 1e-300, None))))
+
+        found = minimize_scalar(nll, bounds=LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-3})
+        self.temperature_ = float(np.exp(found.x))
+        return self
 
     def membership(self, X: ArrayLike, chain: int) -> NDArray[np.float64]:
         """Posterior probability that each image belongs to each cluster of one chain (or a new cluster).
@@ -377,7 +440,7 @@ class DPMixtureClassifier(DigitClassifier):
         -------
         ndarray of shape (n_samples, K + 1)
         """
-        return self._membership(self._binary(X), chain)
+        return softmax(self._log_weights(self._binary(X), chain))  # the posterior itself, never tempered
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Cluster votes averaged over membership probabilities and chains, shape (n_samples, n_classes).
@@ -393,14 +456,7 @@ class DPMixtureClassifier(DigitClassifier):
         Xb = self._binary(X)
         if len(self.classes_) == 0:
             raise ModelError("this mixture was fitted without labels, so it cannot classify")
-        out = np.zeros((len(Xb), len(self.classes_)))
-        for c, st in enumerate(self.chains_):
-            votes = (st.label_counts + self.class_prior_) / (st.sizes[:, None] + 1.0)   # (K, n_classes)
-            votes = np.vstack([votes, self.class_prior_[None, :]])                    # (K + 1, n_classes)
-            out += self._membership(Xb, c) @ votes
-        proba = out / len(self.chains_)
-        total: NDArray[np.float64] = proba.sum(axis=1, keepdims=True)
-        return proba / total
+        return self._proba_from([self._log_weights(Xb, c) for c in range(len(self.chains_))], self.temperature_)
 
     def scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """Log-probabilities (clipped at 1e-12), shape (n_samples, n_classes): the mixture has no other scores."""
@@ -478,7 +534,8 @@ def _checked(est: DPMixtureClassifier, X: ArrayLike, y: ArrayLike | None) -> tup
         raise ParameterError(str(exc)) from exc
     if labels is not None and labels.dtype.kind in "iub":
         labels = labels.astype(np.int64)
-    return images, labels
+    scale = record_scale(est, images)
+    return images * scale_factor(scale, "byte") if scale == "0-1" else images, labels
 
 
 # -- library functions --------------------------------------------------------------------------------------------

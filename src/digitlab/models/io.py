@@ -129,6 +129,7 @@ def save_model(estimator: DigitClassifier, path: str | os.PathLike[str], card: M
     from safetensors.numpy import save
 
     arrays, meta = estimator.get_state()
+    meta = {**meta, **estimator.shared_state()}  # input scale and calibration, the same for every family
     full = (card or ModelCard(model=model_name_of(estimator))).replace(
         model=model_name_of(estimator), params=estimator.get_params(deep=False), meta=meta)
     target = Path(path)
@@ -165,6 +166,7 @@ def load_model(path: str | os.PathLike[str], name: str | None = None) -> LoadedM
         raise ModelError(f"{label}: corrupt weights ({exc})") from None
     try:
         est = model_class(card.model).from_state(dict(card.params), arrays, dict(card.meta))
+        est.set_shared_state(dict(card.meta))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, ParameterError, UserError) as exc:
         raise ModelError(f"{label}: the weights do not match the model card ({type(exc).__name__}: {exc})") from None
     return LoadedModel(name=label, estimator=est, card=card, path=p)
