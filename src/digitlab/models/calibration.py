@@ -27,11 +27,13 @@ every evaluation's metrics as ``ece``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 
-__all__ = ["LOG_T_BOUNDS", "fit_temperature", "nll"]
+__all__ = ["LOG_T_BOUNDS", "fit_temperature", "minimise_log_temperature", "nll"]
 
 #: Bounds of ``log(T)``: wide enough for scores of any scale (the nearest-mean model's are squared distances).
 LOG_T_BOUNDS = (-12.0, 12.0)
@@ -47,6 +49,24 @@ def nll(logits: NDArray[np.floating], y_idx: NDArray[np.intp], temperature: floa
     """Mean negative log-likelihood of the labels ``y_idx`` under ``softmax(logits / temperature)``."""
     logp = _log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
     return float(-np.mean(logp[np.arange(len(y_idx)), y_idx]))
+
+
+def minimise_log_temperature(loss: Callable[[float], float]) -> float:
+    """The ``T`` in ``exp(LOG_T_BOUNDS)`` minimising ``loss(log T)``: a coarse grid, then Brent's method around its best.
+
+    The grid first, because a log-loss can be flat over a wide range of ``T``
+    (a model already sure of everything does not change when sharpened), where
+    a bounded search alone may stop.
+    """
+    low, high = LOG_T_BOUNDS
+    grid = np.linspace(low, high, 49)
+    values = [loss(float(v)) for v in grid]
+    best = int(np.argmin(values))
+    step = grid[1] - grid[0]
+    found = minimize_scalar(loss, bounds=(max(low, grid[best] - step), min(high, grid[best] + step)),
+                            method="bounded", options={"xatol": 1e-4})
+    log_t = float(found.x) if float(found.fun) <= values[best] else float(grid[best])
+    return float(np.exp(log_t))
 
 
 def fit_temperature(logits: NDArray[np.floating], y_idx: NDArray[np.intp]) -> float:
@@ -68,6 +88,4 @@ def fit_temperature(logits: NDArray[np.floating], y_idx: NDArray[np.intp]) -> fl
     if len(z) == 0:
         return 1.0
     z = z - z.max(axis=1, keepdims=True)
-    found = minimize_scalar(lambda log_t: nll(z, y_idx, float(np.exp(log_t))), bounds=LOG_T_BOUNDS,
-                            method="bounded", options={"xatol": 1e-4})
-    return float(np.exp(found.x))
+    return minimise_log_temperature(lambda log_t: nll(z, y_idx, float(np.exp(log_t))))

@@ -411,9 +411,7 @@ class DPMixtureClassifier(DigitClassifier):
         ModelError
             The mixture was fitted without labels.
         """
-        from scipy.optimize import minimize_scalar
-
-        from digitlab.models.calibration import LOG_T_BOUNDS
+        from digitlab.models.calibration import minimise_log_temperature
 
         Xb = self._binary(X)
         if len(self.classes_) == 0:
@@ -429,8 +427,7 @@ class DPMixtureClassifier(DigitClassifier):
             p = self._proba_from(logws, float(np.exp(log_t)))
             return float(-np.mean(np.log(np.clip(p[np.arange(len(y_idx)), y_idx], 1e-300, None))))
 
-        found = minimize_scalar(nll, bounds=LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-3})
-        self.temperature_ = float(np.exp(found.x))
+        self.temperature_ = minimise_log_temperature(nll)
         return self
 
     def membership(self, X: ArrayLike, chain: int) -> NDArray[np.float64]:
