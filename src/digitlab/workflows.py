@@ -87,7 +87,7 @@ TEST_DATASET = "mnist_test"
 #: Options of ``digitlab train`` itself: a model parameter of the same name is written ``--set key=value``.
 _TRAIN_OPTIONS = frozenset({"table", "where", "train_size", "seed", "name", "out", "folds", "resume", "checkpoint_dir",
                             "dry_run", "set", "format", "f", "data_dir", "home", "help", "calibration"})
-#: Fraction of the training selection :func:`train` holds out to calibrate the probabilities (``TrainSpec.calibration``).
+#: Fraction of the training selection :func:`train` holds out to calibrate probabilities (``TrainSpec.calibration``).
 CALIBRATION_FRACTION = 0.05
 
 

@@ -52,7 +52,7 @@ def nll(logits: NDArray[np.floating], y_idx: NDArray[np.intp], temperature: floa
 
 
 def minimise_log_temperature(loss: Callable[[float], float]) -> float:
-    """The ``T`` in ``exp(LOG_T_BOUNDS)`` minimising ``loss(log T)``: a coarse grid, then Brent's method around its best.
+    """The ``T`` in ``exp(LOG_T_BOUNDS)`` minimising ``loss(log T)``: a coarse grid, then Brent's method near its best.
 
     The grid first, because a log-loss can be flat over a wide range of ``T``
     (a model already sure of everything does not change when sharpened), where
