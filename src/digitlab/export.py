@@ -596,7 +596,8 @@ def _assemble(core: _Core, classes: NDArray[Any], temperature: float, layout: La
         head += [_node("Mul", ["in_float", "in_scale"], ["in_unit"]), _node("Sub", ["in_unit", "in_mean"], ["in_c"]),
                  _node("Div", ["in_c", "in_std"], [core.input])]
         consts += [_const("in_scale", np.array(1 / 255, np.float32)),
-                   _const("in_mean", np.array(MNIST_MEAN, np.float32)), _const("in_std", np.array(MNIST_STD, np.float32))]
+                   _const("in_mean", np.array(MNIST_MEAN, np.float32)),
+                   _const("in_std", np.array(MNIST_STD, np.float32))]
     elif core.work == "unit":
         head.append(_node("Div", ["in_float", "in_255"], [core.input]))   # x / 255, as the estimators divide
         consts.append(_const("in_255", np.array(255.0, np_dtype)))
