@@ -78,10 +78,13 @@ def predict_command(
 ) -> None:
     """Predict the digit in each image file, with the class probabilities."""
     import digitlab.preprocess as pre
+    from digitlab.export import load_predictor
     from digitlab.models.io import load_model, model_path
 
     settings = settings_from(home=home)
-    est = load_model(model_path(name, settings.models_dir), name=name).estimator
+    folder = model_path(name, settings.models_dir)
+    # the folder's own ONNX export when it is current (ONNX Runtime alone: no scikit-learn, no torch), else the model
+    est = load_predictor(folder) or load_model(folder, name=name).estimator
     results: list[dict[str, Any]] = []
     for path in images:
         try:

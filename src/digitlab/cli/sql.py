@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from digitlab.cli._common import FormatOption, HomeOption, OutputFormat, emit, settings_from
-from digitlab.store import Store
 
 
 def sql_command(
@@ -17,5 +16,7 @@ def sql_command(
     home: Path | None = HomeOption,
 ) -> None:
     """Run SQL over the store (DuckDB) and print the result as a table, CSV or JSON."""
+    from digitlab.store import Store  # duckdb: imported by the commands that use the store, not by every command
+
     result = Store(settings_from(home=home).store_path).query(query)
     emit({"columns": result.columns, "rows": result.records()}, fmt, columns=result.columns, rows=result.rows)

@@ -19,14 +19,17 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digitlab._io import atomic_dir
 from digitlab.errors import ModelError, NotFoundError, ParameterError, UserError
 from digitlab.models import MODELS, model_class, model_name_of
-from digitlab.models.base import DigitClassifier
 from digitlab.models.card import CARD_FILE, ModelCard, read_card, write_card
+
+if TYPE_CHECKING:
+    from digitlab.models.base import DigitClassifier  # imports scikit-learn: not needed to find a model
 
 __all__ = ["BUNDLED", "LoadedModel", "ModelEntry", "bundled_dir", "check_model_name", "list_models", "load_model",
            "model_path", "save_model"]
