@@ -212,14 +212,14 @@ def _docs_example() -> str:
 
 def test_the_docs_example_loads_the_file_with_plain_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  mnist_test) -> None:
-    from PIL import Image
-
     import shutil
+
+    from PIL import Image
 
     shutil.copy(bundled_dir() / "model.onnx", tmp_path / "model.onnx")
     x, y = mnist_test
     Image.fromarray(x[0]).save(tmp_path / "digit.png")
     monkeypatch.chdir(tmp_path)
     scope: dict[str, object] = {}
-    exec(compile(_docs_example(), "docs/deploy.md", "exec"), scope)  # noqa: S102
+    exec(compile(_docs_example(), "docs/deploy.md", "exec"), scope)
     assert scope["digit"] == y[0]
