@@ -34,8 +34,8 @@ trees                       each LightGBM booster by onnxmltools (raw margins), 
 cnn                         the model's own int8 graph (``precision="int8"``, what it predicts
                             with) or ``torch.onnx`` of the float network (``precision="float"``),
                             behind the MNIST standardisation
-dpmm                        binarised pixels, the clusters' log-likelihoods, tempered
-                            memberships and label votes of every chain (``onnx.helper``)
+dpmm                        binarised pixels, the clusters' log-likelihoods, memberships and
+                            label votes of every chain (``onnx.helper``)
 ==========================  ===============================================================
 
 Every export is checked before it is written (:func:`export_onnx`): the file
@@ -505,11 +505,11 @@ def _trees_core(est: DigitClassifier) -> _Core:
 
 
 def _dpmm_core(est: DigitClassifier) -> _Core:
-    """dpmm: pixels >= threshold, each chain's cluster log-weights, tempered memberships, votes; averaged (helper)."""
+    """dpmm: pixels >= threshold, each chain's cluster log-weights, memberships and votes, averaged; log (helper)."""
     if len(est.classes_) == 0:
         raise CannotExportError("this mixture was fitted without labels, so it does not classify")
     nodes = [_node("GreaterOrEqual", ["x", "dp_threshold"], ["dp_on"]), _node("Cast", ["dp_on"], ["dp_xb"], to=11)]
-    consts = [_const("dp_threshold", np.array(float(est.threshold))), _const("dp_invt", np.array(1 / est.temperature_))]
+    consts = [_const("dp_threshold", np.array(float(est.threshold)))]
     mixes = []
     for c, st in enumerate(est.chains_):
         lp1, lp0 = st.log_probs()
@@ -518,14 +518,14 @@ def _dpmm_core(est: DigitClassifier) -> _Core:
                    _const(f"dp_votes{c}", est._votes(c))]
         nodes += [_node("MatMul", ["dp_xb", f"dp_w{c}"], [f"dp_lw0_{c}"]),
                   _node("Add", [f"dp_lw0_{c}", f"dp_b{c}"], [f"dp_lw_{c}"]),
-                  _node("Mul", [f"dp_lw_{c}", "dp_invt"], [f"dp_lwt_{c}"]),
-                  _node("Softmax", [f"dp_lwt_{c}"], [f"dp_m_{c}"], axis=1),
+                  _node("Softmax", [f"dp_lw_{c}"], [f"dp_m_{c}"], axis=1),
                   _node("MatMul", [f"dp_m_{c}", f"dp_votes{c}"], [f"dp_p_{c}"])]
         mixes.append(f"dp_p_{c}")
     nodes += [_node("Sum", mixes, ["dp_sum"]), _node("ReduceSum", ["dp_sum", "dp_axis1"], ["dp_total"], keepdims=1),
-              _node("Div", ["dp_sum", "dp_total"], ["dp_proba"])]
-    consts.append(_const("dp_axis1", np.array([1], np.int64)))
-    return _Core(nodes, consts, "x", "dp_proba", "byte", "float64", output_is_proba=True)
+              _node("Div", ["dp_sum", "dp_total"], ["dp_proba"]), _node("Max", ["dp_proba", "dp_floor"], ["dp_p+"]),
+              _node("Log", ["dp_p+"], ["dp_logits"])]   # the tail's temperature and softmax calibrate them
+    consts += [_const("dp_axis1", np.array([1], np.int64)), _const("dp_floor", np.array(1e-300))]
+    return _Core(nodes, consts, "x", "dp_logits", "byte", "float64")
 
 
 def _cnn_core(est: DigitClassifier, precision: Literal["float", "int8"]) -> _Core:
