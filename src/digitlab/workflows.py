@@ -53,6 +53,7 @@ from digitlab.errors import NotFoundError, ParameterError, UserError
 from digitlab.evaluate import Evaluation, evaluate, summary
 from digitlab.models import make_model, model_class, model_name_of
 from digitlab.models.base import CheckpointFit, DigitClassifier, ProgressFit, ProgressFn
+from digitlab.models.base import softmax as _softmax
 from digitlab.models.card import CARD_FILE, ModelCard, TrainingData, read_card, utc_now
 from digitlab.models.io import BUNDLED, MODEL_NAME, check_model_name, load_model, model_path, save_model
 from digitlab.settings import Settings, get_settings
@@ -524,19 +525,21 @@ def _calibrate(est: DigitClassifier, images: np.ndarray, labels: np.ndarray, fra
     if reason is not None:
         return {"n": 0, "fraction": fraction, "seed": seed, "skipped": reason}
     from digitlab.evaluate import expected_calibration_error
-    from digitlab.models.calibration import nll
+    from digitlab.models.calibration import brier, nll
 
     flat = images.reshape(len(images), -1)
     y_idx = est.calibration_target(labels)
     before = est.calibration_logits(flat)
     fitted_before = float(est.temperature_)
     est.calibrate(flat, labels)
-    proba = np.asarray(est.predict_proba(flat), dtype=np.float64)
+    after = float(est.temperature_)
     return {"n": len(labels), "fraction": fraction, "seed": seed, "sha256": data_checksum(images, labels),
-            "method": "temperature", "temperature": round(float(est.temperature_), 6),
-            "nll_before": round(nll(before, y_idx, fitted_before), 6),
-            "nll_after": round(float(-np.mean(np.log(np.clip(proba[np.arange(len(y_idx)), y_idx], 1e-300, None)))), 6),
-            "ece_after": round(expected_calibration_error(proba, y_idx), 6)}
+            "method": "temperature (Brier score)", "temperature": round(after, 6),
+            "brier_before": round(brier(before, y_idx, fitted_before), 6),
+            "brier_after": round(brier(before, y_idx, after), 6),
+            "nll_before": round(nll(before, y_idx, fitted_before), 6), "nll_after": round(nll(before, y_idx, after), 6),
+            "ece_before": round(expected_calibration_error(_softmax(before / fitted_before), y_idx), 6),
+            "ece_after": round(expected_calibration_error(_softmax(before / after), y_idx), 6)}
 
 
 def _machine(est: DigitClassifier) -> str:

@@ -15,8 +15,9 @@ from digitlab.models.io import load_model, save_model
 QUICK = {"centroid": {}, "logreg": {}, "sgd": {"digit": 0}, "svm-linear": {}, "svm-rbf": {"calibration_size": 0},
          "trees": {"n_bags": 2, "n_estimators": 20, "learning_rate": 0.3},
          "dpmm": {"digits": None, "chains": 1, "iters": 1}}
-#: ECE on 2000 test digits after calibrating on 1000 held-out training digits: a floor, not the target.
-ECE_BOUND = 0.05
+#: ECE on the 10,000 test digits after calibrating on 1000 held-out training digits: a floor, not the target
+#: (0.03, measured in benchmarks/bench_calibration.py on models of 10,000 images).
+ECE_BOUND = 0.04
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +35,14 @@ def test_ece_of_known_cases() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(QUICK))
-def test_calibration_brings_every_family_within_the_bound(name: str, small_train, small_test, held_out) -> None:
+def test_calibration_brings_every_family_within_the_bound(name: str, small_train, mnist_test, held_out) -> None:
     x, y = small_train
     est = make_model(name, **QUICK[name]).fit(x, y)
-    before = est.predict(small_test[0])
+    before = est.predict(mnist_test[0][:500])
     est.calibrate(*held_out)
-    ev = evaluate(est, *small_test)
+    ev = evaluate(est, *mnist_test)
     assert ev.metrics["ece"] <= ECE_BOUND, f"{name}: ECE {ev.metrics['ece']:.3f}"
-    np.testing.assert_array_equal(est.predict(small_test[0]), before)   # a temperature changes no prediction
+    np.testing.assert_array_equal(est.predict(mnist_test[0][:500]), before)   # a temperature changes no prediction
     if name == "centroid":  # no longer "100.00 % sure" of everything
         assert ev.metrics["mean_proba_true"] < 0.95
 
@@ -82,8 +83,9 @@ def test_train_holds_out_a_stratified_calibration_split(home, mnist_dir) -> None
     result = train(TrainSpec(model="centroid", train_size=1000, seed=3, record=False),
                    settings=get_settings(data_dir=mnist_dir, home=home))
     cal = result.card.train.calibration
-    assert cal["n"] == 50 and cal["fraction"] == 0.05 and cal["seed"] == 3 and cal["temperature"] > 1
-    assert cal["nll_after"] < cal["nll_before"] and result.estimator.temperature_ == pytest.approx(cal["temperature"])
+    assert cal["n"] == 50 and cal["fraction"] == 0.05 and cal["seed"] == 3 and cal["temperature"] > 0
+    assert cal["brier_after"] <= cal["brier_before"]
+    assert result.estimator.temperature_ == pytest.approx(cal["temperature"])
     assert result.card.train.n == 1000 and "ece" in result.card.test_metrics
     none = train(TrainSpec(model="centroid", train_size=1000, calibration=0, save=False, record=False),
                  settings=get_settings(data_dir=mnist_dir, home=home))

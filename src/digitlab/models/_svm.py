@@ -81,7 +81,7 @@ class KernelSVMBase(ScoredClassifier):
     """PCA + libsvm SVC with a fixed kernel; subclasses set ``kernel`` and defaults.
 
     ``predict_proba`` is ``softmax(ovr_scores / temperature_)`` with the
-    temperature fitted by log-loss on ``calibration_size`` stratified training
+    temperature fitted (Brier score) on ``calibration_size`` stratified training
     images held out of the SVC (a cheap calibration instead of libsvm's 5-fold
     Platt scaling, which would multiply the training time by 6). With fewer
     than 10 images of some class nothing is held out and it is fitted on the

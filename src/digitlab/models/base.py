@@ -171,7 +171,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def calibrate(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Fit ``temperature_`` on labelled images the model was not trained on; predictions do not change.
 
-        ``temperature_`` becomes the ``T`` that minimises the log-loss of
+        ``temperature_`` becomes the ``T`` that minimises the Brier score of
         ``softmax(calibration_logits(X) / T)`` on ``y``
         (:func:`digitlab.models.calibration.fit_temperature`); ``predict_proba``
         and ``scores_and_proba`` use it from then on, and it is saved with the

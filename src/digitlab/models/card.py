@@ -72,7 +72,7 @@ class TrainingData:
         The images held out of the selection to calibrate the probabilities
         (:func:`digitlab.workflows.train`): ``n``, ``fraction``, ``seed``,
         ``sha256`` (as ``sha256``), ``method`` and the fitted ``temperature``
-        with the log-loss before and after; or ``skipped`` saying why none
+        with the Brier score, log-loss and ECE on those images before and after; or ``skipped`` saying why none
         were. ``n``, ``sha256`` and ``class_counts`` above are of the whole training
         selection: the model was fitted on all of it but these.
     """

@@ -42,7 +42,7 @@ class LinearSVMClassifier(LinearClassifier):
         liblinear iterations (largest over the classes).
     temperature_ : float
         ``predict_proba`` is ``softmax(scores / temperature_)``; ``fit`` fits it
-        by log-loss on (at most 5,000 of) the training images (overconfident),
+        (Brier score) on (at most 5,000 of) the training images (overconfident),
         :meth:`calibrate` on held-out ones.
     n_features_in_ : int
 
