@@ -23,7 +23,7 @@ and :func:`digitlab.preprocess.render_strokes` do it in Python.
 How each family becomes a graph (the field's converters where they fit):
 
 ==========================  ===============================================================
-centroid                    distances to the class means (``onnx.helper``, float64)
+centroid                    squared distances to the class means (``onnx.helper``, float64)
 logreg, svm-linear          scikit-learn's ``LogisticRegression``/``LinearSVC`` rebuilt from the
                             saved weights, converted by skl2onnx (raw scores)
 sgd                         the same for its one log-odds
@@ -379,13 +379,12 @@ def _sgd_core(est: DigitClassifier) -> _Core:
 
 
 def _centroid_core(est: DigitClassifier) -> _Core:
-    """centroid: ``-|x - c| / temperature`` in float64 (squared distances are in the millions)."""
+    """centroid: ``-|x - c|^2 / temperature`` in float64 (squared distances are in the millions)."""
     c = np.asarray(est.centroids_, dtype=np.float64)
     nodes = [_node("Mul", ["x", "x"], ["cen_xx"]), _node("ReduceSum", ["cen_xx", "cen_axis1"], ["cen_x2"], keepdims=1),
              _node("MatMul", ["x", "cen_ct"], ["cen_xc"]), _node("Mul", ["cen_xc", "cen_m2"], ["cen_m2xc"]),
              _node("Add", ["cen_x2", "cen_m2xc"], ["cen_d0"]), _node("Add", ["cen_d0", "cen_c2"], ["cen_d"]),
-             _node("Relu", ["cen_d"], ["cen_d+"]), _node("Sqrt", ["cen_d+"], ["cen_dist"]),
-             _node("Mul", ["cen_dist", "cen_scale"], ["cen_logits"])]
+             _node("Relu", ["cen_d"], ["cen_d+"]), _node("Mul", ["cen_d+", "cen_scale"], ["cen_logits"])]
     consts = [_const("cen_axis1", np.array([1], np.int64)), _const("cen_ct", c.T.copy()),
               _const("cen_m2", np.array(-2.0)), _const("cen_c2", (c * c).sum(1)[None, :]),
               _const("cen_scale", np.array(-1.0 / float(est.temperature)))]

@@ -350,7 +350,7 @@ def test_softmax_shortcut_only_when_the_model_declares_it(settings, mnist_test, 
     np.testing.assert_allclose(probs, est.predict_proba(X), atol=1e-12)
     np.testing.assert_allclose(scores, est.scores(X), rtol=1e-12)
 
-    monkeypatch.setattr(est, "_to_logits", lambda s: s)  # now predict_proba == softmax(scores), and it says so:
+    est.temperature = 1.0  # now predict_proba == softmax(-distance**2) == softmax(scores), and it says so:
     monkeypatch.setattr(est, "proba_is_softmax", True)
     calls = []
     real = est.predict_proba
