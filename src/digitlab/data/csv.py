@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from digitlab._io import atomic_path
 from digitlab.data._validate import N_PIXELS, check_labels, check_pair, check_pixels, fmt_value
@@ -105,6 +103,9 @@ def read_csv(path: str | os.PathLike[str], label: LabelPosition = "auto") -> tup
     images : ndarray of uint8, shape (n, 28, 28)
     labels : ndarray of int64, shape (n,)
     """
+    import pyarrow as pa  # here, not at import: `digitlab predict` must not pay for pyarrow
+    import pyarrow.csv as pacsv
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
