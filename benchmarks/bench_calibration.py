@@ -44,6 +44,12 @@ RUNS = [
     ("dpmm (all digits)", "dpmm", {"digits": None, "chains": 2}),
 ]
 TARGET = 0.03
+NOTE = ("\n\n"
+        "The mixture of 2s and 3s is sharpened to 99.97 % sure on average: it is 98 % right, and its hold-out"
+        " (the 2s and 3s among the 500 images, about a hundred) holds hardly a mistake, so even with Platt's "
+        "smoothed targets the Brier score asks for certainty; its ECE is still within the target. svm-rbf's "
+        "own fit-time temperature (fitted on 1,000 images held out of its SVC) was a little better than the "
+        "500-image one.")
 
 
 def main() -> None:
@@ -65,7 +71,7 @@ def main() -> None:
                 "SVMs with their own fit-time temperature), 'after' calibrated on the hold-out; calibration "
                 "changes no prediction. The machine was shared with other engineers' jobs.\n\n"
                 + table(["model", "accuracy", "ECE before", "ECE after", "mean confidence before",
-                         "mean confidence after", "temperature", "fit s"], rows))
+                         "mean confidence after", "temperature", "fit s"], rows) + NOTE)
         write_section("calibration", "Calibrated probabilities: expected calibration error", body)
 
     for label, name, params in RUNS:

@@ -11,7 +11,7 @@ Run: python benchmarks/bench_deploy.py [--repeats 5] [--venv DIR] [--main REF]
   - **this tree, torch-free venv**: the fresh venv, which has no torch;
 * in the torch-free venv, times one explanation of the bundled CNN (occlusion on its int8 graph) and one
   int8 prediction, and checks the shipped ``model.onnx`` on the 10,000 MNIST test digits with plain ONNX
-  Runtime.
+  Runtime; then the same with torch installed (integrated gradients), for comparison.
 
 Writes section ``deploy`` of BENCHMARKS.md. Targets: <= 0.8 s and <= 150 MB without torch.
 """
@@ -131,6 +131,8 @@ def main() -> None:
                  round(statistics.median(m for _, m in r), 1)] for label, r in results.items()]
         probe = json.loads(subprocess.run([str(free_python), "-c", _PROBE], capture_output=True, text=True,
                                           check=True, env=base_env).stdout)
+        full = json.loads(subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True,
+                                         env={**base_env, "PYTHONPATH": str(ROOT / "src")}).stdout)
     load = os.getloadavg()[0]
     body = (f"`digitlab predict default digit.png --format json` (one MNIST test digit), {args.repeats} runs of "
             "each setup taken in turn, after one warm-up run each; peak memory is the process's maximum resident "
@@ -142,7 +144,9 @@ def main() -> None:
             f"({probe['method']} on its int8 graph) {probe['explain_ms']:.1f} ms (median of 40; budget 50 ms), one "
             f"int8 prediction {probe['predict_ms']:.2f} ms (median of 200), the shipped `model.onnx` "
             f"{probe['onnx_accuracy']:.2%} right on the 10,000 MNIST test digits through plain ONNX Runtime; "
-            f"torch imported: {probe['torch']}.")
+            f"torch imported: {probe['torch']}. In the same run, with torch installed: one explanation "
+            f"({full['method']} of the float network) {full['explain_ms']:.1f} ms, one int8 prediction "
+            f"{full['predict_ms']:.2f} ms.")
     write_section("deploy", "Deploying: prediction without torch", body)
     print(body)
 
