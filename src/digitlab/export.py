@@ -277,7 +277,8 @@ def load_predictor(folder: str | os.PathLike[str]) -> OnnxPredictor | None:
     ``digitlab export NAME --out FOLDER/model.onnx`` (into the model's own
     folder) writes one; the bundled model ships with one. A file whose
     ``weights_sha256`` is not that of ``weights.safetensors`` (the model was
-    retrained since) is ignored.
+    retrained since) is ignored, and so is the export of a model with a
+    not-a-digit detector (``not_a_digit``), which the graph does not hold.
     """
     from digitlab.models.io import WEIGHTS_FILE
 
@@ -290,6 +291,8 @@ def load_predictor(folder: str | os.PathLike[str]) -> OnnxPredictor | None:
     except DigitlabError:
         return None
     if predictor.metadata.get("weights_sha256") != _sha256_file(weights):
+        return None
+    if predictor.metadata.get("not_a_digit", "none") != "none":  # the model's detector is not in the graph
         return None
     return predictor
 
@@ -735,6 +738,8 @@ def export_onnx(est: DigitClassifier, images: NDArray[np.uint8], labels: NDArray
         "calibration": json.dumps(dict(train.calibration) if train is not None else {}, default=str),
         "precision": "int8" if used == "int8" else core.dtype, "export_check": json.dumps(check.as_dict()),
         "weights_sha256": weights_sha256 or "", "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        # a model that tells pictures that are not digits (issue 14) does more than the graph: say so
+        "not_a_digit": "model" if callable(getattr(est, "not_a_digit", None)) else "none",
     }
     from onnx.helper import set_model_props
 
