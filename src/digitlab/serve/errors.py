@@ -5,8 +5,10 @@ Routes and the library raise; only this module decides the status:
 ======================================  ======  =========================================
 :class:`~digitlab.errors.TooLargeError`   413   an input over a :class:`~digitlab.limits.Limits` bound
 ``NotFoundError``, ``DataNotFoundError``  404   an unknown model, MNIST absent, no mixture
+``MissingExtraError``                     501   needs an extra this installation lacks (torch)
 ``NoInkError``, other ``UserError``       422   the request is wrong
 ``BusyError``                             503   too many expensive requests waiting (``Retry-After: 1``)
+``StoreBusyError``                        503   another process held the store too long (``Retry-After: 1``)
 ``ModelError``, other ``DigitlabError``   500   a model file or digitlab is broken
 any other exception                       500   a bug: one line in the log, no traceback in the answer
                                                 (:func:`internal_answer`, from the server's middleware)
@@ -38,9 +40,11 @@ from starlette.types import Scope
 from digitlab.errors import (
     DataNotFoundError,
     DigitlabError,
+    MissingExtraError,
     ModelError,
     NoInkError,
     NotFoundError,
+    StoreBusyError,
     TooLargeError,
     UserError,
 )
@@ -57,7 +61,9 @@ log = logging.getLogger("digitlab.serve")
 #: Library error -> HTTP status. A subclass not listed takes the status of its nearest listed base.
 STATUS: Mapping[type[DigitlabError], int] = {
     BusyError: 503,
+    StoreBusyError: 503,  # a UserError (CLI exit 2), but nothing is wrong with the request: retrying succeeds
     TooLargeError: 413,
+    MissingExtraError: 501,  # this installation lacks an extra (torch): not the request's fault, not a bug
     NotFoundError: 404,
     DataNotFoundError: 404,
     NoInkError: 422,
@@ -73,8 +79,11 @@ _DESCRIPTIONS = {
     415: "Unsupported content type",
     422: "Invalid input",
     500: "Unusable model or internal error",
-    503: "Timed out, or busy with expensive requests (retry later)",
+    501: "Needs an optional dependency this installation lacks",
+    503: "Timed out, or busy with expensive requests or a held store (retry later)",
 }
+#: Errors whose answer says when to try again (``Retry-After``, seconds): the request was fine, the server busy.
+_RETRY_LATER = (BusyError, StoreBusyError)
 _ABS_PATH = re.compile(r"(?<![\w.~<>/-])/(?:[\w.+@~-]+/)+([\w.+@~-]*)")
 
 
@@ -132,7 +141,7 @@ def _answer(request: Request, status: int, detail: str, headers: Mapping[str, st
 async def _library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DigitlabError)
     status = status_of(exc)
-    if isinstance(exc, BusyError):
+    if isinstance(exc, _RETRY_LATER):
         return _answer(request, status, str(exc), {"Retry-After": "1"})
     if status < 500:
         return _answer(request, status, str(exc))
