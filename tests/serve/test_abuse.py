@@ -358,8 +358,51 @@ def test_pixels_on_0_1_are_refused_without_a_scale_and_read_with_one(client, mni
     assert client.post("/v1/predict", json={"pixels": [0] * 784}).json()["no_ink"] is True  # blank is no scale
     with_image = client.post("/v1/predict", json={"image": b64(png_bytes(x[0])), "scale": "unit"})
     assert with_image.status_code == 422 and "'scale' only goes with 'pixels'" in with_image.json()["detail"]
-    byte = client.post("/v1/predict", json={"pixels": [1] * 784, "scale": "byte"})
-    assert byte.status_code == 200
+    byte = client.post("/v1/predict", json={"pixels": [1] * 784, "scale": "byte"})  # 0-255 as said: nothing seen
+    assert byte.status_code == 200 and byte.json()["no_ink"] is True
+    faint = client.post("/v1/predict", json={"pixels": [0.003] * 784, "scale": "unit"})  # under 1 of 255
+    assert faint.status_code == 200 and faint.json()["no_ink"] is True
+
+
+def test_a_faint_picture_does_not_fail_the_requests_batched_with_it(settings) -> None:
+    """Models refuse a picture whose brightest pixel is at most 1 (it looks 0-1): one batch would fail them all."""
+    from fastapi.testclient import TestClient
+
+    from digitlab.serve import create_app
+
+    async def both() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as ac:
+            bodies = [{"pixels": [1] * 784, "scale": "byte"}, {"pixels": [0] * 700 + [200] * 84}] * 4
+            return list(await asyncio.gather(*(ac.post("/v1/predict", json=b) for b in bodies)))
+
+    app = create_app(settings)
+    with TestClient(app):
+        answers = asyncio.run(both())
+    assert [r.status_code for r in answers] == [200] * 8
+    assert [r.json()["no_ink"] for r in answers] == [True, False] * 4
+
+
+def test_a_model_fitted_on_0_1_pixels_is_given_its_own_scale(tmp_path, small_train, mnist_test) -> None:
+    from fastapi.testclient import TestClient
+
+    from digitlab.models import make_model
+    from digitlab.models.card import ModelCard
+    from digitlab.models.io import save_model
+    from digitlab.serve import create_app, serve_settings
+
+    x, y = small_train
+    est = make_model("centroid").fit(x / 255.0, y)
+    save_model(est, tmp_path / "models" / "unit", ModelCard(model="centroid"))
+    xt, yt = mnist_test
+    with TestClient(create_app(serve_settings(home=tmp_path, default_model="unit", **TEST_SETTINGS))) as c:
+        assert "unit" in [m["name"] for m in c.get("/v1/models").json()["models"] if m["predicts"]]
+        digits = [c.post("/v1/predict", json={"pixels": xt[i].reshape(-1).tolist(), "explain": i == 0}).json()
+                  for i in range(20)]
+    want = est.predict(xt[:20].reshape(20, -1) / 255.0)
+    assert [d["digit"] for d in digits] == want.tolist()
+    assert np.mean(want == yt[:20]) >= 0.6
+    assert len(digits[0]["explanation"]) == 784
 
 
 def test_non_finite_scores_at_request_time_are_a_500_never_null_probabilities(settings, monkeypatch) -> None:

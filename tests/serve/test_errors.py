@@ -15,6 +15,7 @@ from digitlab.errors import (
     NoInkError,
     NotFoundError,
     ParameterError,
+    StoreBusyError,
     TooLargeError,
     UserError,
 )
@@ -130,9 +131,24 @@ def test_an_unexpected_exception_is_500_and_one_log_line(broken_client, monkeypa
 @pytest.mark.parametrize(("exc", "status"), [
     (TooLargeError("x"), 413), (NotFoundError("x"), 404), (DataNotFoundError("x"), 404), (NoInkError("x"), 422),
     (UserError("x"), 422), (ParameterError("x"), 422), (ModelError("x"), 500), (DigitlabError("x"), 500),
+    (StoreBusyError("x"), 503),  # a UserError, but the request is fine: retry later
 ])
 def test_every_library_error_has_its_status(exc: DigitlabError, status: int) -> None:
     assert status_of(exc) == status
+
+
+def test_a_busy_store_is_503_with_retry_after_not_a_4xx(broken_client, monkeypatch) -> None:
+    from digitlab.serve import state_of
+
+    registry = state_of(broken_client.app).registry
+
+    def held(*_a: object) -> None:
+        raise StoreBusyError("the store is busy: another process held it for 30 s (DIGITLAB_STORE_TIMEOUT)")
+
+    monkeypatch.setattr(registry, "entries", held)
+    r = broken_client.get("/v1/models")
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json() == {"detail": "the store is busy: another process held it for 30 s (DIGITLAB_STORE_TIMEOUT)"}
 
 
 def test_validation_errors_are_400_413_or_422() -> None:

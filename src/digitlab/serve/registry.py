@@ -225,6 +225,17 @@ def ten_digit_refusal(estimator: DigitClassifier) -> str | None:
     return f"it predicts the classes {classes.tolist()}, not the ten digits 0-9"
 
 
+def on_model_scale(est: DigitClassifier, X: np.ndarray) -> np.ndarray:
+    """``X`` (n, 784) on 0-255, the server's scale, as ``est`` takes it: divided by 255 for a model fitted on 0-1.
+
+    Estimators check the scale at predict (``models._validation.check_scale``): a model fitted on 0-1
+    pixels refuses 0-255 ones, so the server converts rather than failing every request.
+    """
+    if getattr(est, "input_scale_", "0-255") == "0-1":
+        return X * np.float32(1 / 255)
+    return X
+
+
 _PROBES = np.zeros((2, 784), dtype=np.float32)
 _PROBES[1].reshape(28, 28)[4:24, 12:16] = 255.0  # a vertical bar: a "1"
 
@@ -248,7 +259,7 @@ def check_usable(loaded: LoadedModel) -> None:
     if classes.ndim != 1 or len(classes) < 1:
         raise ModelError(f"model {name!r} cannot be used: its classes_ are malformed (shape {classes.shape})")
     try:
-        scores, probs = est.scores_and_proba(_PROBES.copy())
+        scores, probs = est.scores_and_proba(on_model_scale(est, _PROBES.copy()))
     except Exception as exc:  # whatever the estimator raises on files that do not fit together
         raise ModelError(f"model {name!r} cannot be used: its weights or parameters do not fit its card "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
@@ -299,7 +310,7 @@ class ServedModel:
         """Scores and probabilities of ``X`` (n, 784) float32; both (n, 10) float64. Blocking, holds the lock."""
         t0 = time.perf_counter()
         with self.lock:
-            scores, probs = self.estimator.scores_and_proba(X)
+            scores, probs = self.estimator.scores_and_proba(on_model_scale(self.estimator, X))
         if self.on_inference is not None:
             self.on_inference(self.name, time.perf_counter() - t0, len(X))
         return scores, probs
@@ -348,7 +359,8 @@ class ServedModel:
         from digitlab.explain import explain
 
         with self.explain_slots:
-            return explain(self.estimator, x.reshape(28, 28).copy(), digit)  # the request's array stays intact
+            picture = on_model_scale(self.estimator, x.reshape(1, 784)).reshape(28, 28)
+            return explain(self.estimator, picture.copy(), digit)  # the request's array stays intact
 
 
 class ModelRegistry:

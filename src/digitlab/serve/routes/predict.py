@@ -25,6 +25,9 @@ T = TypeVar("T")
 router = APIRouter(tags=["predict"])
 
 _NOTHING_SEEN = np.zeros(784, dtype=np.float32)
+#: Pixels whose brightest is at most this (of 255) show nothing: no ink. Models check the scale of what they are
+#: given and would refuse such a picture as one on 0-1 (and with it every request of its batch).
+_FAINTEST_INK = 1.0
 _BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
     "multipart/form-data": {"schema": {
@@ -54,7 +57,7 @@ async def predict(request: Request, state: AppStateDep) -> ModelResponse:
     request.scope[MODEL_KEY] = served.name
     x: np.ndarray | None
     if req.pixels is not None:
-        x = req.pixels if req.pixels.any() else None
+        x = req.pixels if float(req.pixels.max()) > _FAINTEST_INK else None
     elif req.drawing is not None:
         x = await drawing_input(req.drawing, state)
     else:
