@@ -174,6 +174,33 @@ def test_a_jpeg_of_many_scans_is_refused_before_decoding(client, mnist_test, mon
     _alive(client, mnist_test)
 
 
+@pytest.mark.parametrize(("width", "height", "rule"), [
+    (4001, 40, "the largest accepted side is 4000 px"),  # a side over the limit
+    (20000, 20000, "decompression bomb"),  # 400 megapixels declared by a 100-byte file
+])
+def test_the_cli_and_the_server_refuse_the_same_picture_by_the_same_limit(client, tmp_path, width: int,
+                                                                          height: int, rule: str) -> None:
+    """Low: the CLI decoded a 16-megapixel bomb that the server refused; both read one Limits."""
+    import struct
+    import zlib
+
+    from typer.testing import CliRunner
+
+    from digitlab.cli import app as cli
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    served = client.post("/v1/predict", files={"image": ("big.png", png, "image/png")})
+    assert served.status_code == 413 and rule in served.json()["detail"], served.text
+    path = tmp_path / "big.png"
+    path.write_bytes(png)
+    out = CliRunner().invoke(cli, ["predict", "default", str(path)])
+    assert out.exit_code == 2 and rule in out.stderr and "Traceback" not in out.output, out.output
+
+
 # ---------------------------------------------------------------- Medium 4: pictures that gave 500
 
 
