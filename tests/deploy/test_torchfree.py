@@ -96,7 +96,8 @@ def test_the_server_without_torch_predicts_and_explains_with_the_bundled_cnn(no_
     from digitlab.serve import create_app, serve_settings
 
     x, y = mnist_test
-    settings = serve_settings(data_dir=mnist_dir, home=tmp_path / "home", freeze_gc=False)
+    settings = serve_settings(data_dir=mnist_dir, home=tmp_path / "home", freeze_gc=False,
+                              allowed_hosts=("testserver",))  # the TestClient's Host
     with TestClient(create_app(settings)) as client:
         r = client.post("/v1/predict", json={"pixels": x[0].reshape(-1).tolist(), "explain": True})
         assert r.status_code == 200, r.text
