@@ -168,7 +168,7 @@ def schemathesis_run(url: str, examples: int, seed: int, budget: float = 1800.0,
             "cases": int(cases.group(1)) if cases else 0, "seconds": round(seconds, 1),
             "operations": (re.search(r"Operations:\s+(\d+) selected", out) or [None, "?"])[1],
             "tail": out[out.find("FAILURES"):] if "FAILURES" in out else out[-3000:],
-            "command": " ".join(["schemathesis", *cmd[1:]]).replace(url, "URL")}
+            "command": " ".join(["schemathesis", *cmd[1:]]).replace(url, "URL").replace(str(ROOT) + os.sep, "")}
 
 
 # --------------------------------------------------------------------------- abuse
@@ -374,8 +374,11 @@ def main() -> None:
         finally:
             _stop(proc)
     load_after = os.getloadavg()[0]
+    niceness = os.nice(0)
     body = ("\n\n".join(sections) + f"\n\n1-minute load average {load_before:.1f} before, {load_after:.1f} after (the "
-            "machine's 2 cores are shared with other work; figures vary from run to run).")
+            "machine's 2 cores are shared with other work; figures vary from run to run)"
+            + (f"; this run, the servers and `wrk` at niceness {niceness}, below the machine's other jobs, so its "
+               "latencies under load are an upper bound" if niceness > 0 else "") + ".")
     print(body)
     if not args.no_write:
         write_section("abuse", "MLPaint under abuse: schemathesis, expensive clients, idle connections", body)
