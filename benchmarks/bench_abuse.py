@@ -377,8 +377,9 @@ def main() -> None:
     niceness = os.nice(0)
     body = ("\n\n".join(sections) + f"\n\n1-minute load average {load_before:.1f} before, {load_after:.1f} after (the "
             "machine's 2 cores are shared with other work; figures vary from run to run)"
-            + (f"; this run, the servers and `wrk` at niceness {niceness}, below the machine's other jobs, so its "
-               "latencies under load are an upper bound" if niceness > 0 else "") + ".")
+            + (f"; this run, the servers and `wrk` at niceness {niceness}, below the machine's other jobs, and with "
+               "no room left under it for the heavy lane's lower priority (+10), so its latencies under load are an "
+               "upper bound" if niceness > 0 else "") + ".")
     print(body)
     if not args.no_write:
         write_section("abuse", "MLPaint under abuse: schemathesis, expensive clients, idle connections", body)
