@@ -198,3 +198,5 @@ def test_every_200_answer_has_a_json_schema_in_the_openapi_document(broken_clien
                 assert answer["content"]["application/json"]["schema"]["$ref"].endswith(error_model), (
                     path, method, code)
     assert schemas["PredictResponse"]["properties"]["input"]["type"] == "array"
+    for path in ("/v1/predict", "/v1/complete"):  # issue 13: /v1/complete's 400s were not documented
+        assert {"400", "413", "422"} <= set(doc["paths"][path]["post"]["responses"]), path
