@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from digitlab.serve.routes import complete, health, models, page, predict, samples
+from digitlab.serve.routes import complete, corrections, health, models, page, predict, profiles, samples
 
 __all__ = ["ROUTERS"]
 
@@ -17,6 +17,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     samples.router,
     complete.router,
+    corrections.router,  # issue 15
+    profiles.router,  # issue 15
     health.router,
     page.router,
 )
