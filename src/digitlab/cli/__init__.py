@@ -44,10 +44,14 @@ EXAMPLES: dict[str, list[str]] = {
     "data info": ["digitlab data info", "digitlab data info --format csv"],
     "data import": ["digitlab data import mnist", "digitlab data import digits.csv --name mine"],
     "data explore": ["digitlab data explore --out figures/", "digitlab data explore --table mine --out figures/"],
+    "data export": ["digitlab data export drawings --out my-drawings/   (MLPaint's corrections, one folder per "
+                    "label)", 'digitlab data export mnist_test --out test-images/ --where "label = 7"'],
     "sql": ['digitlab sql "SELECT label, count(*) AS n FROM mnist_train GROUP BY label ORDER BY label"',
             'digitlab sql "SELECT id, label FROM mnist_test LIMIT 5" --format csv'],
     "show": ["digitlab show mnist_test 0", "digitlab show mnist_train 7 --out seven.png --scale 10"],
     "train": ["digitlab train logreg --train-size 5000 --seed 1",
+              "digitlab train cnn --table drawings --init default   (fine-tune the bundled CNN on the "
+              "corrections and MNIST)",
               "digitlab train cnn --help   (lists the CNN's parameters)"],
     "learning-curve": ["digitlab learning-curve centroid --sizes 100,1000,10000 --plot lc.png"],
     "dpmm": ["digitlab dpmm fit --digits 2,3", "digitlab dpmm clusters dpmm --out clusters.png"],
@@ -72,7 +76,8 @@ EXAMPLES: dict[str, list[str]] = {
     "models show": ["digitlab models show logreg", "digitlab models show logreg@v1"],
     "models rm": ["digitlab models rm logreg@v1", "digitlab models rm logreg --yes"],
     "models requantize": ["digitlab models requantize default", "digitlab models requantize path/to/model"],
-    "serve": ["digitlab serve", "digitlab serve --model logreg --port 8080 --no-browser"],
+    "serve": ["digitlab serve", "digitlab serve --model logreg --port 8080 --no-browser",
+              "digitlab serve --model default --model logreg   (compare them side by side; --all: every model)"],
 }
 
 

@@ -19,6 +19,7 @@ Capabilities are **declared** by each class, never discovered by probing:
 ``proba_is_softmax``              ``predict_proba(X) == softmax(scores(X))``, so one pass gives both
 ``fit_progress``                  ``fit(X, y, progress=fn)`` reports progress (:class:`ProgressFit`)
 ``fit_checkpoints``               ``fit(..., checkpoint_dir=..., resume=...)`` (:class:`CheckpointFit`)
+``fit_init``                      ``fit(..., init=fitted)`` starts from another fitted model's weights (fine-tuning)
 ================================  ==========================================================
 
 Inputs ``X`` are ``(n, 784)`` or ``(n, 28, 28)`` pixel intensities on the
@@ -94,6 +95,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     proba_is_softmax: ClassVar[bool] = False
     fit_progress: ClassVar[bool] = False
     fit_checkpoints: ClassVar[bool] = False
+    fit_init: ClassVar[bool] = False
 
     classes_: NDArray[Any]
 
