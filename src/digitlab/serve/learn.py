@@ -30,7 +30,7 @@ from digitlab.errors import DigitlabError
 from digitlab.profiles import Profile
 from digitlab.serve.registry import Prediction, ServedModel, declared_class
 from digitlab.serve.schemas import ModelAnswer, PredictRequest
-from digitlab.store import Store
+from digitlab.store import Store, store_timeout
 
 if TYPE_CHECKING:
     from digitlab.serve.settings import ServeSettings
@@ -48,14 +48,16 @@ class Learning:
     ----------
     settings : ServeSettings
         ``store_path`` (where corrections go; the server waits for a busy store at most
-        ``request_timeout`` seconds, then a correction stays staged, safe, until the next write),
+        ``request_timeout`` seconds, or ``$DIGITLAB_STORE_TIMEOUT`` if shorter, then a correction
+        stays staged, safe, until the next write),
         ``default_model``, ``models`` and ``serve_all``.
     """
 
     def __init__(self, settings: ServeSettings) -> None:
         assert settings.store_path is not None  # set by ServeSettings itself
         self.settings = settings
-        self.corrections = Corrections(Store(settings.store_path, timeout=settings.request_timeout))
+        wait = min(store_timeout(), settings.request_timeout)
+        self.corrections = Corrections(Store(settings.store_path, timeout=wait))
         self._served: list[str] | None = None
 
     def served(self, state: AppState) -> list[str]:

@@ -20,6 +20,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["corrections"])
 
 _INLINE_PARSE_BYTES = 32 * 1024  # as /v1/predict: smaller bodies are parsed on the event loop
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": CorrectionRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
 
 
 async def read_correction(request: Request, state: AppState) -> CorrectionRequest:
@@ -50,7 +52,7 @@ def _parse(body: bytes, context: dict[str, Limits]) -> CorrectionRequest:
 
 
 @router.post("/v1/corrections", status_code=201, response_model=CorrectionResponse, response_class=ModelResponse,
-             responses=error_responses(400, 404, 413, 415, 422, 500, 503))
+             responses=error_responses(400, 404, 413, 415, 422, 500, 503), openapi_extra=_BODY)
 async def correct(request: Request, state: AppStateDep) -> ModelResponse:
     """Store a drawing (pixels, image or strokes, as for /v1/predict) with its true label, durably.
 
