@@ -17,6 +17,8 @@ from digitlab.cli.data import data_app
 from digitlab.cli.dpmm import dpmm_app
 from digitlab.cli.evaluate import evaluate_command, predict_command
 from digitlab.cli.explain import explain_command
+from digitlab.cli.export import export_command
+from digitlab.cli.export_page import export_page_command
 from digitlab.cli.models import models_app
 from digitlab.cli.runs import compare_command, runs_app
 from digitlab.cli.serve import serve_command
@@ -33,7 +35,8 @@ The workflow, in order:
 1. data      digitlab data fetch; digitlab data import mnist; digitlab show mnist_test 0
 2. train     digitlab train logreg   (a model version, its card and a run are saved)
 3. evaluate  digitlab evaluate logreg --report out/; digitlab runs; digitlab compare ID ID
-4. serve     digitlab serve --model logreg   (MLPaint in the browser, and the REST API)
+4. serve     digitlab serve --model logreg   (MLPaint in the browser, and the REST API);
+             digitlab export-page --out site/   (MLPaint as a static site, no server)
 
 Every command takes --format json (one JSON document) or csv; 'digitlab COMMAND --help' shows its examples."""
 
@@ -78,6 +81,10 @@ EXAMPLES: dict[str, list[str]] = {
     "models requantize": ["digitlab models requantize default", "digitlab models requantize path/to/model"],
     "serve": ["digitlab serve", "digitlab serve --model logreg --port 8080 --no-browser",
               "digitlab serve --model default --model logreg   (compare them side by side; --all: every model)"],
+    "export-page": ["digitlab export-page --out site/",
+                    "python -m http.server -d site/ 8080   (any static host serves it)"],
+    "export": ["digitlab export default --format onnx --out digit.onnx",
+               "digitlab export logreg --out logreg.onnx --layout image   (input [N, 1, 28, 28])"],
 }
 
 
@@ -125,6 +132,8 @@ app.add_typer(models_app, name="models", rich_help_panel=_EVALUATE, epilog=_epil
 app.command("predict", rich_help_panel=_EVALUATE, epilog=_epilog("predict"))(predict_command)
 app.command("explain", rich_help_panel=_EVALUATE, epilog=_epilog("explain"))(explain_command)
 app.command("serve", rich_help_panel=_SERVE, epilog=_epilog("serve"))(serve_command)
+app.command("export-page", rich_help_panel=_SERVE, epilog=_epilog("export-page"))(export_page_command)
+app.command("export", rich_help_panel=_SERVE, epilog=_epilog("export"))(export_command)
 
 for _group, _sub in (("data", data_app), ("dpmm", dpmm_app), ("runs", runs_app), ("models", models_app)):
     for _info in _sub.registered_commands:  # the sub-apps' commands get their examples here, in one table

@@ -5,6 +5,7 @@ Routes and the library raise; only this module decides the status:
 ======================================  ======  =========================================
 :class:`~digitlab.errors.TooLargeError`   413   an input over a :class:`~digitlab.limits.Limits` bound
 ``NotFoundError``, ``DataNotFoundError``  404   an unknown model or profile, MNIST absent, no mixture
+``MissingExtraError``                     501   needs an extra this installation lacks (torch)
 :class:`~digitlab.errors.StoreBusyError`  503   another process held the store too long
 ``NoInkError``, other ``UserError``       422   the request is wrong
 ``ModelError``, other ``DigitlabError``   500   a model file or digitlab is broken
@@ -34,6 +35,7 @@ from starlette.responses import Response
 from digitlab.errors import (
     DataNotFoundError,
     DigitlabError,
+    MissingExtraError,
     ModelError,
     NoInkError,
     NotFoundError,
@@ -53,6 +55,7 @@ log = logging.getLogger("digitlab.serve")
 #: Library error -> HTTP status. A subclass not listed takes the status of its nearest listed base.
 STATUS: Mapping[type[DigitlabError], int] = {
     TooLargeError: 413,
+    MissingExtraError: 501,  # this installation lacks an extra (torch): not the request's fault, not a bug
     NotFoundError: 404,
     DataNotFoundError: 404,
     StoreBusyError: 503,
@@ -69,6 +72,7 @@ _DESCRIPTIONS = {
     415: "Unsupported content type",
     422: "Invalid input",
     500: "Unusable model or internal error",
+    501: "Needs an optional dependency this installation lacks",
     503: "Timed out, or the store is busy",
 }
 _ABS_PATH = re.compile(r"(?<![\w.~<>/-])/(?:[\w.+@~-]+/)+([\w.+@~-]*)")

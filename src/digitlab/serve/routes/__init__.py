@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from digitlab.serve.routes import complete, corrections, health, models, page, predict, profiles, samples
+from digitlab.serve.routes import complete, corrections, health, models, onnx, page, predict, profiles, samples
 
 __all__ = ["ROUTERS"]
 
@@ -15,6 +15,7 @@ __all__ = ["ROUTERS"]
 ROUTERS: tuple[APIRouter, ...] = (
     predict.router,
     models.router,
+    onnx.router,
     samples.router,
     complete.router,
     corrections.router,  # issue 15

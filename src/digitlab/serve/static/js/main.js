@@ -1,12 +1,13 @@
-// MLPaint: draw a digit, get live predictions from the digitlab REST API.
-// Plain ES modules, no build step, nothing loaded from the network but this server.
+// MLPaint: draw a digit, get live predictions from the digitlab REST API, or from the model run in this browser.
+// Plain ES modules, no build step, nothing loaded from the network but this server (or the static site).
 import { CompareView } from "./compare.js";
 import { CorrectionBar } from "./correct.js";
 import { $, setStatus } from "./dom.js";
-import { getJSON, Live, postJSON } from "./live.js";
+import { getJSON, Live } from "./live.js";
 import { Pad } from "./pad.js";
 import { ProfileControl } from "./profile.js";
 import { ResultView } from "./result.js";
+import { Runner, site } from "./where.js";
 
 const state = {
   sample: null,         // {digit, offset, count, index, pixels} when an MNIST test image is shown
@@ -43,8 +44,10 @@ function requestBody() {
   return { ...inputBody(), model: $("model").value || undefined, explain: state.explainDigit ?? true };
 }
 
+const runner = new Runner({ model: () => $("model").value, onChange: () => { if (drawing()) live.now(); } });
+
 const live = new Live({
-  send: () => (drawing() ? postJSON("/v1/predict", requestBody()) : null),
+  send: () => (drawing() ? runner.predict(requestBody()) : null),
   onAnswer: (data, ms) => {
     if (!drawing()) return;
     view.show(data, ms, state.explainDigit !== null);
@@ -132,4 +135,5 @@ sd.addEventListener("change", () => loadSample(sd.value, 0));
 $("sample-offset").addEventListener("input", () => { $("sample-out").textContent = $("sample-offset").value; });
 $("sample-offset").addEventListener("change", () => loadSample(sd.value, $("sample-offset").value));
 
-pad.redraw(); updateHint(); view.empty("Draw something"); loadModels();
+pad.redraw(); updateHint(); view.empty("Draw something");
+if (site.static) runner.staticPage(); else loadModels();

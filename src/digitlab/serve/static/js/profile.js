@@ -1,6 +1,7 @@
 // The profile: a name the user chooses (or none), kept in this browser's local storage and sent with every
 // request, so that predictions adapt to the drawings corrected under it (GET/DELETE /v1/profiles/{name}).
 import { $, setStatus } from "./dom.js";
+import { site } from "./where.js";
 
 const KEY = "mlpaint.profile";
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -44,7 +45,7 @@ export class ProfileControl {
   }
 
   async refresh() {
-    if (!this.name) { this.show(null); return; }
+    if (!this.name || site.static) { this.show(null); return; }   // the static site has no server
     const name = this.name;
     try {
       const res = await fetch(`/v1/profiles/${encodeURIComponent(name)}`);
