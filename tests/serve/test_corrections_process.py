@@ -156,7 +156,7 @@ def test_cli_train_and_sql_work_beside_a_server_taking_corrections(server_factor
             while not stop.is_set() or i < 30:
                 try:
                     answers.append(client.post("/v1/corrections", json=_body(x[i], y[i], f"p{i % 3}")))
-                except BaseException as exc:  # noqa: BLE001 - reported below
+                except BaseException as exc:
                     errors.append(exc)
                     return
                 i += 1
