@@ -156,16 +156,29 @@ _EMBEDDERS: weakref.WeakKeyDictionary[object, Embedder] = weakref.WeakKeyDiction
 _EMBEDDERS_LOCK = threading.Lock()
 
 
+def _has_float_net(estimator: DigitClassifier) -> bool:
+    """A fitted CNN whose float network can run here (torch installed)."""
+    from digitlab.errors import MissingExtraError
+
+    if estimator.family != "cnn":
+        return False
+    try:
+        return getattr(estimator, "net_", None) is not None
+    except MissingExtraError:
+        return False
+
+
 def embedder_for(estimator: DigitClassifier) -> Embedder:
     """The embedding a model's profiles use: :class:`CNNFeatures` for a CNN, :class:`BlurredPixels` otherwise.
+
+    Without torch (the ``[train]`` extra), a CNN's profiles use :class:`BlurredPixels` too.
 
     Made once per fitted estimator (and forgotten with it), so all profiles share it.
     """
     with _EMBEDDERS_LOCK:
         found = _EMBEDDERS.get(estimator)
         if found is None:
-            cnn = estimator.family == "cnn" and getattr(estimator, "net_", None) is not None
-            found = _EMBEDDERS[estimator] = CNNFeatures(estimator) if cnn else BlurredPixels()
+            found = _EMBEDDERS[estimator] = CNNFeatures(estimator) if _has_float_net(estimator) else BlurredPixels()
         return found
 
 
