@@ -40,10 +40,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pendigits import read_unipen, render  # noqa: E402
-from _report import table, write_section  # noqa: E402
-
-from digitlab.profiles import CNN_ADAPTATION, PIXEL_ADAPTATION, Adaptation, Profile, adapt, embedder_for  # noqa: E402
+from _pendigits import read_unipen, render
+from _report import table, write_section
+from digitlab.profiles import Adaptation, Profile, adapt, embedder_for
 
 try:
     from digitlab.pen import KEPT_OUT_WRITERS  # type: ignore[import-not-found, unused-ignore]
