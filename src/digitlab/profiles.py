@@ -18,10 +18,10 @@ nearest drawings say:
 Taking each digit's *nearest* drawing (not the sum over all) keeps a profile
 of many drawings of a few digits from pulling every other digit towards them;
 a drawing unlike all of the profile's leaves the model's answer as it was.
-``tau`` and ``m`` (:data:`CNN_ADAPTATION`, :data:`PIXEL_ADAPTATION`) were
-chosen on the pen digits of 12 writers (``benchmarks/bench_profiles.py
---tune``) and the benchmark reports the other 18; docs/corrections.md has
-the figures.
+``tau`` and ``m`` are :data:`CNN_ADAPTATION` and :data:`PIXEL_ADAPTATION`;
+``benchmarks/bench_profiles.py --tune`` prints a grid of them on the pen
+digits of writers 1-12 and reports the shipped values on writers 13-30
+(BENCHMARKS.md, docs/learn.md).
 
 A :class:`Profile` holds a person's corrections and, per model, their
 embeddings, computed once as drawings arrive.
