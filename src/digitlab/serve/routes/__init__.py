@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from digitlab.serve.routes import complete, health, models, page, predict, samples
+from digitlab.serve.routes import complete, health, models, page, predict, read, samples
 
 __all__ = ["ROUTERS"]
 
 #: Every router ``create_app`` includes, in order.
 ROUTERS: tuple[APIRouter, ...] = (
     predict.router,
+    read.router,
     models.router,
     samples.router,
     complete.router,

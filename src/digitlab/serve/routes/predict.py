@@ -84,13 +84,13 @@ async def predict(request: Request, state: AppStateDep) -> ModelResponse:
     pred = await _in_time(served.submit(x), state)
     if req.explain is False:
         return ModelResponse(PredictResponse(
-            no_ink=False, digit=pred.digit, probabilities=pred.probabilities, scores=pred.scores, input=x,
-            model=served.name, elapsed_ms=_ms_since(t0)))
+            no_ink=False, digit=pred.digit, not_a_digit=pred.not_a_digit, probabilities=pred.probabilities,
+            scores=pred.scores, input=x, model=served.name, elapsed_ms=_ms_since(t0)))
     digit = pred.digit if req.explain is True else int(req.explain)
     expl = await _in_time(state.blocking(served.explain, x, digit), state)
     return ModelResponse(PredictResponse(
-        no_ink=False, digit=pred.digit, probabilities=pred.probabilities, scores=pred.scores, input=x,
-        explanation=np.asarray(expl.contributions, dtype=np.float64).reshape(784), explained_digit=int(expl.digit),
+        no_ink=False, digit=pred.digit, not_a_digit=pred.not_a_digit, probabilities=pred.probabilities,
+        scores=pred.scores, input=x, explanation=np.asarray(expl.contributions, dtype=np.float64).reshape(784), explained_digit=int(expl.digit),
         explanation_method=str(expl.method), model=served.name, elapsed_ms=_ms_since(t0)))
 
 
