@@ -13,6 +13,8 @@ from digitlab.cli.dpmm import dpmm_app
 from digitlab.cli.evaluate import evaluate_command, predict_command
 from digitlab.cli.explain import explain_command
 from digitlab.cli.models import models_app
+from digitlab.cli.novelty import novelty_app
+from digitlab.cli.read import read_command
 from digitlab.cli.runs import compare_command, runs_command
 from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command
@@ -48,6 +50,7 @@ def _root(
 app.add_typer(data_app, name="data")
 app.add_typer(dpmm_app, name="dpmm")
 app.add_typer(models_app, name="models")
+app.add_typer(novelty_app, name="novelty")
 app.command("sql")(sql_command)
 app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train_command)
 app.command("evaluate")(evaluate_command)
@@ -55,6 +58,7 @@ app.command("learning-curve")(learning_curve_command)
 app.command("runs")(runs_command)
 app.command("compare")(compare_command)
 app.command("predict")(predict_command)
+app.command("read")(read_command)
 app.command("serve")(serve_command)
 app.command("explain")(explain_command)
 
