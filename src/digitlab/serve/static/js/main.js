@@ -2,6 +2,7 @@
 // Plain ES modules, no build step, nothing loaded from the network but this server.
 import { $, setStatus } from "./dom.js";
 import { getJSON, Live, postJSON } from "./live.js";
+import { NumberMode } from "./number.js";
 import { Pad } from "./pad.js";
 import { ResultView } from "./result.js";
 
@@ -59,7 +60,20 @@ function undo() {
 $("clear").addEventListener("click", clearAll);
 $("undo").addEventListener("click", undo);
 $("pen").addEventListener("input", () => { $("pen-out").textContent = $("pen").value; });
+const number = new NumberMode({ model: () => $("model").value || undefined });
+function setMode(mode) {
+  const isNumber = mode === "number";
+  $("digit-view").hidden = isNumber; $("number-view").hidden = !isNumber;
+  $("mode-digit").setAttribute("aria-selected", String(!isNumber));
+  $("mode-number").setAttribute("aria-selected", String(isNumber));
+  document.body.dataset.mode = mode;
+}
+$("mode-digit").addEventListener("click", () => setMode("digit"));
+$("mode-number").addEventListener("click", () => setMode("number"));
+if (new URLSearchParams(location.search).get("mode") === "number") setMode("number");
+
 document.addEventListener("keydown", (ev) => {
+  if (document.body.dataset.mode === "number") { number.key(ev); return; }
   if (ev.key === "Escape") clearAll();
   else if ((ev.ctrlKey || ev.metaKey) && ev.key === "z") { ev.preventDefault(); undo(); }
 });
@@ -80,7 +94,7 @@ async function loadModels() {
     if (!data.models.length) setStatus("No model available on the server: train one with digitlab train.", true);
   } catch (err) { setStatus(`Cannot list models: ${err.message || err}`, true); }
 }
-$("model").addEventListener("change", () => live.now());
+$("model").addEventListener("change", () => { live.now(); number.refresh(); });
 
 // ---------- MNIST test samples ----------
 const sd = $("sample-digit");
