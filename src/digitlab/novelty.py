@@ -6,9 +6,9 @@ hidden layer, fitted with scikit-learn's ``MLPClassifier``) over what the
 classifier computes for the input:
 
 * for a CNN, the penultimate features (what its last linear layer reads, 64w
-  numbers) and the logits: the features are computed by an ONNX graph of
-  the network's convolutional part, exported when the detector is fitted and
-  stored with it, so the server needs no PyTorch;
+  numbers) and the logits: the features are computed by an int8 ONNX graph
+  of the network's convolutional part, exported when the detector is fitted
+  and stored with it, so the server needs no PyTorch;
 * for any other model, its log-probabilities and the picture pooled to 14x14.
 
 It is fitted on positives (MNIST training digits and pen digits drawn on the
@@ -109,26 +109,40 @@ class _Graph:
         return out
 
 
-def _export_features(estimator: DigitClassifier) -> bytes:
-    """ONNX graph of a CNN's convolutional part: (n, 1, 28, 28) standardised -> (n, 64w) penultimate features."""
+def _export_features(estimator: DigitClassifier, calibration: NDArray[np.float32]) -> bytes:
+    """int8 ONNX graph of a CNN's convolutional part: (n, 1, 28, 28) standardised -> (n, 64w) penultimate features.
+
+    Quantized as the classifier's own graph is (QDQ, per-channel weights, activation ranges measured on
+    ``calibration``, standardised inputs): the features then cost what the classifier does.
+    """
     import tempfile
 
     import torch
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from torch import nn
 
     from digitlab.models.cnn._int8 import _quiet
     from digitlab.models.cnn.net import fold_batchnorm
 
+    class Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter([{"x": calibration[i:i + 128]} for i in range(0, len(calibration), 128)])
+
+        def get_next(self) -> dict[str, NDArray[np.float32]] | None:
+            return next(self._it, None)
+
     net = fold_batchnorm(estimator.net_)  # type: ignore[attr-defined]
     trunk = nn.Sequential(net.features, nn.Flatten()).eval()
-    with _quiet(), tempfile.TemporaryDirectory():
+    with _quiet(), tempfile.TemporaryDirectory() as tmp:
         program = torch.onnx.export(trunk, (torch.zeros(1, 1, 28, 28),), dynamo=True, verbose=False,
                                     input_names=["x"], output_names=["features"],
                                     dynamic_shapes=({0: torch.export.Dim("n")},))
         if program is None:
             raise RuntimeError("torch.onnx.export returned no program")
-        data: bytes = program.model_proto.SerializeToString()
-    return data
+        out = Path(tmp) / "features.onnx"
+        quantize_static(program.model_proto, str(out), Batches(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+        return out.read_bytes()
 
 
 def _is_cnn(estimator: DigitClassifier) -> bool:
@@ -297,7 +311,13 @@ def fit_detector(estimator: DigitClassifier, positives: ArrayLike, negatives: Ar
         if not 0 < t < 1:
             raise ParameterError(f"target_false_alarm[{name!r}] must lie in (0, 1), got {t!r}")
     kind: Kind = "cnn_features" if _is_cnn(estimator) else "scores_pixels"
-    graph = _export_features(estimator) if kind == "cnn_features" else None
+    graph = None
+    if kind == "cnn_features":
+        from digitlab.models.cnn.net import standardised
+
+        both = np.concatenate([pos, neg])
+        rows = np.unique(np.linspace(0, len(both) - 1, min(len(both), 1024)).astype(np.int64))
+        graph = _export_features(estimator, standardised(both[rows]))
     report("features", 0, 3)
     shell = NoveltyDetector(kind, np.zeros(1, np.float32), np.ones(1, np.float32), (), 0.5, graph=graph)
 

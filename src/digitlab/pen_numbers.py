@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["NUMBER_CANVAS", "Number", "canvas_picture", "compose_number"]
+__all__ = ["GLYPHS", "NUMBER_CANVAS", "Number", "canvas_picture", "compose_number", "sketch"]
 
 #: The page's number pad (px).
 NUMBER_CANVAS = (900, 300)
@@ -123,3 +123,53 @@ def canvas_picture(number: Number) -> Image.Image:
         for a, b in pts:
             draw.ellipse((a - r, b - r, a + r, b + r), fill=255)
     return img
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, k: int = 20) -> list[tuple[float, float]]:
+    return [(cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
+            for a in np.linspace(a0, a1, k)]
+
+
+#: Plain pen strokes of each digit in a unit box (x right, y down), as a tidy hand writes them;
+#: 4, 5 and 7 use two strokes.
+GLYPHS: dict[str, list[list[tuple[float, float]]]] = {
+    "0": [_ellipse(0.5, 0.5, 0.45, 0.5, -90, 270, 28)],
+    "1": [[(0.3, 0.2), (0.55, 0.0), (0.55, 0.5), (0.55, 1.0)]],
+    "2": [_ellipse(0.5, 0.28, 0.4, 0.28, 190, 370, 12) + [(0.8, 0.45), (0.05, 1.0), (0.95, 1.0)]],
+    "3": [_ellipse(0.45, 0.25, 0.4, 0.25, 200, 450, 14) + _ellipse(0.45, 0.75, 0.45, 0.25, 270, 500, 14)],
+    "4": [[(0.6, 0.0), (0.0, 0.65), (1.0, 0.65)], [(0.72, 0.3), (0.72, 1.0)]],
+    "5": [[(0.85, 0.0), (0.2, 0.0)], [(0.2, 0.0), (0.12, 0.45)] + _ellipse(0.45, 0.7, 0.42, 0.3, 230, 500, 16)],
+    "6": [[(0.75, 0.0), (0.35, 0.3), (0.1, 0.65)] + _ellipse(0.5, 0.72, 0.4, 0.28, 180, 540, 20)],
+    "7": [[(0.0, 0.0), (1.0, 0.0), (0.6, 0.5), (0.4, 1.0)], [(0.3, 0.5), (0.85, 0.5)]],
+    "8": [_ellipse(0.5, 0.25, 0.33, 0.25, 90, 450, 16) + _ellipse(0.5, 0.75, 0.42, 0.25, -90, 270, 18)[::-1]],
+    "9": [_ellipse(0.5, 0.28, 0.4, 0.28, 0, 360, 18) + [(0.9, 0.28), (0.85, 0.6), (0.75, 1.0)]],
+}
+
+
+def sketch(text: str, *, canvas: tuple[int, int] = NUMBER_CANVAS, pen_width: float = 16.0, gap: float = 0.45,
+           slope: float = 0.0) -> Number:
+    """``text`` (digits) written with :data:`GLYPHS` on a canvas, left to right, digits 60 % of it high.
+
+    Parameters
+    ----------
+    gap : float
+        Between neighbours, in digit heights (negative: they overlap).
+    slope : float
+        Baseline slope, degrees (positive: rising to the right).
+    """
+    cw, ch = canvas
+    h = 0.6 * ch
+    h = min(h, 0.92 * cw / (len(text) * 0.55 + (len(text) - 1) * gap)) if text else h
+    w = 0.55 * h
+    total = len(text) * w + (len(text) - 1) * gap * h
+    x = (cw - total) / 2
+    strokes, boxes = [], []
+    t = math.tan(math.radians(slope))
+    for c in text:
+        y0 = (ch - h) / 2 - (x + w / 2 - cw / 2) * t
+        qs = [np.round(np.array([(x + px * w, y0 + py * h) for px, py in s]), 1) for s in GLYPHS[c]]
+        strokes += qs
+        a = np.concatenate(qs)
+        boxes.append((float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 0].max()), float(a[:, 1].max())))
+        x += w + gap * h
+    return Number(strokes, cw, ch, pen_width, boxes)

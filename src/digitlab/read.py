@@ -59,7 +59,8 @@ __all__ = ["Box", "ReadDigit", "Reading", "Recognition", "Recognizer", "read_num
 #: ``[x0, y0, x1, y1]`` in the input's coordinates (canvas or picture pixels), x to the right, y down.
 Box = tuple[float, float, float, float]
 
-_MAX_RUN = 4            # pieces in one candidate digit
+_MAX_RUN = 4            # strokes or blobs in one candidate digit
+_MAX_SLICES = 12        # pieces in one candidate digit (slices of a blob of touching digits count each)
 _MAX_PIECES = 120       # beyond this, only single pieces are candidates (the cost stays linear)
 _MAX_DIGITS = 64        # a reading never holds more digits than this
 # Score weights (chosen on numbers composed from the pen digits of the fitting writers 1-24, never 28-30).
@@ -70,7 +71,8 @@ _W_OVERLAP = 4.0        # per unit of horizontal overlap (of the narrower) beyon
 _OVERLAP = 0.25
 _GAP = 0.45             # widest gap inside a candidate, in digit heights
 _W_LOOSE = 1.0          # per loose join inside a digit (pieces that do not overlap)
-_UNSURE = 0.9           # a piece whose top probability is lower (or that is flagged) is tried with its neighbours
+_W_CUT = 1.5            # per cut through a blob of ink (touching digits in a picture)
+_UNSURE = 0.75          # a piece whose top probability is lower (or that is flagged) is tried with its neighbours
 _WIDE = 1.6             # widest candidate, in digit heights
 
 
@@ -217,10 +219,14 @@ def _candidates(pieces: Sequence[_Piece], height: float, join_gap: float,
         return runs
     for i in range(len(pieces)):
         box: Box = (pieces[i].x0, pieces[i].y0, pieces[i].x1, pieces[i].y1)
-        loose = 0
-        for j in range(i + 1, min(i + _MAX_RUN, len(pieces))):
+        loose, groups = 0, 1
+        for j in range(i + 1, min(i + _MAX_SLICES, len(pieces))):
             p = pieces[j]
-            how = 2 if p.group == pieces[j - 1].group else _join(box, p, join_gap, height)
+            same = p.group == pieces[j - 1].group
+            groups += not same
+            if groups > _MAX_RUN:
+                break
+            how = 2 if same else _join(box, p, join_gap, height)
             if how == 0:
                 break
             loose += how == 1
@@ -264,7 +270,9 @@ def _best_split(pieces: Sequence[_Piece], runs: Sequence[tuple[int, int]], score
             if i == 0:
                 best[k] = (float(scores[k]), -1)
                 continue
-            options = [(best[q][0] + _overlap(boxes[q], boxes[k]), q) for q in by_end.get(i - 1, []) if q in best]
+            cut = -_W_CUT if pieces[i - 1].group == pieces[i].group else 0.0  # the runs part a blob of ink
+            options = [(best[q][0] + _overlap(boxes[q], boxes[k]) + cut, q) for q in by_end.get(i - 1, [])
+                       if q in best]
             if options:
                 total, q = max(options)
                 best[k] = (total + float(scores[k]), q)
@@ -313,7 +321,7 @@ def _read(pieces: list[_Piece], height: float, join_gap: float,
         probs[k], novelty[k], flags[k] = pr, nov, flag
     boxes = [_union(pieces[i:j + 1]) for i, j, _ in runs]
     top = np.log(np.clip(probs.max(axis=1), 1e-9, 1.0))
-    digit_odds = np.log(np.clip(1.0 - novelty, 1e-3, 1.0))
+    digit_odds = np.log(np.clip(1.0 - novelty, 0.05, 1.0))
     scores = (top + _W_NOVEL * digit_odds + np.array([_geometry(b, height) for b in boxes])
               - _W_LOOSE * np.array([loose for _, _, loose in runs]))
     empty = np.array([k not in results for k in range(n)])
@@ -379,19 +387,21 @@ def _ink(img: Image.Image | np.ndarray, limits: Limits) -> NDArray[np.float32] |
     return out
 
 
-def _cuts(profile: NDArray[np.float64], stroke: float, height: float) -> list[int]:
-    """Columns where a wide blob may be cut: local minima of its column ink, thin, a digit's width apart."""
+def _cuts(profile: NDArray[np.float64], height: float) -> list[int]:
+    """Columns where a wide blob (touching digits) may be cut: the local minima of its ink per column and a
+    grid a fifth of a digit's height apart, away from its ends. The model's scores pick among the slices."""
     w = len(profile)
-    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
-    lo, hi = int(0.2 * height), w - int(0.2 * height)
+    smooth = np.convolve(profile, np.ones(5) / 5, mode="same")
+    lo, hi = int(0.25 * height), w - int(0.25 * height)
+    if hi <= lo:
+        return []
+    window = max(1, int(0.08 * height))
+    minima = [c for c in range(lo, hi) if smooth[c] <= smooth[max(0, c - window):c + window + 1].min() + 1e-9]
+    step = max(1, int(0.2 * height))
     found: list[int] = []
-    for c in np.argsort(smooth[lo:hi], kind="stable") + lo:
-        if smooth[c] > 2.5 * stroke:
-            break
-        if all(abs(int(c) - f) >= 0.35 * height for f in found):
-            found.append(int(c))
-        if len(found) >= max(1, round(w / (0.5 * height))):
-            break
+    for c in sorted(minima, key=lambda c: (smooth[c], c)) + list(range(lo, hi, step)):
+        if all(abs(c - f) >= 0.08 * height for f in found):
+            found.append(c)
     return sorted(found)
 
 
@@ -418,8 +428,8 @@ def _read_picture(img: Image.Image | np.ndarray, recognise: Recognizer, limits: 
         bounds = [cols.start, cols.stop]
         if cols.stop - cols.start > 1.25 * height:  # touching digits: cut where the ink is thinnest
             own = labels[rows, cols] == k + 1
-            bounds = [cols.start, *(cols.start + c for c in _cuts(own.sum(axis=0).astype(np.float64), stroke,
-                                                                     height)), cols.stop]
+            bounds = [cols.start, *(cols.start + c for c in _cuts(own.sum(axis=0).astype(np.float64), height)),
+                      cols.stop]
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             sub = labels[rows, a:b] == k + 1
             r = np.flatnonzero(sub.any(axis=1))
