@@ -107,7 +107,7 @@ def test_a_file_path_and_bad_inputs(cnn, tmp_path) -> None:
 
 
 def test_a_model_without_detector_never_flags(cnn) -> None:
-    scribble = [[(100 + 120 * (i % 2), 60 + 8 * i) for i in range(23)]]  # a filled blob
+    scribble = [[(100 + 160 * (i % 2), 60 + 6 * i) for i in range(30)]]  # a filled blob
     reading = read_number(check_drawing(scribble, 600, 300, 12), recognizer(cnn.estimator))
     assert reading.digits and not any(d.not_a_digit for d in reading.digits)
     flagged = read_number(check_drawing(scribble, 600, 300, 12), cnn)  # the bundled model's detector
