@@ -106,8 +106,8 @@ def flag_rates(est, det, pen, mnist_test, n_neg: int, seed: int) -> dict[str, di
     baseline_t = float(np.quantile(top_unseen, 0.02))  # the top probability flagging 2 % of unseen writers' digits
     for name, x in {**sets, **digits}.items():
         nov, top = scores(x)
-        out[name] = {"flagged": float((nov > det.threshold).mean()), "top_prob_flagged": float((top < baseline_t).mean()),
-                     "n": len(x)}
+        out[name] = {"flagged": float((nov > det.threshold).mean()),
+                     "top_prob_flagged": float((top < baseline_t).mean()), "n": len(x)}
     pooled = np.mean([out[k]["flagged"] for k in sets])
     out["not one digit, all four kinds"] = {"flagged": float(pooled),
                                             "top_prob_flagged": float(np.mean([out[k]["top_prob_flagged"]

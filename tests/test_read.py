@@ -84,7 +84,7 @@ def test_boxes_of_a_picture_are_in_its_pixels(cnn) -> None:
     number = sketch("31", canvas=(600, 200), pen_width=10)
     reading = read_number(canvas_picture(number), cnn)
     assert reading.text == "31"
-    for d, (x0, y0, x1, y1) in zip(reading.digits, number.boxes, strict=True):
+    for d, (x0, y0, x1, _) in zip(reading.digits, number.boxes, strict=True):
         assert abs(d.box[0] - x0) <= 8 and abs(d.box[2] - x1) <= 8 and abs(d.box[1] - y0) <= 8
 
 

@@ -202,7 +202,8 @@ def _shape_table() -> dict[str, Callable[[np.random.Generator], Strokes]]:
         "house": lambda r: [_line((0, 1), (0, 0.4), (0.5, 0), (1, 0.4), (1, 1), (0, 1))],
         "square_x": lambda r: [_line((0, 0), (1, 0), (1, 1), (0, 1), (0, 0)), _line((0, 0), (1, 1)),
                                _line((1, 0), (0, 1))],
-        "cloud": lambda r: [np.concatenate([_arc(0.2, 0.6, 0.2, 0.2, 90, 270, 10), _arc(0.45, 0.35, 0.25, 0.25, 180, 360, 12),
+        "cloud": lambda r: [np.concatenate([_arc(0.2, 0.6, 0.2, 0.2, 90, 270, 10),
+                                            _arc(0.45, 0.35, 0.25, 0.25, 180, 360, 12),
                                             _arc(0.8, 0.55, 0.2, 0.22, 270, 450, 10), _line((0.8, 0.77), (0.2, 0.8))])],
     }
     return table

@@ -38,7 +38,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,9 +55,23 @@ if TYPE_CHECKING:
 
     from digitlab.data.unipen import PenDigits
 
-__all__ = ["CALIBRATION_WRITERS", "DETECTOR_ARRAYS", "DETECTOR_CARD", "FIT_WRITERS", "DetectorInfo", "NoveltyFit",
-           "NoveltyDetector", "default_pen_file", "detector_info", "fingerprint", "fit_detector", "fit_novelty",
-           "load_detector", "save_detector", "training_sets"]
+__all__ = [
+    "CALIBRATION_WRITERS",
+    "DETECTOR_ARRAYS",
+    "DETECTOR_CARD",
+    "FIT_WRITERS",
+    "DetectorInfo",
+    "NoveltyDetector",
+    "NoveltyFit",
+    "default_pen_file",
+    "detector_info",
+    "fingerprint",
+    "fit_detector",
+    "fit_novelty",
+    "load_detector",
+    "save_detector",
+    "training_sets",
+]
 
 DETECTOR_ARRAYS = "novelty.safetensors"
 DETECTOR_CARD = "novelty.json"
@@ -131,7 +145,7 @@ def _export_features(estimator: DigitClassifier, calibration: NDArray[np.float32
         def get_next(self) -> dict[str, NDArray[np.float32]] | None:
             return next(self._it, None)
 
-    net = fold_batchnorm(estimator.net_)  # type: ignore[attr-defined]
+    net = fold_batchnorm(estimator.net_)
     trunk = nn.Sequential(net.features, nn.Flatten()).eval()
     with _quiet(), tempfile.TemporaryDirectory() as tmp:
         program = torch.onnx.export(trunk, (torch.zeros(1, 1, 28, 28),), dynamo=True, verbose=False,
@@ -160,7 +174,7 @@ def _one_blas_thread() -> Any:
     """A context limiting BLAS to one thread (threadpoolctl, which scikit-learn brings)."""
     global _CONTROLLER
     if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER.limit(limits=1, user_api="blas")
@@ -276,8 +290,8 @@ class _Sets:
 
 
 def fit_detector(estimator: DigitClassifier, positives: ArrayLike, negatives: ArrayLike,
-                 calibration: dict[str, ArrayLike], *, validation: dict[str, ArrayLike] | None = None,
-                 target_false_alarm: dict[str, float] | None = None, hidden: int = 64, alpha: float = 1e-3,
+                 calibration: Mapping[str, ArrayLike], *, validation: Mapping[str, ArrayLike] | None = None,
+                 target_false_alarm: Mapping[str, float] | None = None, hidden: int = 64, alpha: float = 1e-3,
                  max_iter: int = 80, seed: int = 0, model_fingerprint: str | None = None,
                  progress: Callable[..., None] | None = None) -> NoveltyDetector:
     """Fit a detector for ``estimator`` and set its threshold on held-out digits.
@@ -324,7 +338,7 @@ def fit_detector(estimator: DigitClassifier, positives: ArrayLike, negatives: Ar
     pos, neg = as_pixels(positives, np.float32), as_pixels(negatives, np.float32)
     if not len(pos) or not len(neg) or not calibration:
         raise ParameterError("fit_detector needs positives, negatives and at least one calibration set")
-    targets = {name: 0.01 for name in calibration} | dict(target_false_alarm or {})
+    targets = dict.fromkeys(calibration, 0.01) | dict(target_false_alarm or {})
     for name, t in targets.items():
         if not 0 < t < 1:
             raise ParameterError(f"target_false_alarm[{name!r}] must lie in (0, 1), got {t!r}")
@@ -547,7 +561,7 @@ def training_sets(mnist_train: tuple[np.ndarray, np.ndarray], pen: PenDigits | N
         pos += [_render_pen(pen_fit, None), _render_pen(pen_fit, rng)]
         cal["pen"] = np.concatenate([_render_pen(pen_cal, None), _render_pen(pen_cal, rng)])
     share = {"letter": 0.3, "shape": 0.25, "scribble": 0.2, "pair": 0.25}
-    counts = {k: int(round(v * n_negatives)) for k, v in share.items()}
+    counts = {k: round(v * n_negatives) for k, v in share.items()}
     negatives, _ = neg.make_negatives(counts, rng, pen_digits=pen_fit, images=images[fit_rows])
     vrng = np.random.default_rng(seed + 1)
     m = max(50, n_negatives // 40)

@@ -18,9 +18,11 @@ altogether: the honest unseen writers of the tests and the browser test.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +144,7 @@ def render(strokes: Sequence[np.ndarray], placement: Placement = Placement(), *,
 
 
 def render_digits(digits: Sequence[Sequence[np.ndarray]], placement: Placement | None = None,
-                  rng: np.random.Generator | None = None, **random_kw: object) -> np.ndarray:
+                  rng: np.random.Generator | None = None, **random_kw: Any) -> np.ndarray:
     """Render many tablet digits: with one ``placement`` (default: the page's pen, centred, 70 % high) or,
     given ``rng``, a :func:`random_placement` each.
 
@@ -154,8 +156,6 @@ def render_digits(digits: Sequence[Sequence[np.ndarray]], placement: Placement |
     out = np.zeros((len(digits), 28, 28), dtype=np.uint8)
     for i, s in enumerate(digits):
         pl = random_placement(rng, **random_kw) if rng is not None else (placement or Placement())
-        try:
+        with contextlib.suppress(NoInkError):
             out[i] = render(s, pl)
-        except NoInkError:
-            pass
     return out

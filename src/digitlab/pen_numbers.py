@@ -105,8 +105,9 @@ def compose_number(digits: Sequence[Sequence[np.ndarray]], rng: np.random.Genera
     for d in placed:
         qs = [np.clip(np.round(q * k + offset, 1), 0.0, [cw, ch]) for q in d]
         strokes += qs
-        a = np.concatenate(qs)
-        boxes.append((float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 0].max()), float(a[:, 1].max())))
+        ink = np.concatenate(qs)
+        boxes.append((float(ink[:, 0].min()), float(ink[:, 1].min()), float(ink[:, 0].max()),
+                      float(ink[:, 1].max())))
     pen_width = float(rng.uniform(*pen))
     return Number(strokes, cw, ch, pen_width, boxes)
 
@@ -125,7 +126,8 @@ def canvas_picture(number: Number) -> Image.Image:
     return img
 
 
-def _ellipse(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, k: int = 20) -> list[tuple[float, float]]:
+def _ellipse(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float,
+             k: int = 20) -> list[tuple[float, float]]:
     return [(cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
             for a in np.linspace(a0, a1, k)]
 
@@ -135,14 +137,14 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, k
 GLYPHS: dict[str, list[list[tuple[float, float]]]] = {
     "0": [_ellipse(0.5, 0.5, 0.45, 0.5, -90, 270, 28)],
     "1": [[(0.3, 0.2), (0.55, 0.0), (0.55, 0.5), (0.55, 1.0)]],
-    "2": [_ellipse(0.5, 0.28, 0.4, 0.28, 190, 370, 12) + [(0.8, 0.45), (0.05, 1.0), (0.95, 1.0)]],
+    "2": [[*_ellipse(0.5, 0.28, 0.4, 0.28, 190, 370, 12), (0.8, 0.45), (0.05, 1.0), (0.95, 1.0)]],
     "3": [_ellipse(0.45, 0.25, 0.4, 0.25, 200, 450, 14) + _ellipse(0.45, 0.75, 0.45, 0.25, 270, 500, 14)],
     "4": [[(0.6, 0.0), (0.0, 0.65), (1.0, 0.65)], [(0.72, 0.3), (0.72, 1.0)]],
-    "5": [[(0.85, 0.0), (0.2, 0.0)], [(0.2, 0.0), (0.12, 0.45)] + _ellipse(0.45, 0.7, 0.42, 0.3, 230, 500, 16)],
-    "6": [[(0.75, 0.0), (0.35, 0.3), (0.1, 0.65)] + _ellipse(0.5, 0.72, 0.4, 0.28, 180, 540, 20)],
+    "5": [[(0.85, 0.0), (0.2, 0.0)], [(0.2, 0.0), (0.12, 0.45), *_ellipse(0.45, 0.7, 0.42, 0.3, 230, 500, 16)]],
+    "6": [[(0.75, 0.0), (0.35, 0.3), (0.1, 0.65), *_ellipse(0.5, 0.72, 0.4, 0.28, 180, 540, 20)]],
     "7": [[(0.0, 0.0), (1.0, 0.0), (0.6, 0.5), (0.4, 1.0)], [(0.3, 0.5), (0.85, 0.5)]],
     "8": [_ellipse(0.5, 0.25, 0.33, 0.25, 90, 450, 16) + _ellipse(0.5, 0.75, 0.42, 0.25, -90, 270, 18)[::-1]],
-    "9": [_ellipse(0.5, 0.28, 0.4, 0.28, 0, 360, 18) + [(0.9, 0.28), (0.85, 0.6), (0.75, 1.0)]],
+    "9": [[*_ellipse(0.5, 0.28, 0.4, 0.28, 0, 360, 18), (0.9, 0.28), (0.85, 0.6), (0.75, 1.0)]],
 }
 
 

@@ -36,6 +36,7 @@ from its folder), or any :data:`Recognizer`.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -430,7 +431,7 @@ def _read_picture(img: Image.Image | np.ndarray, recognise: Recognizer, limits: 
             own = labels[rows, cols] == k + 1
             bounds = [cols.start, *(cols.start + c for c in _cuts(own.sum(axis=0).astype(np.float64), height)),
                       cols.stop]
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for a, b in itertools.pairwise(bounds):
             sub = labels[rows, a:b] == k + 1
             r = np.flatnonzero(sub.any(axis=1))
             if not len(r):

@@ -64,7 +64,7 @@ def test_reads_the_shared_pendigits_file():
     assert d.labels[0] == 8 and d.writers[0] == 12 and len(first) == 1
     assert first[0].dtype == np.float64 and first[0].shape[1] == 2 and first[0][0].tolist() == [267.0, 333.0]
     pts = np.concatenate([s for digit in d.strokes for s in digit])
-    assert 0 <= pts.min() and pts.max() <= 500  # inside the 500x500 tablet boxes
+    assert pts.min() >= 0 and pts.max() <= 500  # inside the 500x500 tablet boxes
 
 
 @pytest.mark.parametrize("name", ["digits.txt", "digits.txt.gz"])

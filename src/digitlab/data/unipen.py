@@ -79,7 +79,8 @@ def _text(path: Path) -> str:
         return raw.decode("ascii")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(path, f"line {line}: not a UNIPEN text file (byte {raw[exc.start]:#04x} is not ASCII)") from None
+        raise DataError(path, f"line {line}: not a UNIPEN text file (byte {raw[exc.start]:#04x} is not "
+                              "ASCII)") from None
 
 
 def read_unipen(path: str | os.PathLike[str]) -> PenDigits:

@@ -36,9 +36,9 @@ from digitlab.models.io import LoadedModel, ModelEntry, list_models, load_model,
 
 if TYPE_CHECKING:
     from digitlab.explain import Explanation
+    from digitlab.models.dpmm import DPMixtureClassifier
     from digitlab.novelty import NoveltyDetector
     from digitlab.read import Recognition
-    from digitlab.models.dpmm import DPMixtureClassifier
     from digitlab.serve.settings import ServeSettings
 
 __all__ = ["Mixture", "MixtureRegistry", "ModelRegistry", "Prediction", "ServedModel", "declared_class",

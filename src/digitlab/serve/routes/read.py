@@ -29,7 +29,8 @@ _BODY = {"requestBody": {"required": True, "content": {"application/json": {
 
 def _read(source: Drawing | str, served: ServedModel, limits: Limits) -> Reading:
     """Blocking: decode the picture (if any), find and classify the digits."""
-    picture: Drawing | Image.Image = source if isinstance(source, Drawing) else load_pixels(open_picture(source, limits))
+    picture: Drawing | Image.Image = (source if isinstance(source, Drawing)
+                                      else load_pixels(open_picture(source, limits)))
     return read_number(picture, served.recognise, limits=limits)
 
 
