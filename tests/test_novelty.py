@@ -16,6 +16,7 @@ from digitlab.novelty import (
     fingerprint,
     fit_detector,
     load_detector,
+    not_a_digit,
     save_detector,
 )
 
@@ -39,6 +40,10 @@ def test_the_bundled_detector_flags_non_digits_and_few_digits(bundled, mnist_tes
         assert det.flags(others, bundled.estimator.scores(others)).mean() >= 0.6
     info = detector_info(bundled.path, "default")
     assert info.can_tell and info.false_alarm_rate == det.false_alarm_rate
+    # what `digitlab predict` asks: one call per batch of inputs
+    both = np.concatenate([x[:5], neg.shapes(5, rng)])
+    flags = not_a_digit(bundled, both)
+    assert flags is not None and flags.shape == (10,) and flags[5:].sum() >= 3 and not flags[:5].any()
 
 
 def test_negatives_are_normalised_pictures_of_each_kind(mnist_train) -> None:
@@ -86,6 +91,7 @@ def test_fit_save_load_and_staleness(tmp_path, small_train, mnist_test) -> None:
     shutil.rmtree(tmp_path / "lr2", ignore_errors=True)
     bare = save_model(est, tmp_path / "lr2", ModelCard(model="logreg"))
     assert load_detector(bare) is None and not detector_info(bare, "lr2").can_tell
+    assert not_a_digit(load_model(bare, name="lr2"), xt) is None
 
 
 def test_a_corrupt_detector_is_a_model_error(tmp_path, bundled) -> None:
@@ -93,6 +99,13 @@ def test_a_corrupt_detector_is_a_model_error(tmp_path, bundled) -> None:
 
     folder = tmp_path / "m"
     shutil.copytree(bundled.path, folder)
+    from safetensors.numpy import load_file, save_file
+
+    arrays = load_file(str(folder / "novelty.safetensors"))
+    junk_graph = np.frombuffer(b"not onnx", dtype=np.uint8)
+    save_file(arrays | {"features.onnx": junk_graph}, str(folder / "novelty.safetensors"))
+    with pytest.raises(ModelError, match="detector of 'm' is unusable"):  # a corrupt graph fails at load
+        load_detector(folder, "m")
     (folder / "novelty.safetensors").write_bytes(b"junk")
     with pytest.raises(ModelError, match="detector of 'm' is unusable"):
         load_detector(folder, "m")

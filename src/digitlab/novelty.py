@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from onnxruntime import InferenceSession
 
     from digitlab.data.unipen import PenDigits
+    from digitlab.models.io import LoadedModel
 
 __all__ = [
     "CALIBRATION_WRITERS",
@@ -99,27 +99,23 @@ def fingerprint(model_dir: str | os.PathLike[str]) -> str:
 
 
 class _Graph:
-    """An ONNX graph run by ONNX Runtime on one thread; one session, made on first use, shared by threads."""
+    """An ONNX graph run by ONNX Runtime on one thread, with one session shared by threads.
+
+    The session is made at once, so that a corrupt graph fails when the detector is loaded, not at a request.
+    """
 
     def __init__(self, graph: bytes) -> None:
+        import onnxruntime as ort
+
         self.graph = graph
-        self._session: InferenceSession | None = None
-        self._lock = threading.Lock()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self._session: InferenceSession = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
     def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        session = self._session
-        if session is None:
-            with self._lock:
-                if self._session is None:
-                    import onnxruntime as ort
-
-                    opts = ort.SessionOptions()
-                    opts.intra_op_num_threads = 1
-                    opts.inter_op_num_threads = 1
-                    opts.log_severity_level = 3
-                    self._session = ort.InferenceSession(self.graph, opts, providers=["CPUExecutionProvider"])
-                session = self._session
-        out: NDArray[np.float32] = session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
+        out: NDArray[np.float32] = self._session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
         return out
 
 
@@ -500,7 +496,6 @@ def load_detector(model_dir: str | os.PathLike[str], name: str = "MODEL") -> Nov
     ModelError
         The detector's files are corrupt.
     """
-    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     folder = Path(model_dir)
@@ -515,7 +510,7 @@ def load_detector(model_dir: str | os.PathLike[str], name: str = "MODEL") -> Nov
         graph = arrays["features.onnx"].tobytes() if "features.onnx" in arrays else None
         det = NoveltyDetector(card["kind"], arrays["mean"].astype(np.float32), arrays["scale"].astype(np.float32),
                               layers, float(card["threshold"]), card=card, graph=graph)
-    except (FileNotFoundError, SafetensorError, OSError, KeyError, TypeError, ValueError) as exc:
+    except Exception as exc:  # safetensors, ONNX Runtime (a corrupt graph), a card that does not fit the arrays
         raise ModelError(f"the not-a-digit detector of {name!r} is unusable: {type(exc).__name__}: {exc}") from None
     return det
 
@@ -634,3 +629,21 @@ def fit_novelty(model: str, *, models_dir: str | os.PathLike[str], data_dir: str
     if not dry_run:
         save_detector(det, folder)
     return NoveltyFit(name, folder, det)
+
+
+def not_a_digit(loaded: LoadedModel, X: ArrayLike) -> NDArray[np.bool_] | None:
+    """``not_a_digit`` of each input for a loaded model, or None when it cannot tell (no current detector).
+
+    What ``digitlab predict`` prints as "that doesn't look like a digit".
+
+    Parameters
+    ----------
+    loaded : LoadedModel
+    X : array-like of shape (n, 784) or (n, 28, 28)
+        Normalised inputs (pixel intensities 0-255).
+    """
+    det = load_detector(loaded.path, loaded.name)
+    if det is None:
+        return None
+    pixels = as_pixels(X, np.float32)
+    return det.flags(pixels, loaded.estimator.scores(pixels))

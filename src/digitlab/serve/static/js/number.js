@@ -79,7 +79,7 @@ export class NumberMode {
     }
     big.dataset.text = data.text;
     $("nnote").textContent = odd
-      ? `${odd === 1 ? "One part" : `${odd} parts`} of it ${odd === 1 ? "doesn't" : "don't"} look like a digit`
+      ? `That doesn't look like a digit: ${odd === 1 ? "the part" : `${odd} parts`} marked ?`
       : `${data.digits.length} digit${data.digits.length === 1 ? "" : "s"}: ${data.text}`;
     $("ntiming").textContent = `${data.model} · server ${data.elapsed_ms.toFixed(1)} ms · ` +
                                `round trip ${roundTripMs.toFixed(0)} ms`;
