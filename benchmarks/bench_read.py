@@ -144,8 +144,15 @@ def latency(model: str, pen, n: int, seed: int, rec) -> dict[str, float]:
 
     from digitlab.serve import create_app, serve_settings
 
-    settings = serve_settings(data_dir=DATA, home=Path(os.environ.get("DIGITLAB_HOME", "/nonexistent-home")),
-                              default_model=model, freeze_gc=True)
+    home = Path(os.environ.get("DIGITLAB_HOME", "/nonexistent-home"))
+    if Path(model).is_dir():  # a model folder: served from a scratch home that links it under its name
+        import tempfile
+
+        home = Path(tempfile.mkdtemp(prefix="bench-read-"))
+        (home / "models").mkdir()
+        (home / "models" / Path(model).name).symlink_to(Path(model).resolve())
+        model = Path(model).name
+    settings = serve_settings(data_dir=DATA, home=home, default_model=model, freeze_gc=True)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
