@@ -23,6 +23,7 @@ __all__ = [
     "NoInkError",
     "NotFoundError",
     "ParameterError",
+    "StoreBusyError",
     "TooLargeError",
     "UserError",
 ]
@@ -61,6 +62,14 @@ class DataNotFoundError(UserError):
 
 class NotFoundError(UserError):
     """A named thing (model, run, table) does not exist."""
+
+
+class StoreBusyError(UserError):
+    """Another process held the store for longer than the wait allowed (``$DIGITLAB_STORE_TIMEOUT``).
+
+    Nothing is wrong with the request: trying again later, or waiting longer, succeeds.
+    A user error (CLI exit 2) rather than an internal one; a server answers 503.
+    """
 
 
 class TooLargeError(UserError):

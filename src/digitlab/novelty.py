@@ -69,8 +69,10 @@ __all__ = [
     "fit_detector",
     "fit_novelty",
     "load_detector",
+    "not_a_digit",
     "save_detector",
     "training_sets",
+    "with_detector",
 ]
 
 DETECTOR_ARRAYS = "novelty.safetensors"
@@ -647,3 +649,28 @@ def not_a_digit(loaded: LoadedModel, X: ArrayLike) -> NDArray[np.bool_] | None:
         return None
     pixels = as_pixels(X, np.float32)
     return det.flags(pixels, loaded.estimator.scores(pixels))
+
+
+class _Detecting:
+    """A fitted classifier that also answers ``not_a_digit(X)`` (the hook :func:`digitlab.predict.not_a_digit`
+    asks for); every other attribute is the classifier's own."""
+
+    def __init__(self, estimator: DigitClassifier, detector: NoveltyDetector) -> None:
+        self._estimator = estimator
+        self._detector = detector
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._estimator, name)
+
+    def not_a_digit(self, X: ArrayLike) -> NDArray[np.bool_]:
+        pixels = as_pixels(X, np.float32)
+        return self._detector.flags(pixels, self._estimator.scores(pixels))
+
+
+def with_detector(loaded: LoadedModel) -> Any:
+    """The loaded model's estimator, answering ``not_a_digit(X)`` too when its folder has a current detector.
+
+    What ``digitlab predict`` uses, so that it prints "that doesn't look like a digit" for a flagged picture.
+    """
+    det = load_detector(loaded.path, loaded.name)
+    return loaded.estimator if det is None else _Detecting(loaded.estimator, det)

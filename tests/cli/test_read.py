@@ -66,3 +66,23 @@ def test_novelty_fit_and_show(cli, home: Path, small_train) -> None:
     assert shown["can_tell"] is True and shown["false_alarm_rate"] is not None
     r = cli("novelty", "fit", "nope")
     assert r.exit_code == 2 and "no model named 'nope'" in r.stderr
+
+
+def test_predict_says_a_star_does_not_look_like_a_digit(cli, tmp_path: Path) -> None:
+    import math
+
+    import numpy as np
+
+    from digitlab.pen_numbers import Number
+
+    star = np.array([(140 + 100 * math.cos(k * 4 * math.pi / 5 - math.pi / 2),
+                      140 + 100 * math.sin(k * 4 * math.pi / 5 - math.pi / 2)) for k in range(6)])
+    path = tmp_path / "star.png"
+    canvas_picture(Number([star], 280, 280, 16.0, [])).save(path)
+    seven = _number_png(tmp_path, "7")
+    r = cli("predict", "default", path, seven, "--format", "json")
+    assert r.exit_code == 0, r.output
+    star_row, seven_row = json.loads(r.stdout)["predictions"]
+    assert star_row["not_a_digit"] is True and star_row["digit"] is not None
+    assert seven_row["not_a_digit"] is False and seven_row["digit"] == 7
+    assert "that doesn't look like a digit" in cli("predict", "default", path).stdout

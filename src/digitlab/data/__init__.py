@@ -20,6 +20,7 @@ from digitlab.data.mnist import (
     load_mnist,
 )
 from digitlab.data.npz import read_npz, write_npz
+from digitlab.data.parquet import read_parquet, write_parquet
 from digitlab.data.unipen import PenDigits, read_unipen
 
 __all__ = [
@@ -36,10 +37,12 @@ __all__ = [
     "read_idx_pair",
     "read_image_folder",
     "read_npz",
+    "read_parquet",
     "read_unipen",
     "write_csv",
     "write_idx",
     "write_idx_pair",
     "write_image_folder",
     "write_npz",
+    "write_parquet",
 ]
