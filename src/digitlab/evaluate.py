@@ -61,6 +61,10 @@ class Evaluation:
     images: np.ndarray
     binary: bool
 
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import evaluation_html
+        return evaluation_html(self)
+
     @property
     def probability(self) -> np.ndarray:
         """Probability given to the predicted class, shape (n,)."""

@@ -21,7 +21,7 @@ function, kept for existing callers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,11 +48,22 @@ class Explanation:
     contributions : ndarray of float, shape (28, 28)
     method : str
         ``"exact"``, ``"integrated_gradients"`` or ``"occlusion"``.
+    image : ndarray of uint8, shape (28, 28), optional
+        The explained image, drawn faintly under the colours when the explanation shows itself.
     """
 
     digit: int
     contributions: NDArray[np.float64]
     method: ExplanationMethod
+    image: NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
+
+    def _repr_png_(self) -> bytes:
+        from digitlab.notebook.display import explanation_png
+        return explanation_png(self)
+
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import explanation_html
+        return explanation_html(self)
 
 
 def _occlusion(estimator: DigitClassifier, x: NDArray[np.float32], digit: int,
@@ -124,5 +135,6 @@ def explain(estimator: DigitClassifier, image: ArrayLike, digit: int | None = No
         c = np.asarray(estimator.integrated_gradients(x, digit), dtype=np.float64)[0]
     else:
         c = _occlusion(estimator, x, digit)
-    return Explanation(digit, c.reshape(28, 28), method)
+    shown = np.clip(np.rint(np.nan_to_num(arr)), 0, 255).astype(np.uint8).reshape(28, 28)
+    return Explanation(digit, c.reshape(28, 28), method, shown)
 

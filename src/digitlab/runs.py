@@ -54,7 +54,7 @@ from digitlab._json import to_jsonable
 from digitlab.errors import NotFoundError, UserError
 from digitlab.store import PendingWrite, Store
 
-__all__ = ["ExportResult", "Run", "environment", "export_mlflow", "get_run", "git_commit", "list_runs",
+__all__ = ["ExportResult", "Run", "Runs", "environment", "export_mlflow", "get_run", "git_commit", "list_runs",
            "new_run_id", "record_run", "short_ids", "stage_run"]
 
 _SCHEMA = [
@@ -120,6 +120,18 @@ class Run:
     def as_dict(self) -> dict[str, Any]:
         """The run as a JSON-able dict."""
         return {c: getattr(self, c) for c in _COLUMNS}
+
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import run_html
+        return run_html(self)
+
+
+class Runs(list[Run]):
+    """Runs as :func:`list_runs` returns them: a list that shows itself as a table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import runs_html
+        return runs_html(self)
 
 
 def new_run_id(kind: str) -> str:
@@ -292,7 +304,7 @@ def _staged_runs(store: Store) -> list[Run]:
     return [_row_to_run({c: r.get(c) for c in _COLUMNS}) for r in tbl.to_pylist()]
 
 
-def list_runs(store: Store, model: str | None = None, limit: int | None = None) -> list[Run]:
+def list_runs(store: Store, model: str | None = None, limit: int | None = None) -> Runs:
     """Recorded runs, newest first, optionally only those of model type or name ``model``.
 
     Runs staged while the store was busy are listed too.
@@ -304,11 +316,11 @@ def list_runs(store: Store, model: str | None = None, limit: int | None = None) 
         recorded = _select(store, tail=tail)
     staged = [r for r in _staged_runs(store) if not model or model in (r.model_type, r.model_name)]
     if not staged:
-        return recorded
+        return Runs(recorded)
     known = {r.run for r in recorded}
     runs = sorted(recorded + [r for r in staged if r.run not in known], key=lambda r: (r.created, r.run),
                   reverse=True)
-    return runs[:limit] if limit else runs
+    return Runs(runs[:limit] if limit else runs)
 
 
 def _all_ids(store: Store) -> list[str]:
@@ -383,8 +395,8 @@ def get_run(store: Store, run: str) -> Run:
         shorts = short_ids(ids)
         raise NotFoundError(f"run {run!r} is ambiguous: it matches {', '.join(shorts[m] for m in matches[:5])}"
                             + (f" and {len(matches) - 5} more" if len(matches) > 5 else ""))
-    found = _select(store, "run = ?", [matches[0]])
-    return found[0] if found else next(r for r in _staged_runs(store) if r.run == matches[0])
+    hit = _select(store, "run = ?", [matches[0]])
+    return hit[0] if hit else next(r for r in _staged_runs(store) if r.run == matches[0])
 
 
 # ------------------------------------------------------------------------------------------- MLflow

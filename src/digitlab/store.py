@@ -209,6 +209,10 @@ class QueryResult:
         cols = [c.to_pylist() for c in self.table.columns]
         return list(zip(*cols, strict=True)) if cols else []
 
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import query_html
+        return query_html(self)
+
     def records(self) -> list[dict[str, Any]]:
         """The rows as a list of ``{column: value}`` dicts."""
         return [dict(zip(self.columns, r, strict=True)) for r in self.rows]

@@ -17,6 +17,7 @@ from digitlab.cli.data import data_app
 from digitlab.cli.dpmm import dpmm_app
 from digitlab.cli.evaluate import evaluate_command, predict_command
 from digitlab.cli.explain import explain_command
+from digitlab.cli.export_page import export_page_command
 from digitlab.cli.models import models_app
 from digitlab.cli.novelty import novelty_app
 from digitlab.cli.read import read_command
@@ -35,7 +36,8 @@ The workflow, in order:
 1. data      digitlab data fetch; digitlab data import mnist; digitlab show mnist_test 0
 2. train     digitlab train logreg   (a model version, its card and a run are saved)
 3. evaluate  digitlab evaluate logreg --report out/; digitlab runs; digitlab compare ID ID
-4. serve     digitlab serve --model logreg   (MLPaint in the browser, and the REST API)
+4. serve     digitlab serve --model logreg   (MLPaint in the browser, and the REST API);
+             digitlab export-page --out site/   (MLPaint as a static site, no server)
 
 Every command takes --format json (one JSON document) or csv; 'digitlab COMMAND --help' shows its examples."""
 
@@ -80,6 +82,8 @@ EXAMPLES: dict[str, list[str]] = {
                     "digitlab novelty fit logreg --quick --dry-run"],
     "novelty show": ["digitlab novelty show default", "digitlab novelty show logreg --format json"],
     "serve": ["digitlab serve", "digitlab serve --model logreg --port 8080 --no-browser"],
+    "export-page": ["digitlab export-page --out site/",
+                    "python -m http.server -d site/ 8080   (any static host serves it)"],
 }
 
 
@@ -129,6 +133,7 @@ app.command("explain", rich_help_panel=_EVALUATE, epilog=_epilog("explain"))(exp
 app.command("read", rich_help_panel=_EVALUATE, epilog=_epilog("read"))(read_command)
 app.add_typer(novelty_app, name="novelty", rich_help_panel=_EVALUATE, epilog=_epilog("novelty"))
 app.command("serve", rich_help_panel=_SERVE, epilog=_epilog("serve"))(serve_command)
+app.command("export-page", rich_help_panel=_SERVE, epilog=_epilog("export-page"))(export_page_command)
 
 for _group, _sub in (("data", data_app), ("dpmm", dpmm_app), ("runs", runs_app), ("models", models_app),
                      ("novelty", novelty_app)):

@@ -97,6 +97,11 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 
     classes_: NDArray[Any]
 
+    def _html_repr(self) -> str:
+        """The notebook display (scikit-learn's ``_repr_html_`` and ``_repr_mimebundle_`` call it): the card."""
+        from digitlab.notebook.display import model_html
+        return model_html(self)
+
     def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         """Return the learned state as named arrays and JSON-able metadata."""
         raise NotImplementedError(f"{type(self).__name__} cannot be saved")

@@ -141,6 +141,10 @@ class ModelCard:
         value = self.test_metrics.get("accuracy")
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import card_html
+        return card_html(self)
+
     def replace(self, **changes: Any) -> ModelCard:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)

@@ -65,6 +65,10 @@ class LoadedModel:
     card: ModelCard
     path: Path
 
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import loaded_model_html
+        return loaded_model_html(self)
+
 
 @dataclass(frozen=True)
 class ModelEntry:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from digitlab.serve.routes import complete, health, models, page, predict, read, samples
+from digitlab.serve.routes import complete, health, models, onnx, page, predict, read, samples
 
 __all__ = ["ROUTERS"]
 
@@ -16,6 +16,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     predict.router,
     read.router,
     models.router,
+    onnx.router,
     samples.router,
     complete.router,
     health.router,

@@ -1,10 +1,11 @@
-// MLPaint: draw a digit, get live predictions from the digitlab REST API.
-// Plain ES modules, no build step, nothing loaded from the network but this server.
+// MLPaint: draw a digit, get live predictions from the digitlab REST API, or from the model run in this browser.
+// Plain ES modules, no build step, nothing loaded from the network but this server (or the static site).
 import { $, setStatus } from "./dom.js";
-import { getJSON, Live, postJSON } from "./live.js";
+import { getJSON, Live } from "./live.js";
 import { NumberMode } from "./number.js";
 import { Pad } from "./pad.js";
 import { ResultView } from "./result.js";
+import { Runner, site } from "./where.js";
 
 const state = {
   sample: null,         // {digit, offset, count, index, pixels} when an MNIST test image is shown
@@ -36,8 +37,10 @@ function requestBody() {
   return body;
 }
 
+const runner = new Runner({ model: () => $("model").value, onChange: () => { if (drawing()) live.now(); } });
+
 const live = new Live({
-  send: () => (drawing() ? postJSON("/v1/predict", requestBody()) : null),
+  send: () => (drawing() ? runner.predict(requestBody()) : null),
   onAnswer: (data, ms) => {
     if (!drawing()) return;
     view.show(data, ms, state.explainDigit !== null);
@@ -70,7 +73,8 @@ function setMode(mode) {
 }
 $("mode-digit").addEventListener("click", () => setMode("digit"));
 $("mode-number").addEventListener("click", () => setMode("number"));
-if (new URLSearchParams(location.search).get("mode") === "number") setMode("number");
+if (site.static) $("mode-number").hidden = true;   // reading a number needs the server (POST /v1/read)
+else if (new URLSearchParams(location.search).get("mode") === "number") setMode("number");
 
 document.addEventListener("keydown", (ev) => {
   if (document.body.dataset.mode === "number") { number.key(ev); return; }
@@ -122,4 +126,5 @@ sd.addEventListener("change", () => loadSample(sd.value, 0));
 $("sample-offset").addEventListener("input", () => { $("sample-out").textContent = $("sample-offset").value; });
 $("sample-offset").addEventListener("change", () => loadSample(sd.value, $("sample-offset").value));
 
-pad.redraw(); updateHint(); view.empty("Draw something"); loadModels();
+pad.redraw(); updateHint(); view.empty("Draw something");
+if (site.static) runner.staticPage(); else loadModels();
