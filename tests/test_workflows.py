@@ -64,7 +64,7 @@ def test_train_a_centroid_on_a_small_sample(trained, settings: Settings, mnist_t
 def test_card_on_disk_has_the_one_shape(trained) -> None:
     doc = json.loads((trained.path / "card.json").read_text())
     assert set(doc) == set(ModelCard.__dataclass_fields__)
-    assert set(doc["train"]) == {"dataset", "n", "sha256", "where", "sample", "class_counts", "sources"}
+    assert set(doc["train"]) == {"dataset", "n", "sha256", "where", "sample", "class_counts", "sources", "calibration"}
     assert "test" in doc["metrics"] and doc["format_version"] == 2
 
 

@@ -15,10 +15,13 @@ are the only places that translate.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 __all__ = [
     "DataError",
     "DataNotFoundError",
     "DigitlabError",
+    "MissingExtraError",
     "ModelError",
     "NoInkError",
     "NotFoundError",
@@ -26,6 +29,7 @@ __all__ = [
     "StoreBusyError",
     "TooLargeError",
     "UserError",
+    "require_torch",
 ]
 
 
@@ -78,6 +82,31 @@ class TooLargeError(UserError):
 
 class NoInkError(UserError):
     """The picture or canvas is empty or nearly empty: there is no digit to recognise."""
+
+
+class MissingExtraError(UserError):
+    """The work asked for needs an optional dependency that is not installed; the message names the extra.
+
+    ``pip install digitlab`` predicts, explains and serves with ONNX Runtime
+    only; training the CNN (and whatever else needs its float network) needs
+    PyTorch: ``pip install 'digitlab[train]'``. The CLI exits 2; the server
+    answers 501 (Not Implemented: this installation cannot do it).
+    """
+
+    def __init__(self, what: str, extra: str = "train", package: str = "torch") -> None:
+        super().__init__(f"{what} needs {package}, which is not installed: pip install 'digitlab[{extra}]'")
+        self.what = what
+        self.extra = extra
+        self.package = package
+
+
+def require_torch(what: str) -> ModuleType:
+    """The ``torch`` module, imported now; :class:`MissingExtraError` naming ``what`` if it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingExtraError(what) from None
+    return torch
 
 
 class ModelError(DigitlabError):

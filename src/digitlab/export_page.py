@@ -78,12 +78,12 @@ def static_dir() -> Path:
 def browser_model_bytes(estimator: DigitClassifier) -> bytes:
     """The ONNX model the page runs in the browser: uint8 pixels in, probabilities and label out.
 
-    Today this is the CNN's own int8 graph (what the server predicts with),
-    behind the MNIST standardisation ``(p * (1/255) - MNIST_MEAN) / MNIST_STD``
-    (float32, the operations of :func:`digitlab.models.cnn.net.standardised`)
-    and followed by a softmax and the class of the largest score. Any model
-    that digitlab's ONNX export can write could take its place: the page reads
-    only ``pixels``, ``probabilities`` and ``label``.
+    It is :func:`digitlab.export.onnx_graph` of the model, the same graph
+    ``digitlab export`` writes (calibrated probabilities, the standardisation
+    inside), with its metadata; made without torch. Today only the CNN's int8
+    graph runs in the browser: the other families' graphs use ONNX's ``ai.onnx.ml``
+    operators or float64 kernels, which ONNX Runtime Web's wasm build does not
+    run, or are too large to send to a page.
 
     Parameters
     ----------
@@ -101,58 +101,24 @@ def browser_model_bytes(estimator: DigitClassifier) -> bytes:
     NoBrowserModelError
         The estimator has no int8 graph (not a CNN, or one saved without it).
     """
-    graph: bytes | None = getattr(estimator, "int8_graph_", None)
-    if graph is None:
+    if getattr(estimator, "int8_graph_", None) is None:
         raise NoBrowserModelError(
             f"a {type(estimator).__name__} cannot run in the browser yet: only a CNN with an int8 graph can "
             "(`digitlab models requantize NAME` adds one)")
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx.helper import set_model_props
 
     from digitlab import __version__
-    from digitlab.models.cnn.net import MNIST_MEAN, MNIST_STD
+    from digitlab.export import onnx_graph
 
-    model = onnx.load_from_string(graph)
-    g = model.graph
-    if len(g.input) != 1 or len(g.output) != 1:
-        raise NoBrowserModelError("the model's int8 graph must have one input and one output")
-    x_name, logits = g.input[0].name, g.output[0].name
+    model, _, _ = onnx_graph(estimator, layout="flat", precision="int8")
     classes = np.asarray(estimator.classes_).astype(np.int64)
-
-    def const(name: str, value: np.ndarray) -> onnx.TensorProto:
-        return numpy_helper.from_array(value, name=f"page_{name}")
-
-    consts = [const("shape", np.array([-1, 1, 28, 28], dtype=np.int64)),
-              const("scale", np.array(1 / 255, dtype=np.float32)),
-              const("mean", np.array(MNIST_MEAN, dtype=np.float32)),
-              const("std", np.array(MNIST_STD, dtype=np.float32)),
-              const("classes", classes)]
-    head = [helper.make_node("Cast", [INPUT], ["page_float"], to=TensorProto.FLOAT),
-            helper.make_node("Reshape", ["page_float", "page_shape"], ["page_image"]),
-            helper.make_node("Mul", ["page_image", "page_scale"], ["page_unit"]),
-            helper.make_node("Sub", ["page_unit", "page_mean"], ["page_centred"]),
-            helper.make_node("Div", ["page_centred", "page_std"], [x_name])]
-    tail = [helper.make_node("Softmax", [logits], [PROBABILITIES], axis=1),
-            helper.make_node("ArgMax", [logits], ["page_best"], axis=1, keepdims=0),
-            helper.make_node("Gather", ["page_classes", "page_best"], [LABEL], axis=0)]
-    nodes = [*head, *g.node, *tail]
-    del g.node[:]
-    g.node.extend(nodes)
-    g.initializer.extend(consts)
-    del g.input[:]
-    g.input.append(helper.make_tensor_value_info(INPUT, TensorProto.UINT8, ["N", 784]))
-    del g.output[:]
-    g.output.extend([helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, ["N", len(classes)]),
-                     helper.make_tensor_value_info(LABEL, TensorProto.INT64, ["N"])])
     model.doc_string = (f"digitlab {type(estimator).__name__}: {INPUT} uint8 [N, 784] -> {PROBABILITIES} float32 "
                         f"[N, {len(classes)}], {LABEL} int64 [N]")
-    meta = {"digitlab_version": __version__, "family": str(getattr(estimator, "family", "")),
-            "classes": json.dumps(classes.tolist()), "input": f"{INPUT}: uint8 [N, 784] pixel intensities 0-255",
-            "preprocessing": PREPROCESSING, "precision": "int8"}
-    del model.metadata_props[:]
-    for key, value in meta.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(model)
+    set_model_props(model, {
+        "digitlab_version": __version__, "family": str(getattr(estimator, "family", "")),
+        "classes": json.dumps(classes.tolist()), "input": f"{INPUT}: uint8 [N, 784] pixel intensities 0-255",
+        "preprocessing": PREPROCESSING, "precision": "int8",
+        "temperature": f"{float(getattr(estimator, 'temperature_', 1.0)):.6g}"})
     out: bytes = model.SerializeToString()
     return out
 

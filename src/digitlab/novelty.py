@@ -69,10 +69,10 @@ __all__ = [
     "fit_detector",
     "fit_novelty",
     "load_detector",
+    "load_with_detector",
     "not_a_digit",
     "save_detector",
     "training_sets",
-    "with_detector",
 ]
 
 DETECTOR_ARRAYS = "novelty.safetensors"
@@ -227,7 +227,7 @@ class NoveltyDetector:
 
     def features(self, pixels: NDArray[np.float32], scores: NDArray[np.float64]) -> NDArray[np.float32]:
         """What the network reads: (n, d) float32 from pixels (n, 784) 0-255 and the classifier's scores (n, 10)."""
-        from digitlab.models.cnn.net import standardised
+        from digitlab.models.cnn.inputs import standardised
 
         if self.kind == "cnn_features":
             assert self._runner is not None
@@ -343,7 +343,7 @@ def fit_detector(estimator: DigitClassifier, positives: ArrayLike, negatives: Ar
     kind: Kind = "cnn_features" if _is_cnn(estimator) else "scores_pixels"
     graph = None
     if kind == "cnn_features":
-        from digitlab.models.cnn.net import standardised
+        from digitlab.models.cnn.inputs import standardised
 
         both = np.concatenate([pos, neg])
         rows = np.unique(np.linspace(0, len(both) - 1, min(len(both), 1024)).astype(np.int64))
@@ -667,10 +667,12 @@ class _Detecting:
         return self._detector.flags(pixels, self._estimator.scores(pixels))
 
 
-def with_detector(loaded: LoadedModel) -> Any:
-    """The loaded model's estimator, answering ``not_a_digit(X)`` too when its folder has a current detector.
+def load_with_detector(model_dir: str | os.PathLike[str], name: str = "MODEL") -> Any | None:
+    """The model of a folder answering ``not_a_digit(X)`` too, or None when the folder has no current detector.
 
-    What ``digitlab predict`` uses, so that it prints "that doesn't look like a digit" for a flagged picture.
+    ``digitlab predict`` takes it before the folder's ONNX export, whose graph holds no detector.
     """
-    det = load_detector(loaded.path, loaded.name)
-    return loaded.estimator if det is None else _Detecting(loaded.estimator, det)
+    from digitlab.models.io import load_model
+
+    det = load_detector(model_dir, name)
+    return None if det is None else _Detecting(load_model(model_dir, name=name).estimator, det)

@@ -17,6 +17,12 @@ reports through ``progress(key, completed, total, **info)``
 (:data:`~digitlab.models.base.ProgressFn`); models that declare
 ``fit_progress`` report their own steps, the others one ``"train"`` step.
 
+:func:`train` holds out a stratified, seeded part of the training selection
+(``TrainSpec.calibration``, 5 % by default) and fits only the model's
+temperature on it (:meth:`~digitlab.models.base.DigitClassifier.calibrate`),
+so the probabilities mean what they say; ``card.train.calibration`` records
+the split and the temperature, and the test metrics include ``ece``.
+
 Every saved model gets the same :class:`~digitlab.models.card.ModelCard`,
 whoever trained it: its ``train.sha256`` is :func:`data_checksum` of the
 training images and labels, ``metrics["test"]`` the MNIST test metrics and
@@ -28,6 +34,7 @@ This module never imports :mod:`digitlab.cli` or :mod:`digitlab.serve`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import os
 import platform
@@ -47,6 +54,7 @@ from digitlab.errors import NotFoundError, ParameterError, UserError
 from digitlab.evaluate import Evaluation, evaluate, summary
 from digitlab.models import make_model, model_class, model_name_of
 from digitlab.models.base import CheckpointFit, DigitClassifier, ProgressFit, ProgressFn
+from digitlab.models.base import softmax as _softmax
 from digitlab.models.card import CARD_FILE, ModelCard, TrainingData, read_card, utc_now
 from digitlab.models.io import (
     BUNDLED,
@@ -91,7 +99,9 @@ DRY_RUN_SIZE = 1000
 TEST_DATASET = "mnist_test"
 #: Options of ``digitlab train`` itself: a model parameter of the same name is written ``--set key=value``.
 _TRAIN_OPTIONS = frozenset({"table", "where", "train_size", "seed", "name", "out", "folds", "resume", "checkpoint_dir",
-                            "dry_run", "set", "format", "f", "data_dir", "home", "help"})
+                            "dry_run", "set", "format", "f", "data_dir", "home", "help", "calibration"})
+#: Fraction of the training selection :func:`train` holds out to calibrate probabilities (``TrainSpec.calibration``).
+CALIBRATION_FRACTION = 0.05
 
 
 def _quiet(key: str, completed: float, total: float | None = None, **info: object) -> None:
@@ -166,6 +176,12 @@ class TrainSpec:
         The command line recorded on the card; default :func:`train_command_line`.
     notes : mapping, optional
         Extra facts for ``card.notes``.
+    calibration : float, default=CALIBRATION_FRACTION
+        Fraction (in [0, 0.5)) of the training selection held out, stratified
+        by label and seeded by ``seed``, to fit the model's temperature; the
+        model is fitted on the rest and nothing else is refitted. 0 calibrates
+        nothing; so does a selection with fewer than 2 images of some label
+        (the card's ``train.calibration`` then says why).
     """
 
     model: str
@@ -183,6 +199,7 @@ class TrainSpec:
     resume: bool = False
     command: str | None = None
     notes: Mapping[str, Any] = field(default_factory=dict)
+    calibration: float = CALIBRATION_FRACTION
 
     @property
     def model_name(self) -> str:
@@ -216,7 +233,7 @@ class TrainResult:
     train_seconds : float
         Wall time of ``fit``.
     train_size : int
-        Training images.
+        Training images (the selection, calibration hold-out included: see ``card.train.calibration``).
     sampled : bool
         Whether they are a stratified sample.
     dry_run : bool
@@ -472,6 +489,37 @@ def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressF
     return time.perf_counter() - start
 
 
+def calibration_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Rows to fit on and rows to calibrate on: a stratified, seeded hold-out of ``fraction`` of ``labels``.
+
+    Returns
+    -------
+    fit_rows, calibration_rows : ndarray of int
+        Sorted; no calibration rows when ``fraction`` is 0 or the split is impossible.
+    reason : str or None
+        Why nothing is held out, when nothing is.
+
+    Raises
+    ------
+    UserError
+        ``fraction`` is not in [0, 0.5).
+    """
+    if not 0 <= fraction < 0.5:
+        raise UserError(f"calibration must be a fraction in [0, 0.5), got {fraction!r}")
+    rows = np.arange(len(labels))
+    if fraction == 0:
+        return rows, rows[:0], "calibration fraction 0"
+    _, counts = np.unique(labels, return_counts=True)
+    size = round(fraction * len(labels))
+    if counts.min() < 2 or size < len(counts):
+        return rows, rows[:0], (f"too few images to hold out {fraction:g} of them with every label "
+                                f"({len(labels)} images, the rarest label has {counts.min()})")
+    from sklearn.model_selection import train_test_split
+
+    fit_rows, cal_rows = train_test_split(rows, test_size=size, stratify=labels, random_state=seed)
+    return np.sort(fit_rows), np.sort(cal_rows), None
+
+
 def _class_counts(labels: np.ndarray) -> dict[str, int]:
     values, counts = np.unique(labels, return_counts=True)
     return {str(v): int(n) for v, n in zip(values, counts, strict=True)}
@@ -494,6 +542,29 @@ def _test_metrics(est: DigitClassifier, ev: Evaluation, seconds: float) -> dict[
             flat = ev.images.reshape(len(ev.images), -1)
             test["pytorch_accuracy"] = float((float_net.predict(flat) == ev.actual).mean())
     return test
+
+
+def _calibrate(est: DigitClassifier, images: np.ndarray, labels: np.ndarray, fraction: float, seed: int,
+               reason: str | None) -> dict[str, Any]:
+    """Fit ``est``'s temperature on the held-out ``images``; what ``card.train.calibration`` records."""
+    if reason is not None:
+        return {"n": 0, "fraction": fraction, "seed": seed, "skipped": reason}
+    from digitlab.evaluate import expected_calibration_error
+    from digitlab.models.calibration import brier, nll
+
+    flat = images.reshape(len(images), -1)
+    y_idx = est.calibration_target(labels)
+    before = est.calibration_logits(flat)
+    fitted_before = float(est.temperature_)
+    est.calibrate(flat, labels)
+    after = float(est.temperature_)
+    return {"n": len(labels), "fraction": fraction, "seed": seed, "sha256": data_checksum(images, labels),
+            "method": "temperature (Brier score)", "temperature": round(after, 6),
+            "brier_before": round(brier(before, y_idx, fitted_before), 6),
+            "brier_after": round(brier(before, y_idx, after), 6),
+            "nll_before": round(nll(before, y_idx, fitted_before), 6), "nll_after": round(nll(before, y_idx, after), 6),
+            "ece_before": round(expected_calibration_error(_softmax(before / fitted_before), y_idx), 6),
+            "ece_after": round(expected_calibration_error(_softmax(before / after), y_idx), 6)}
 
 
 def _machine(est: DigitClassifier) -> str:
@@ -563,6 +634,8 @@ def train_command_line(spec: TrainSpec) -> str:
         parts += ["--train-size", str(spec.train_size)]
     if spec.seed is not None:
         parts += ["--seed", str(spec.seed)]
+    if spec.calibration != CALIBRATION_FRACTION:
+        parts += ["--calibration", f"{spec.calibration:g}"]
     for key, value in spec.params.items():
         if value is None:
             continue
@@ -662,6 +735,11 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if size is not None:
         keep = stratified_sample(labels, size, sample_seed)
         images, labels, ids = images[keep], labels[keep], ids[keep]
+    fit_rows, cal_rows, no_calibration = calibration_split(labels, float(spec.calibration), sample_seed)
+    selection = TrainingData(dataset=spec.dataset, n=len(labels), sha256=data_checksum(images, labels),
+                             where=spec.where, sample=size, class_counts=_class_counts(labels))
+    cal_x, cal_y = images[cal_rows], labels[cal_rows]
+    images, labels = images[fit_rows], labels[fit_rows]
     checkpoint_dir = None
     if cls.fit_checkpoints:
         if spec.checkpoint_dir is not None:
@@ -678,18 +756,18 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if spec.resume and est.fit_checkpoints:  # the epochs run before the interruption count too
         history = getattr(est, "history_", None) or []
         seconds = float(sum(h.get("seconds", 0.0) for h in history)) or seconds
+    calibration = _calibrate(est, cal_x, cal_y, float(spec.calibration), sample_seed, no_calibration)
     start = time.perf_counter()
     ev = evaluate(est, test_x, test_y, test_ids, progress=report)
     test = _test_metrics(est, ev, time.perf_counter() - start)
 
     run = new_run_id("train") if recording else None
     notes = {**_FAMILY_NOTES.get(est.family, lambda e: {})(est), **spec.notes}
-    checksum = data_checksum(images, labels)
+    checksum = selection.sha256
     card = ModelCard(
         model=spec.model, created=utc_now(), digitlab_version=__version__,
         command=spec.command or train_command_line(spec), seed=sample_seed, run=run,
-        train=TrainingData(dataset=spec.dataset, n=len(labels), sha256=checksum,
-                           where=spec.where, sample=size, class_counts=_class_counts(labels)),
+        train=dataclasses.replace(selection, calibration=calibration),
         train_seconds=round(seconds, 3), machine=_machine(est), metrics={"test": test}, notes=notes)
     path: Path | None = None
     # The run is staged beside the store before the model is saved and recorded after: a busy store (or a
@@ -707,7 +785,7 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
                            model_version=version, model_type=spec.model, params=est.get_params(),
                            dataset=spec.dataset, where=spec.where, train_seconds=seconds,
                            accuracy=ev.metrics["accuracy"], metrics=ev.metrics, ids=ev.ids, actual=ev.actual,
-                           predicted=ev.predicted, probability=ev.probability, train_size=len(labels), sample=size,
+                           predicted=ev.predicted, probability=ev.probability, train_size=selection.n, sample=size,
                            seed=sample_seed, data_sha256=checksum, git=git_commit(),
                            duration_seconds=time.perf_counter() - began, epochs=_epochs(est), artifacts=artifacts)
     try:
@@ -726,7 +804,7 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if staged is not None:
         store.flush(staged)
     return TrainResult(estimator=est, card=card, evaluation=ev, name=name, path=path, run=run,
-                       train_seconds=seconds, train_size=len(labels), sampled=size is not None,
+                       train_seconds=seconds, train_size=selection.n, sampled=size is not None,
                        dry_run=spec.dry_run, version=version)
 
 

@@ -17,6 +17,7 @@ from digitlab.cli.data import data_app
 from digitlab.cli.dpmm import dpmm_app
 from digitlab.cli.evaluate import evaluate_command, predict_command
 from digitlab.cli.explain import explain_command
+from digitlab.cli.export import export_command
 from digitlab.cli.export_page import export_page_command
 from digitlab.cli.models import models_app
 from digitlab.cli.novelty import novelty_app
@@ -84,6 +85,8 @@ EXAMPLES: dict[str, list[str]] = {
     "serve": ["digitlab serve", "digitlab serve --model logreg --port 8080 --no-browser"],
     "export-page": ["digitlab export-page --out site/",
                     "python -m http.server -d site/ 8080   (any static host serves it)"],
+    "export": ["digitlab export default --format onnx --out digit.onnx",
+               "digitlab export logreg --out logreg.onnx --layout image   (input [N, 1, 28, 28])"],
 }
 
 
@@ -134,6 +137,7 @@ app.command("read", rich_help_panel=_EVALUATE, epilog=_epilog("read"))(read_comm
 app.add_typer(novelty_app, name="novelty", rich_help_panel=_EVALUATE, epilog=_epilog("novelty"))
 app.command("serve", rich_help_panel=_SERVE, epilog=_epilog("serve"))(serve_command)
 app.command("export-page", rich_help_panel=_SERVE, epilog=_epilog("export-page"))(export_page_command)
+app.command("export", rich_help_panel=_SERVE, epilog=_epilog("export"))(export_command)
 
 for _group, _sub in (("data", data_app), ("dpmm", dpmm_app), ("runs", runs_app), ("models", models_app),
                      ("novelty", novelty_app)):

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from digitlab.cli._common import FormatOption, HomeOption, OutputFormat, emit, settings_from
-from digitlab.store import Store
 
 
 def sql_command(
@@ -31,6 +30,8 @@ def sql_command(
     read and write any file you can; extensions are never installed or loaded
     unless --allow-extensions is given.
     """
+    from digitlab.store import Store  # duckdb: imported by the commands that use the store, not by every command
+
     store = Store(settings_from(home=home).store_path, timeout=timeout)
     result = store.query(query, write=write, allow_extensions=allow_extensions)
     emit({"columns": result.columns, "rows": result.records()}, fmt, columns=result.columns, rows=result.rows)

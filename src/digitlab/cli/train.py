@@ -157,6 +157,9 @@ def train_command(
                                        "models/.checkpoints/NAME)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint (models that "
                                                         "support it)."),
+    calibration: float = typer.Option(0.05, "--calibration", help="Fraction of the training images held out "
+                                                                  "(stratified) to calibrate the probabilities; 0 "
+                                                                  "for none."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,
@@ -184,13 +187,15 @@ def train_command(
         return
 
     spec = TrainSpec(model=model, params=params, train_size=train_size, dataset=table, where=where, seed=seed,
-                     name=name, out=out, dry_run=dry_run, checkpoint_dir=checkpoint_dir, resume=resume)
+                     name=name, out=out, dry_run=dry_run, checkpoint_dir=checkpoint_dir, resume=resume,
+                     calibration=calibration)
     with progress(show) as bar:
         result = train(spec, settings=settings, progress=bar)
     doc: dict[str, Any] = {"run": result.run, "name": result.name, "version": result.version, "model": model,
                            "params": result.estimator.get_params(), "path": result.path,
                            "train_size": result.train_size, "train_sampled": result.sampled,
-                           "train_seconds": round(result.train_seconds, 3), "test": result.test_summary}
+                           "train_seconds": round(result.train_seconds, 3), "test": result.test_summary,
+                           "calibration": dict(result.card.train.calibration) if result.card.train else {}}
     if dry_run:
         doc["dry_run"] = True
     sampled = " (stratified sample)" if result.sampled else ""

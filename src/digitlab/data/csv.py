@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from digitlab._io import atomic_path
 from digitlab.data._gzip import read_text
@@ -146,6 +144,9 @@ def read_csv(path: str | os.PathLike[str], label: LabelPosition = "auto") -> tup
         A malformed file: the message names the record (a label outside 0-9
         is an error, never read as a pixel), or an ambiguous label column.
     """
+    import pyarrow as pa  # here, not at import: `digitlab predict` must not pay for pyarrow
+    import pyarrow.csv as pacsv
+
     path = Path(path)
     text = read_text(path)
     first_line = text.split("\n", 1)[0].strip()

@@ -17,14 +17,16 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from digitlab._io import atomic_path
 from digitlab.data._validate import N_PIXELS, check_labels, check_pair, check_pixels
 from digitlab.errors import DataError, UserError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["LABEL_COLUMNS", "read_parquet", "write_parquet"]
 
@@ -47,6 +49,7 @@ def read_parquet(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         Not a Parquet file, no label column, no pixels or images, a bad value
         (the message names the record).
     """
+    import pyarrow as pa  # here, not at import: reading any other format (or predicting) must not load pyarrow
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -77,6 +80,8 @@ def read_parquet(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _numbers(col: pa.ChunkedArray, path: Path, name: str) -> np.ndarray:
+    import pyarrow as pa
+
     if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
         raise DataError(path, f"column {name!r} must hold numbers, it holds {col.type}")
     if col.null_count:
@@ -86,6 +91,7 @@ def _numbers(col: pa.ChunkedArray, path: Path, name: str) -> np.ndarray:
 
 
 def _labels(col: pa.ChunkedArray, path: Path) -> np.ndarray:
+
     values = _numbers(col, path, "label")
     if values.dtype.kind == "f" and not np.all(values == np.round(values)):
         row = int(np.flatnonzero(values != np.round(values))[0])
@@ -94,6 +100,9 @@ def _labels(col: pa.ChunkedArray, path: Path) -> np.ndarray:
 
 
 def _pixel_lists(col: pa.ChunkedArray, path: Path) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     arr = col.combine_chunks()
     if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type) or pa.types.is_fixed_size_list(arr.type)):
         raise DataError(path, f"column 'pixels' must hold lists of {N_PIXELS} numbers, it holds {arr.type}")
@@ -109,6 +118,8 @@ def _pixel_lists(col: pa.ChunkedArray, path: Path) -> np.ndarray:
 
 def _decode_images(col: pa.ChunkedArray, path: Path) -> np.ndarray:
     """Decode each row's picture bytes (a ``{bytes, path}`` struct, as Hugging Face stores images, or binary)."""
+    import pyarrow as pa
+
     from digitlab.preprocess import decode_image, to_mnist
 
     arr = col.combine_chunks()
@@ -146,6 +157,7 @@ def write_parquet(path: str | os.PathLike[str], images: np.ndarray, labels: np.n
         structs and ``label`` (the ``mnist`` dataset's layout); ``"pixels"``:
         ``label`` and a ``pixels`` list of 784 values.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
     from PIL import Image
 

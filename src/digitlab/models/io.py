@@ -26,14 +26,17 @@ import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digitlab._io import atomic_dir, stale_copies
 from digitlab.errors import ModelError, NotFoundError, ParameterError, UserError
 from digitlab.models import MODELS, model_class, model_name_of
-from digitlab.models.base import DigitClassifier
 from digitlab.models.card import CARD_FILE, ModelCard, read_card, write_card
+
+if TYPE_CHECKING:
+    from digitlab.models.base import DigitClassifier  # imports scikit-learn: not needed to find a model
 
 __all__ = ["BUNDLED", "LoadedModel", "ModelEntry", "bundled_dir", "check_model_name", "check_writable", "list_models",
            "load_model", "model_path", "model_versions", "parse_model_ref", "remove_model", "reserve_version",
@@ -310,6 +313,7 @@ def save_model(estimator: DigitClassifier, path: str | os.PathLike[str], card: M
     from safetensors.numpy import save
 
     arrays, meta = estimator.get_state()
+    meta = {**meta, **estimator.shared_state()}  # input scale and calibration, the same for every family
     full = (card or ModelCard(model=model_name_of(estimator))).replace(
         model=model_name_of(estimator), params=estimator.get_params(deep=False), meta=meta)
     target = Path(path)
@@ -346,6 +350,7 @@ def load_model(path: str | os.PathLike[str], name: str | None = None) -> LoadedM
         raise ModelError(f"{label}: corrupt weights ({exc})") from None
     try:
         est = model_class(card.model).from_state(dict(card.params), arrays, dict(card.meta))
+        est.set_shared_state(dict(card.meta))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, ParameterError, UserError) as exc:
         raise ModelError(f"{label}: the weights do not match the model card ({type(exc).__name__}: {exc})") from None
     return LoadedModel(name=label, estimator=est, card=card, path=p)
