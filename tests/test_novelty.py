@@ -111,3 +111,28 @@ def test_a_corrupt_detector_is_a_model_error(tmp_path, bundled) -> None:
         load_detector(folder, "m")
     (folder / DETECTOR_CARD).write_text("{")
     assert not detector_info(folder, "m").can_tell
+
+
+def test_predict_s_light_path_flags_as_the_estimator_does(bundled, mnist_test, tmp_path) -> None:
+    """``load_with_detector``: the bundled folder's ONNX export plus the detector on the CNN's int8 logits
+    (what ``digitlab predict`` runs, without scikit-learn) answers as the estimator with its detector does."""
+    from digitlab.export import EXPORT_FILE
+    from digitlab.novelty import load_with_detector
+
+    light = load_with_detector(bundled.path, "default")
+    assert light is not None and type(light).__name__ == "_DetectingPredictor"
+    rng = np.random.default_rng(7)
+    x, y = mnist_test
+    both = np.concatenate([x[:200], neg.shapes(40, rng), neg.letters(40, rng, neg.HELD_OUT_FONTS)])
+    flags = light.not_a_digit(both)
+    assert flags.dtype == bool and flags.shape == (280,)
+    np.testing.assert_array_equal(flags, not_a_digit(bundled, both))
+    assert (light.predict(x[:200]) == bundled.estimator.predict(x[:200])).mean() >= 0.99
+    # without its export the folder's model answers through the estimator, detector and all
+    folder = tmp_path / "m"
+    shutil.copytree(bundled.path, folder)
+    (folder / EXPORT_FILE).unlink()
+    heavy = load_with_detector(folder, "m")
+    assert heavy is not None and type(heavy).__name__ == "_Detecting"
+    np.testing.assert_array_equal(heavy.not_a_digit(both), flags)
+    assert load_with_detector(tmp_path / "nothing-here") is None

@@ -47,12 +47,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from digitlab._io import atomic_write_bytes
 from digitlab.errors import ModelError, ParameterError
-from digitlab.models.base import DigitClassifier, as_pixels
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
 
     from digitlab.data.unipen import PenDigits
+    from digitlab.export import OnnxPredictor
+    from digitlab.models.base import DigitClassifier
     from digitlab.models.io import LoadedModel
 
 __all__ = [
@@ -248,6 +249,8 @@ class NoveltyDetector:
         pixels = np.asarray(X, dtype=np.float32)
         pixels = pixels.reshape(len(pixels), -1) if pixels.ndim == 3 else pixels
         if pixels.ndim != 2 or not np.isfinite(pixels).all():
+            from digitlab.models.base import as_pixels  # scikit-learn's check: only for inputs that need it
+
             pixels = as_pixels(X, np.float32)  # the full check, and its message
         s = np.asarray(scores, dtype=np.float64).reshape(len(pixels), -1)
         if len(pixels) == 0:
@@ -333,6 +336,8 @@ def fit_detector(estimator: DigitClassifier, positives: ArrayLike, negatives: Ar
     from sklearn.neural_network import MLPClassifier
 
     report = progress or (lambda *a, **k: None)
+    from digitlab.models.base import as_pixels
+
     pos, neg = as_pixels(positives, np.float32), as_pixels(negatives, np.float32)
     if not len(pos) or not len(neg) or not calibration:
         raise ParameterError("fit_detector needs positives, negatives and at least one calibration set")
@@ -647,6 +652,8 @@ def not_a_digit(loaded: LoadedModel, X: ArrayLike) -> NDArray[np.bool_] | None:
     det = load_detector(loaded.path, loaded.name)
     if det is None:
         return None
+    from digitlab.models.base import as_pixels
+
     pixels = as_pixels(X, np.float32)
     return det.flags(pixels, loaded.estimator.scores(pixels))
 
@@ -663,16 +670,70 @@ class _Detecting:
         return getattr(self._estimator, name)
 
     def not_a_digit(self, X: ArrayLike) -> NDArray[np.bool_]:
+        from digitlab.models.base import as_pixels
+
         pixels = as_pixels(X, np.float32)
         return self._detector.flags(pixels, self._estimator.scores(pixels))
+
+
+class _DetectingPredictor:
+    """A CNN's ONNX export (:class:`digitlab.export.OnnxPredictor`) that also answers ``not_a_digit(X)``, the
+    detector reading the logits of the CNN's own int8 graph (what its ``scores`` are): ONNX Runtime and NumPy
+    alone, neither scikit-learn nor torch, so ``digitlab predict`` keeps its fast start."""
+
+    def __init__(self, predictor: OnnxPredictor, logits: _Graph, detector: NoveltyDetector) -> None:
+        self._predictor = predictor
+        self._logits = logits
+        self._detector = detector
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._predictor, name)
+
+    def not_a_digit(self, X: ArrayLike) -> NDArray[np.bool_]:
+        from digitlab.models.cnn.inputs import standardised
+
+        pixels = np.asarray(X, dtype=np.float32)
+        pixels = pixels.reshape(len(pixels), -1)
+        logits = self._logits.run(standardised(pixels)).astype(np.float64)
+        return self._detector.flags(pixels, logits)
+
+
+def _int8_logits(model_dir: Path) -> _Graph | None:
+    """The int8 graph a saved CNN's ``scores`` run (``int8.onnx`` in its weights), or None when it has none."""
+    from safetensors import safe_open
+
+    from digitlab.models.io import WEIGHTS_FILE
+
+    try:
+        card = json.loads((model_dir / "card.json").read_text())
+        if card.get("model") != "cnn" or not card.get("params", {}).get("int8", True):
+            return None
+        with safe_open(str(model_dir / WEIGHTS_FILE), framework="numpy") as f:
+            if "int8.onnx" not in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
+                return None
+            return _Graph(np.asarray(f.get_tensor("int8.onnx"), dtype=np.uint8).tobytes())
+    except Exception:  # an unreadable card or weights, a graph ONNX Runtime refuses: the estimator's path
+        return None
 
 
 def load_with_detector(model_dir: str | os.PathLike[str], name: str = "MODEL") -> Any | None:
     """The model of a folder answering ``not_a_digit(X)`` too, or None when the folder has no current detector.
 
-    ``digitlab predict`` takes it before the folder's ONNX export, whose graph holds no detector.
+    ``digitlab predict`` takes it before the folder's ONNX export, whose graph holds no detector. For a CNN
+    with a current export (the bundled model ships with one) it is that export, with the detector fed by the
+    CNN's int8 graph: neither scikit-learn nor torch is imported.
     """
-    from digitlab.models.io import load_model
+    from digitlab.export import load_predictor
 
     det = load_detector(model_dir, name)
-    return None if det is None else _Detecting(load_model(model_dir, name=name).estimator, det)
+    if det is None:
+        return None
+    folder = Path(model_dir)
+    if det.kind == "cnn_features":
+        predictor = load_predictor(folder)
+        logits = _int8_logits(folder) if predictor is not None else None
+        if predictor is not None and logits is not None:
+            return _DetectingPredictor(predictor, logits, det)
+    from digitlab.models.io import load_model
+
+    return _Detecting(load_model(folder, name=name).estimator, det)
