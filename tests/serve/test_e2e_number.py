@@ -1,4 +1,5 @@
-"""End to end, number mode: a number written with the mouse on the wide canvas in headless Chromium.
+"""End to end, number mode: a number written with the mouse on the wide canvas in headless Chromium; and
+"that doesn't look like a digit" in both modes.
 
 Set ``DIGITLAB_NUMBER_SCREENSHOT=docs/mlpaint_number.png`` to save the README's screenshot of number mode.
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_e2e import _wait, browser, server  # noqa: F401  (fixtures: uvicorn on a free port, Chromium)
+from .test_e2e import _draw, _predicted, _wait, browser, page, server  # noqa: F401  (fixtures: uvicorn, Chromium)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,16 +32,21 @@ def _digit(kind: str, x0: float, y0: float, w: float, h: float) -> list[list[tup
     raise ValueError(kind)
 
 
-def _write(page, text: str) -> None:
-    box = page.locator("#npad").bounding_box()
-    for i, ch in enumerate(text):
-        for stroke in _digit(ch, 0.12 + i * 0.2, 0.2 + 0.02 * i, 0.09, 0.6):
+def _spans(text: str) -> list[tuple[float, float]]:
+    """The 0-1 horizontal extent of each digit :func:`_write` draws."""
+    return [(0.12 + i * 0.2, 0.12 + i * 0.2 + 0.09) for i in range(len(text))]
+
+
+def _write(pg, text: str) -> None:
+    box = pg.locator("#npad").bounding_box()
+    for i, (ch, (x0, x1)) in enumerate(zip(text, _spans(text), strict=True)):
+        for stroke in _digit(ch, x0, 0.2 + 0.02 * i, x1 - x0, 0.6):
             x, y = stroke[0]
-            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
-            page.mouse.down()
+            pg.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+            pg.mouse.down()
             for x, y in stroke[1:]:
-                page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=3)
-            page.mouse.up()
+                pg.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=3)
+            pg.mouse.up()
 
 
 @pytest.fixture
@@ -55,20 +61,43 @@ def number_page(browser, server):  # noqa: F811  (the imported fixtures)
     pg.close()
 
 
-def _answer(page) -> str:
-    _wait(page, "document.body.dataset.busy === '0' && !document.querySelector('#number').classList.contains('empty')")
-    return page.locator("#number").text_content()
+def _answer(pg) -> str:
+    _wait(pg, "document.body.dataset.busy === '0' && !document.querySelector('#number').classList.contains('empty')")
+    return pg.locator("#number").text_content()
+
+
+#: Is the overlay painted in a box's colour near (x, y) of the canvas? (the orange of a digit, the red of "?")
+_BOX_COLOUR_NEAR = """([x, y, red]) => {
+  const d = document.querySelector('#nboxes').getContext('2d').getImageData(x - 3, y - 3, 7, 7).data;
+  for (let i = 0; i < d.length; i += 4) {
+    const [r, g, b, a] = [d[i], d[i + 1], d[i + 2], d[i + 3]];
+    if (a > 60 && r > 180 && b < 160 && (red ? g < 140 : g > 120)) return true;
+  }
+  return false;
+}"""
 
 
 def test_a_number_written_in_number_mode_is_read(number_page) -> None:
+    answers = []
+    number_page.on("response", lambda r: answers.append(r) if r.url.endswith("/v1/read") else None)
     _write(number_page, "1074")
     assert _answer(number_page) == "1074"
     assert "4 digits: 1074" in number_page.locator("#nnote").text_content()
-    # the boxes and answers are drawn over the drawing
-    painted = number_page.evaluate("(() => { const d = document.querySelector('#nboxes').getContext('2d')"
-                                   ".getImageData(0, 0, 900, 300).data; let n = 0; for (let i = 3; i < d.length; "
-                                   "i += 4) n += d[i] > 0; return n; })()")
-    assert painted > 500
+    # the last answer's boxes: one per digit, left to right, each around the digit drawn there (canvas pixels)
+    last = answers[-1].json()
+    assert last["text"] == "1074" and [d["digit"] for d in last["digits"]] == [1, 0, 7, 4]
+    width, height = number_page.evaluate("[document.querySelector('#npad').width, "
+                                         "document.querySelector('#npad').height]")
+    for d, (x0, x1) in zip(last["digits"], _spans("1074"), strict=True):
+        bx0, by0, bx1, by1 = d["box"]
+        assert bx0 < (x0 + x1) / 2 * width < bx1 and bx0 > (x0 - 0.05) * width and bx1 < (x1 + 0.05) * width
+        assert by0 < 0.2 * height + 20 and by1 > 0.8 * height - 20 and not d["not_a_digit"]
+        # and each box is drawn over the drawing: its left and right edges, half-way down
+        for x in (bx0, bx1):
+            assert number_page.evaluate(_BOX_COLOUR_NEAR, [round(x), round((by0 + by1) / 2), False]), d
+    # nothing is drawn between the digits' boxes
+    gap = round((last["digits"][0]["box"][2] + last["digits"][1]["box"][0]) / 2)
+    assert not number_page.evaluate(_BOX_COLOUR_NEAR, [gap, round(height / 2), False])
     target = os.environ.get("DIGITLAB_NUMBER_SCREENSHOT")
     if target:  # a star beside the number, for the README: boxed in red as not a digit
         box = number_page.locator("#npad").bounding_box()
@@ -97,3 +126,19 @@ def test_a_scribble_in_number_mode_is_called_no_digit(number_page) -> None:
     _answer(number_page)
     assert "look like a digit" in number_page.locator("#nnote").text_content()
     assert number_page.locator("#number .odd").count() >= 1
+    assert number_page.locator("#number .odd").first.text_content() == "?"
+
+
+STAR = [[(0.5 + 0.3 * math.cos(k * 4 * math.pi / 5 - math.pi / 2),
+          0.5 + 0.3 * math.sin(k * 4 * math.pi / 5 - math.pi / 2)) for k in range(6)]]
+
+
+def test_digit_mode_says_a_star_does_not_look_like_a_digit(page) -> None:  # noqa: F811  (the imported fixture)
+    _draw(page, STAR)
+    shown = _predicted(page)
+    assert shown == "?" and "doesn't look like a digit" in page.locator("#confidence").text_content()
+    assert "not-digit" in (page.locator("#digit").get_attribute("class") or "")
+    # a digit afterwards is named again
+    page.locator("#clear").click()
+    _draw(page, [[(0.52, 0.18), (0.51, 0.5), (0.5, 0.82)]])
+    assert _predicted(page) == "1" and "sure" in page.locator("#confidence").text_content()
