@@ -122,7 +122,7 @@ def test_predict_s_light_path_flags_as_the_estimator_does(bundled, mnist_test, t
     light = load_with_detector(bundled.path, "default")
     assert light is not None and type(light).__name__ == "_DetectingPredictor"
     rng = np.random.default_rng(7)
-    x, y = mnist_test
+    x, _ = mnist_test
     both = np.concatenate([x[:200], neg.shapes(40, rng), neg.letters(40, rng, neg.HELD_OUT_FONTS)])
     flags = light.not_a_digit(both)
     assert flags.dtype == bool and flags.shape == (280,)
