@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -59,6 +59,7 @@ from digitlab.models.card import CARD_FILE, ModelCard, TrainingData, read_card, 
 from digitlab.models.io import (
     BUNDLED,
     MODEL_NAME,
+    LoadedModel,
     check_model_name,
     check_writable,
     load_model,
@@ -99,9 +100,11 @@ DRY_RUN_SIZE = 1000
 TEST_DATASET = "mnist_test"
 #: Options of ``digitlab train`` itself: a model parameter of the same name is written ``--set key=value``.
 _TRAIN_OPTIONS = frozenset({"table", "where", "train_size", "seed", "name", "out", "folds", "resume", "checkpoint_dir",
-                            "dry_run", "set", "format", "f", "data_dir", "home", "help", "calibration"})
+                            "dry_run", "set", "format", "f", "data_dir", "home", "help", "calibration", "init"})
 #: Fraction of the training selection :func:`train` holds out to calibrate probabilities (``TrainSpec.calibration``).
 CALIBRATION_FRACTION = 0.05
+#: What fine-tuning (``TrainSpec.init``) adds to the rows of another dataset, so that the model keeps MNIST.
+REPLAY_DATASET = "mnist_train"
 
 
 def _quiet(key: str, completed: float, total: float | None = None, **info: object) -> None:
@@ -182,6 +185,13 @@ class TrainSpec:
         model is fitted on the rest and nothing else is refitted. 0 calibrates
         nothing; so does a selection with fewer than 2 images of some label
         (the card's ``train.calibration`` then says why).
+    init : str, optional
+        Fine-tune: start from this saved model's weights (a name, ``NAME@vN``, ``default`` for the
+        bundled model, or a model folder) instead of from scratch, for models that declare
+        ``fit_init`` (the CNN). The model must be of the type trained; its recipe is ``finetune``
+        unless ``params`` sets one. The training rows are those of ``dataset`` plus all of MNIST
+        train (unless ``dataset`` is MNIST train itself), so that the model learns the new rows
+        without forgetting MNIST.
     """
 
     model: str
@@ -200,6 +210,7 @@ class TrainSpec:
     command: str | None = None
     notes: Mapping[str, Any] = field(default_factory=dict)
     calibration: float = CALIBRATION_FRACTION
+    init: str | None = None
 
     @property
     def model_name(self) -> str:
@@ -462,8 +473,17 @@ def _model_params(model: str, params: Mapping[str, Any], seed: int | None, *, dr
     return out
 
 
+class _InitFit(Protocol):
+    """``fit`` starts from another fitted model (``fit_init = True``, the CNN), and checkpoints."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray, *, progress: ProgressFn | None = None,
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
+            init: DigitClassifier | None = None) -> object:
+        ...
+
+
 def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressFn, *,
-         checkpoint_dir: Path | None = None, resume: bool = False) -> float:
+         checkpoint_dir: Path | None = None, resume: bool = False, init: DigitClassifier | None = None) -> float:
     """Fit ``est`` as its declared capabilities allow; returns the wall seconds.
 
     Raises
@@ -474,7 +494,9 @@ def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressF
     """
     start = time.perf_counter()
     try:
-        if est.fit_checkpoints:
+        if init is not None:  # declared by fit_init; the CNN, which also checkpoints
+            cast(_InitFit, est).fit(X, y, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, init=init)
+        elif est.fit_checkpoints:
             cast(CheckpointFit, est).fit(X, y, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
         elif est.fit_progress:
             cast(ProgressFit, est).fit(X, y, progress=progress)
@@ -632,6 +654,8 @@ def train_command_line(spec: TrainSpec) -> str:
         parts += ["--where", spec.where]
     if spec.train_size is not None:
         parts += ["--train-size", str(spec.train_size)]
+    if spec.init is not None:
+        parts += ["--init", str(spec.init)]
     if spec.seed is not None:
         parts += ["--seed", str(spec.seed)]
     if spec.calibration != CALIBRATION_FRACTION:
@@ -648,6 +672,28 @@ def train_command_line(spec: TrainSpec) -> str:
     elif spec.name and spec.name != spec.model:
         parts += ["--name", spec.name]
     return shlex.join(parts)
+
+
+def _init_model(spec: TrainSpec, settings: Settings) -> LoadedModel:
+    """The saved model ``spec.init`` that training starts from.
+
+    Raises
+    ------
+    UserError
+        The model type does not start from another model (no ``fit_init``), or ``init`` is of another type.
+    NotFoundError
+        No such model.
+    """
+    if not model_class(spec.model).fit_init:
+        raise UserError(f"model {spec.model!r} does not support --init: it always trains from scratch (the cnn "
+                        "can start from a saved cnn)")
+    assert spec.init is not None
+    folder, name = resolve_model(spec.init, settings)
+    loaded = load_model(folder, name=name)
+    if loaded.card.model != spec.model:
+        raise UserError(f"--init {spec.init!r} is a {loaded.card.model!r} model; a {spec.model!r} can only start "
+                        f"from a {spec.model!r}")
+    return loaded
 
 
 def resolve_model(name_or_folder: str | os.PathLike[str], settings: Settings | None = None) -> tuple[Path, str]:
@@ -717,7 +763,11 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if (spec.resume or spec.checkpoint_dir is not None) and not cls.fit_checkpoints:
         option = "--resume" if spec.resume else "--checkpoint-dir"
         raise UserError(f"model {spec.model!r} does not support {option}: its fit writes no checkpoints")
-    est = make_model(spec.model, **_model_params(spec.model, spec.params, spec.seed, dry_run=spec.dry_run))
+    init = _init_model(spec, settings) if spec.init is not None else None
+    params = dict(spec.params)
+    if init is not None and "recipe" in model_class(spec.model)().get_params():
+        params.setdefault("recipe", "finetune")
+    est = make_model(spec.model, **_model_params(spec.model, params, spec.seed, dry_run=spec.dry_run))
     name = spec.model_name
     saving = spec.save and not spec.dry_run
     recording = spec.record and not spec.dry_run
@@ -730,13 +780,19 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if recording:
         check_writable(store.path.parent, "store's folder")
     images, labels, ids = load_dataset(settings, spec.dataset, spec.where)
+    dataset = spec.dataset
+    if init is not None and spec.dataset != REPLAY_DATASET:
+        more_x, more_y, more_ids = load_dataset(settings, REPLAY_DATASET, None)
+        images, labels = np.concatenate([images, more_x]), np.concatenate([labels, more_y])
+        ids = np.concatenate([ids, more_ids])
+        dataset = f"{spec.dataset}+{REPLAY_DATASET}"
     sample_seed = 0 if spec.seed is None else spec.seed
     size = min(spec.train_size or DRY_RUN_SIZE, DRY_RUN_SIZE) if spec.dry_run else spec.train_size
     if size is not None:
         keep = stratified_sample(labels, size, sample_seed)
         images, labels, ids = images[keep], labels[keep], ids[keep]
     fit_rows, cal_rows, no_calibration = calibration_split(labels, float(spec.calibration), sample_seed)
-    selection = TrainingData(dataset=spec.dataset, n=len(labels), sha256=data_checksum(images, labels),
+    selection = TrainingData(dataset=dataset, n=len(labels), sha256=data_checksum(images, labels),
                              where=spec.where, sample=size, class_counts=_class_counts(labels))
     cal_x, cal_y = images[cal_rows], labels[cal_rows]
     images, labels = images[fit_rows], labels[fit_rows]
@@ -752,7 +808,7 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if spec.dry_run:
         test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
     seconds = _fit(est, images.reshape(len(images), -1), labels, report, checkpoint_dir=checkpoint_dir,
-                   resume=spec.resume)
+                   resume=spec.resume, init=init.estimator if init is not None else None)
     if spec.resume and est.fit_checkpoints:  # the epochs run before the interruption count too
         history = getattr(est, "history_", None) or []
         seconds = float(sum(h.get("seconds", 0.0) for h in history)) or seconds
@@ -763,6 +819,9 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
 
     run = new_run_id("train") if recording else None
     notes = {**_FAMILY_NOTES.get(est.family, lambda e: {})(est), **spec.notes}
+    if init is not None:
+        notes["init"] = {"model": spec.init, "run": init.card.run, "train_sha256": init.card.train.sha256 if
+                         init.card.train is not None else None}
     checksum = selection.sha256
     card = ModelCard(
         model=spec.model, created=utc_now(), digitlab_version=__version__,

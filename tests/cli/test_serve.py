@@ -67,3 +67,27 @@ def test_serve_with_workers_hands_the_settings_to_worker_processes(cli, model_ho
     app = app_from_env()  # what each worker process builds
     settings = state_of(app).settings
     assert settings.default_model == "centroid" and settings.models_dir == model_home / "models"
+
+
+def test_serve_compares_the_models_named_and_all(cli, model_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--model A --model B``: A answers by default, both are compared; ``--all``: every saved model too."""
+    import uvicorn
+
+    from digitlab.serve import state_of
+
+    calls: dict = {}
+
+    def run(server, sockets=None):  # type: ignore[no-untyped-def]  # uvicorn's Server is what run() starts
+        calls.update(app=server.config.app)
+        server.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    result = cli("serve", "--model", "centroid", "--model", "default", "--model", "centroid", "--home", model_home,
+                 "--no-browser", "--port", str(_free_port()))
+    assert result.exit_code == 0, result.stderr
+    settings = state_of(calls["app"]).settings
+    assert settings.default_model == "centroid" and settings.models == ("default",) and not settings.serve_all
+    result = cli("serve", "--all", "--home", model_home, "--no-browser", "--port", str(_free_port()))
+    assert result.exit_code == 0, result.stderr
+    settings = state_of(calls["app"]).settings
+    assert settings.default_model == "default" and settings.serve_all

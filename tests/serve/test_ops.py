@@ -161,17 +161,19 @@ def test_serve_has_a_flag_for_every_limit_and_setting_and_passes_them(monkeypatc
     for f in fields(Limits):
         assert f"--{f.name.replace('_', '-')}" in help_text, f.name
     flags = {"default_model": "--model", "cors_origins": "--cors-origin", "allowed_hosts": "--allowed-host",
-             "request_log": "--quiet"}
+             "request_log": "--quiet", "models": "--model", "serve_all": "--all"}  # --model A --model B: compared
     for f in fields(ServeSettings):  # every setting but the locations (--home, --data-dir) and a test-only one
-        if f.name not in ("data_dir", "models_dir", "limits", "freeze_gc"):
+        if f.name not in ("data_dir", "models_dir", "store_path", "limits", "freeze_gc"):
             assert flags.get(f.name, f"--{f.name.replace('_', '-')}") in help_text, f.name
     seen = {}
     monkeypatch.setattr(digitlab.serve, "run", lambda settings, **kw: seen.update(settings=settings, **kw))
     out = CliRunner().invoke(cli, ["serve", "--home", str(model_home), "--no-browser", "--max-strokes", "12",
                                    "--request-timeout", "3", "--cors-origin", "https://a.example", "--cors-origin",
-                                   "https://b.example", "--quiet", "--no-preload", "--port", "8123"])
+                                   "https://b.example", "--quiet", "--no-preload", "--port", "8123",
+                                   "--model", "centroid", "--model", "default"])
     assert out.exit_code == 0, out.output
     s = seen["settings"]
+    assert s.default_model == "centroid" and s.models == ("default",)
     assert s.limits.max_strokes == 12 and s.request_timeout == 3.0 and s.request_log is False and not s.preload
     assert s.cors_origins == ("https://a.example", "https://b.example") and s.port == 8123
 

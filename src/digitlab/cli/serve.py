@@ -32,8 +32,12 @@ _ENV = "env DIGITLAB_"
 
 
 def serve_command(
-    model: str | None = typer.Option(None, "--model", "-m", help="Model answering requests that name none "
-                                                                 "(default default; env DIGITLAB_DEFAULT_MODEL)."),
+    model: list[str] | None = typer.Option(
+        None, "--model", "-m", help="Model answering requests that name none (default default; env "
+                                    "DIGITLAB_DEFAULT_MODEL); repeat it to compare several side by side (the first "
+                                    "is the default; env DIGITLAB_MODELS for the others, comma-separated)."),
+    all_models: bool = typer.Option(False, "--all", help="Compare every saved model side by side (the page's "
+                                                         "compare view; \"models\": \"all\"; env DIGITLAB_SERVE_ALL)."),
     host: str | None = typer.Option(None, help="Address to listen on (0.0.0.0 to reach it from a phone) "
                                                "(default 127.0.0.1; env DIGITLAB_HOST)."),
     port: int | None = typer.Option(None, min=1, max=65535, help="Port to listen on (default 8000; env "
@@ -89,7 +93,10 @@ def serve_command(
 
     random.seed(seed)
     np.random.seed(seed)
-    options = {"host": host, "port": port, "default_model": model, "request_timeout": request_timeout,
+    names = list(dict.fromkeys(model or ()))
+    options = {"host": host, "port": port, "default_model": names[0] if names else None,
+               "models": tuple(names[1:]) or None, "serve_all": all_models or None,
+               "request_timeout": request_timeout,
                "idle_timeout": idle_timeout, "header_timeout": header_timeout, "body_timeout": body_timeout,
                "max_connections": max_connections, "max_batch": max_batch, "torch_threads": torch_threads,
                "preprocess_threads": preprocess_threads, "heavy_threads": heavy_threads, "heavy_queue": heavy_queue,

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from digitlab.errors import DigitlabError
+from digitlab.serve import learn
 from digitlab.serve.errors import install_error_table, internal_answer, public_detail
 from digitlab.serve.middleware import HostRule, ServeMiddleware
 from digitlab.serve.responses import ModelResponse
@@ -86,6 +87,7 @@ async def _watch(state: AppState) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = state_of(app)
     default_ok = await _default_model(state)
+    await learn.start(state)  # the models compared side by side (issue 15)
     tasks = [asyncio.create_task(_prepare(state, default_ok))]
     if state.settings.reload_interval > 0:
         tasks.append(asyncio.create_task(_watch(state)))

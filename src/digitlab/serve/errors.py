@@ -4,7 +4,7 @@ Routes and the library raise; only this module decides the status:
 
 ======================================  ======  =========================================
 :class:`~digitlab.errors.TooLargeError`   413   an input over a :class:`~digitlab.limits.Limits` bound
-``NotFoundError``, ``DataNotFoundError``  404   an unknown model, MNIST absent, no mixture
+``NotFoundError``, ``DataNotFoundError``  404   an unknown model or profile, MNIST absent, no mixture
 ``MissingExtraError``                     501   needs an extra this installation lacks (torch)
 ``NoInkError``, other ``UserError``       422   the request is wrong
 ``BusyError``                             503   too many expensive requests waiting (``Retry-After: 1``)

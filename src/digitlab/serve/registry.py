@@ -44,6 +44,8 @@ from digitlab.models.io import LoadedModel, ModelEntry, list_models, load_model,
 if TYPE_CHECKING:
     from digitlab.explain import Explanation
     from digitlab.models.dpmm import DPMixtureClassifier
+    from digitlab.novelty import NoveltyDetector
+    from digitlab.read import Recognition
     from digitlab.serve.settings import ServeSettings
 
 __all__ = ["Mixture", "MixtureRegistry", "ModelRegistry", "Prediction", "ServedModel", "check_usable",
@@ -61,10 +63,13 @@ class Prediction:
     ----------
     scores : ndarray of float64, shape (10,)
     probabilities : ndarray of float64, shape (10,)
+    not_a_digit : bool
+        The model's not-a-digit detector flagged the image (False for a model without one).
     """
 
     scores: np.ndarray
     probabilities: np.ndarray
+    not_a_digit: bool = False
 
     @property
     def digit(self) -> int:
@@ -305,6 +310,25 @@ class ServedModel:
         self._pending: list[tuple[np.ndarray, asyncio.Future[Prediction]]] = []
         self._draining = False
         self._drainer: asyncio.Task[None] | None = None  # referenced so that it is not collected mid-run
+        self.detector: NoveltyDetector | None = _detector_of(loaded)
+
+    def flags(self, X: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """``not_a_digit`` of each image of ``X`` (n, 784) given its scores, shape (n,) bool (all False without a
+        detector). Blocking; needs no lock (the detector only reads)."""
+        if self.detector is None:
+            return np.zeros(len(X), dtype=bool)
+        return self.detector.flags(X, scores)
+
+    def recognise(self, X: np.ndarray) -> Recognition:
+        """Probabilities, not-a-digit probability and flag of ``X`` (n, 784) float32: what ``/v1/read`` asks of
+        the model for each candidate digit. Blocking, holds the lock for the model call."""
+        from digitlab.read import Recognition
+
+        scores, probs = self.predict_batch(X)
+        if self.detector is None:
+            return Recognition(probs, np.zeros(len(X)), np.zeros(len(X), dtype=bool))
+        nov = self.detector.probability(X, scores)
+        return Recognition(probs, nov, nov > self.detector.threshold)
 
     def predict_batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores and probabilities of ``X`` (n, 784) float32; both (n, 10) float64. Blocking, holds the lock."""
@@ -314,6 +338,10 @@ class ServedModel:
         if self.on_inference is not None:
             self.on_inference(self.name, time.perf_counter() - t0, len(X))
         return scores, probs
+
+    def _predict_and_flag(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scores, probs = self.predict_batch(X)
+        return scores, probs, self.flags(X, scores)
 
     def submit(self, x: np.ndarray) -> asyncio.Future[Prediction]:
         """Queue one image ``x`` (784,) float32; the future is answered with concurrent requests' batch.
@@ -337,7 +365,8 @@ class ServedModel:
                 if not batch:
                     continue
                 try:
-                    scores, probs = await run_in_threadpool(self.predict_batch, np.stack([x for x, _ in batch]))
+                    scores, probs, flags = await run_in_threadpool(self._predict_and_flag,
+                                                                   np.stack([x for x, _ in batch]))
                 except Exception as exc:
                     for _, f in batch:
                         if not f.done():
@@ -348,7 +377,7 @@ class ServedModel:
                     if f.done():
                         continue
                     if finite[i]:
-                        f.set_result(Prediction(scores[i], probs[i]))
+                        f.set_result(Prediction(scores[i], probs[i], bool(flags[i])))
                     else:  # never answered as null probabilities
                         f.set_exception(ModelError(f"model {self.name!r} gave non-finite scores for this input"))
         finally:
@@ -361,6 +390,17 @@ class ServedModel:
         with self.explain_slots:
             picture = on_model_scale(self.estimator, x.reshape(1, 784)).reshape(28, 28)
             return explain(self.estimator, picture.copy(), digit)  # the request's array stays intact
+
+
+def _detector_of(loaded: LoadedModel) -> NoveltyDetector | None:
+    """The not-a-digit detector in a model's folder (None when absent or stale); a broken one is logged, not fatal."""
+    from digitlab.novelty import load_detector
+
+    try:
+        return load_detector(loaded.path, loaded.name)
+    except ModelError as exc:
+        log.warning("%s", exc)
+        return None
 
 
 class ModelRegistry:

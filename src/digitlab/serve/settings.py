@@ -39,8 +39,8 @@ __all__ = ["ENV_PREFIX", "ServeSettings", "environment_overrides", "serve_settin
 ENV_PREFIX = "DIGITLAB_"
 _LIMIT_NAMES = frozenset(f.name for f in fields(Limits))
 #: Settings taken from the library's locations, never from a variable of their own name.
-_LOCATIONS = frozenset({"data_dir", "models_dir"})
-_LISTS = frozenset({"cors_origins", "allowed_hosts"})
+_LOCATIONS = frozenset({"data_dir", "models_dir", "store_path"})
+_LISTS = frozenset({"cors_origins", "allowed_hosts", "models"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,14 @@ class ServeSettings:
         interfaces); ``*`` accepts any. A guard against DNS rebinding.
     request_log : bool
         Log one line per request (method, path, status, milliseconds, model).
+    models : tuple of str
+        Models loaded at start and compared side by side (``"models": "all"``, the page's compare
+        view), besides the default; ``digitlab serve --model A --model B``. Empty: the default only.
+    serve_all : bool
+        Load and compare every model of the models folder (``digitlab serve --all``).
+    store_path : Path, optional
+        The store that corrections are written to; default ``digitlab.duckdb`` beside ``models_dir``
+        (the home folder's store).
 
     Raises
     ------
@@ -131,6 +139,9 @@ class ServeSettings:
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     request_log: bool = True
+    models: tuple[str, ...] = ()
+    serve_all: bool = False
+    store_path: Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("data_dir", "models_dir"):
@@ -143,6 +154,12 @@ class ServeSettings:
                 raise UserError(f"setting {name} must be a list of strings, got {value!r}")
             object.__setattr__(self, name, tuple(value))
         check_model_name(self.default_model)
+        # --- corrections and compare (issue 15): the models compared, the store corrections go to
+        if isinstance(self.models, str) or not all(isinstance(m, str) for m in self.models):
+            raise UserError(f"setting models must be a list of model names, got {self.models!r}")
+        object.__setattr__(self, "models", tuple(check_model_name(m) for m in self.models))
+        store = self.store_path if self.store_path is not None else self.models_dir.parent / "digitlab.duckdb"
+        object.__setattr__(self, "store_path", Path(store))
         if not isinstance(self.limits, Limits):
             raise UserError(f"setting limits must be a digitlab.limits.Limits, got {type(self.limits).__name__}")
         if not 0 <= self.port <= 65535:
@@ -240,7 +257,8 @@ def serve_settings(data_dir: str | os.PathLike[str] | None = None,
     limits = given.pop("limits", DEFAULT_LIMITS)
     if limit_overrides:
         limits = replace(limits, **limit_overrides)
-    settings = ServeSettings(data_dir=base.data_dir, models_dir=base.models_dir, limits=limits)
+    settings = ServeSettings(data_dir=base.data_dir, models_dir=base.models_dir, limits=limits,
+                             store_path=base.store_path)
     return replace(settings, **given)
 
 
@@ -250,6 +268,7 @@ def settings_to_json(settings: ServeSettings) -> dict[str, Any]:
     doc["data_dir"], doc["models_dir"] = str(settings.data_dir), str(settings.models_dir)
     for name in _LISTS:
         doc[name] = list(doc[name])
+    doc["store_path"] = str(settings.store_path)
     return doc
 
 

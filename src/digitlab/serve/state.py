@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
 from digitlab.errors import DataNotFoundError, DigitlabError
+from digitlab.serve.learn import Learning
 from digitlab.serve.metrics import Metrics
 from digitlab.serve.registry import MixtureRegistry, ModelRegistry, ServedModel
 from digitlab.serve.settings import ServeSettings
@@ -162,6 +163,8 @@ class AppState:
     metrics : Metrics
         The Prometheus metrics of ``GET /metrics``.
     readiness : Readiness
+    learning : Learning
+        Corrections, personal profiles and the models compared side by side (:mod:`digitlab.serve.learn`).
     """
 
     settings: ServeSettings
@@ -171,6 +174,7 @@ class AppState:
     fast: Lane
     heavy: Lane
     metrics: Metrics
+    learning: Learning
     readiness: Readiness = field(default_factory=Readiness)
 
     @classmethod
@@ -181,7 +185,7 @@ class AppState:
                    mixtures=MixtureRegistry(settings.models_dir), mnist=MnistTestSet(settings),
                    fast=Lane("fast", settings.preprocess_threads),
                    heavy=Lane("heavy", settings.heavy_threads, queue=settings.heavy_queue, nice=10),
-                   metrics=metrics)
+                   metrics=metrics, learning=Learning(settings))
 
     async def on_cpu(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         """Run small CPU-bound work ``fn(*args)`` in the :attr:`fast` lane."""
