@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Scope
 
 from digitlab.errors import (
@@ -151,7 +152,20 @@ async def _library_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return _answer(request, exc.status_code, str(exc.detail), exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:  # Starlette lists the methods of the first route of the path; list every route's
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request.scope))}
+    return _answer(request, exc.status_code, str(exc.detail), headers)
+
+
+def _allowed_methods(scope: Scope) -> list[str]:
+    """Every method some route of the application takes at the request's path (``Allow`` of a 405)."""
+    methods: set[str] = set()
+    for route in scope["app"].router.routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _invalid(request: Request, exc: Exception) -> Response:

@@ -434,6 +434,9 @@ class CorrectionRequest(PredictRequest):
     """``POST /v1/corrections``: one input as for ``/v1/predict``, its true ``label``, and an optional ``profile``."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        **_exactly_one(pixels=(("pixels",), ("image", "strokes", "width", "height", "pen_width")),
+                       image=(("image",), ("pixels", "strokes", "width", "height", "pen_width", "scale")),
+                       strokes=(("strokes", "width", "height"), ("pixels", "image", "scale"))),
         "examples": [{"strokes": [[[140, 40], [140, 240]]], "width": 280, "height": 280, "pen_width": 20,
                       "label": 1, "profile": "alice"}]})
 
@@ -478,19 +481,20 @@ class ReadRequest(BaseModel):
     """``POST /v1/read``: a number drawn as ``strokes`` on a canvas of any aspect ratio, or an ``image``."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        **_exactly_one(image=(("image",), ("strokes", "width", "height", "pen_width")),
+                       strokes=(("strokes", "width", "height"), ("image",))),
         "examples": [{"strokes": [[[60, 60], [60, 240]], [[160, 80], [230, 70], [170, 240]]], "width": 600,
                       "height": 300, "pen_width": 16}]})
 
-    image: str | None = Field(default=None, description="A PNG/JPEG/BMP/GIF image, base64 or a data: URL, any "
-                                                        "size and aspect ratio.")
-    strokes: Strokes | None = None
-    width: int | None = _canvas_side("width")
-    height: int | None = _canvas_side("height")
-    pen_width: float | None = Field(
+    image: Image64 = None  # any size and aspect ratio
+    strokes: Strokes = None
+    width: CanvasSide = _canvas_side("width")
+    height: CanvasSide = _canvas_side("height")
+    pen_width: PenWidth = Field(
         default=None, description="Pen width in canvas pixels (with strokes); default: 1/14 of the canvas's larger "
                                   "side.",
-        json_schema_extra={"exclusiveMinimum": 0, "maximum": DEFAULT_LIMITS.max_pen_width})
-    model: ModelName | None = None
+        json_schema_extra={"type": "number", "exclusiveMinimum": 0, "maximum": DEFAULT_LIMITS.max_pen_width})
+    model: MaybeModelName = None
 
     _drawing: Drawing | None = PrivateAttr(None)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
-from digitlab.profiles import check_profile_name
+from digitlab.profiles import PROFILE_NAME, check_profile_name
 from digitlab.serve.errors import error_responses
 from digitlab.serve.responses import ModelResponse
 from digitlab.serve.schemas import ProfileDeleted, ProfileResponse
@@ -13,11 +13,13 @@ from digitlab.serve.state import AppStateDep
 __all__ = ["router"]
 
 router = APIRouter(tags=["profiles"])
+# The name's rule, documented; check_profile_name enforces it with its own message.
+_NAME = Path(description="A profile name.", json_schema_extra={"pattern": PROFILE_NAME.pattern})
 
 
 @router.get("/v1/profiles/{name}", response_model=ProfileResponse, response_class=ModelResponse,
             responses=error_responses(404, 422, 500, 503))
-async def get_profile(name: str, state: AppStateDep) -> ModelResponse:
+async def get_profile(state: AppStateDep, name: str = _NAME) -> ModelResponse:
     """How many corrections a profile holds, per digit 0-9 (404 for a profile without any)."""
     counts = await state.blocking(state.learning.corrections.counts, check_profile_name(name))
     return ModelResponse(ProfileResponse(profile=name, count=sum(counts), counts=counts))
@@ -25,7 +27,7 @@ async def get_profile(name: str, state: AppStateDep) -> ModelResponse:
 
 @router.delete("/v1/profiles/{name}", response_model=ProfileDeleted, response_class=ModelResponse,
                responses=error_responses(404, 422, 500, 503))
-async def delete_profile(name: str, state: AppStateDep) -> ModelResponse:
+async def delete_profile(state: AppStateDep, name: str = _NAME) -> ModelResponse:
     """Forget a profile: delete its corrections from the store; its predictions are the model's own again."""
     deleted = await state.blocking(state.learning.corrections.forget, check_profile_name(name))
     return ModelResponse(ProfileDeleted(profile=name, deleted=deleted))
