@@ -158,7 +158,7 @@ def schemathesis_run(url: str, examples: int, seed: int, budget: float = 1800.0,
         partial = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         return {"exit": -1, "failures": -1, "cases": 0, "seconds": round(time.monotonic() - t0, 1),
                 "operations": "?", "tail": f"{partial[-3000:]}\nschemathesis did not finish within {budget:g} s "
-                                           "(--budget)", "command": " ".join(["schemathesis", *cmd[1:]])}
+                                           "(--budget)", "command": _shown(cmd, url)}
     seconds = time.monotonic() - t0
     out = res.stdout + res.stderr
     cases = re.search(r"(\d+) generated", out)
@@ -168,7 +168,12 @@ def schemathesis_run(url: str, examples: int, seed: int, budget: float = 1800.0,
             "cases": int(cases.group(1)) if cases else 0, "seconds": round(seconds, 1),
             "operations": (re.search(r"Operations:\s+(\d+) selected", out) or [None, "?"])[1],
             "tail": out[out.find("FAILURES"):] if "FAILURES" in out else out[-3000:],
-            "command": " ".join(["schemathesis", *cmd[1:]]).replace(url, "URL").replace(str(ROOT) + os.sep, "")}
+            "command": _shown(cmd, url)}
+
+
+def _shown(cmd: list[str], url: str) -> str:
+    """The schemathesis command as BENCHMARKS.md shows it: no port, paths from the repository."""
+    return " ".join(["schemathesis", *cmd[1:]]).replace(url, "URL").replace(str(ROOT) + os.sep, "")
 
 
 # --------------------------------------------------------------------------- abuse

@@ -434,9 +434,6 @@ class CorrectionRequest(PredictRequest):
     """``POST /v1/corrections``: one input as for ``/v1/predict``, its true ``label``, and an optional ``profile``."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
-        **_exactly_one(pixels=(("pixels",), ("image", "strokes", "width", "height", "pen_width")),
-                       image=(("image",), ("pixels", "strokes", "width", "height", "pen_width", "scale")),
-                       strokes=(("strokes", "width", "height"), ("pixels", "image", "scale"))),
         "examples": [{"strokes": [[[140, 40], [140, 240]]], "width": 280, "height": 280, "pen_width": 20,
                       "label": 1, "profile": "alice"}]})
 
