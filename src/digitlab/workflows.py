@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -60,6 +60,7 @@ from digitlab.models.cnn.drawn import DrawnTrainingSet
 from digitlab.models.io import (
     BUNDLED,
     MODEL_NAME,
+    LoadedModel,
     check_model_name,
     check_writable,
     load_model,
@@ -100,9 +101,11 @@ DRY_RUN_SIZE = 1000
 TEST_DATASET = "mnist_test"
 #: Options of ``digitlab train`` itself: a model parameter of the same name is written ``--set key=value``.
 _TRAIN_OPTIONS = frozenset({"table", "where", "train_size", "seed", "name", "out", "folds", "resume", "checkpoint_dir",
-                            "dry_run", "set", "format", "f", "data_dir", "home", "help", "calibration"})
+                            "dry_run", "set", "format", "f", "data_dir", "home", "help", "calibration", "init"})
 #: Fraction of the training selection :func:`train` holds out to calibrate probabilities (``TrainSpec.calibration``).
 CALIBRATION_FRACTION = 0.05
+#: What fine-tuning (``TrainSpec.init``) adds to the rows of another dataset, so that the model keeps MNIST.
+REPLAY_DATASET = "mnist_train"
 
 
 def _quiet(key: str, completed: float, total: float | None = None, **info: object) -> None:
@@ -193,6 +196,13 @@ class TrainSpec:
         hold-out of the selection. The time of the views counts in ``train_seconds``.
     pen_renders : int, default=4
         Renders of each pen digit (``--pen``).
+    init : str, optional
+        Fine-tune: start from this saved model's weights (a name, ``NAME@vN``, ``default`` for the
+        bundled model, or a model folder) instead of from scratch, for models that declare
+        ``fit_init`` (the CNN). The model must be of the type trained; its recipe is ``finetune``
+        unless ``params`` sets one. The training rows are those of ``dataset`` plus all of MNIST
+        train (unless ``dataset`` is MNIST train itself), so that the model learns the new rows
+        without forgetting MNIST.
     """
 
     model: str
@@ -213,6 +223,7 @@ class TrainSpec:
     calibration: float = CALIBRATION_FRACTION
     pen: str | os.PathLike[str] | None = None
     pen_renders: int = 4
+    init: str | None = None
 
     @property
     def model_name(self) -> str:
@@ -475,8 +486,18 @@ def _model_params(model: str, params: Mapping[str, Any], seed: int | None, *, dr
     return out
 
 
+class _InitFit(Protocol):
+    """``fit`` starts from another fitted model (``fit_init = True``, the CNN), and checkpoints."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray, *, progress: ProgressFn | None = None,
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
+            init: DigitClassifier | None = None) -> object:
+        ...
+
+
 def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressFn, *,
-         checkpoint_dir: Path | None = None, resume: bool = False, views: np.ndarray | None = None) -> float:
+         checkpoint_dir: Path | None = None, resume: bool = False, init: DigitClassifier | None = None,
+         views: np.ndarray | None = None) -> float:
     """Fit ``est`` as its declared capabilities allow; returns the wall seconds.
 
     Raises
@@ -488,7 +509,10 @@ def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressF
     start = time.perf_counter()
     try:
         if views is not None:  # the CNN (train --pen checked it)
-            cast(Any, est).fit(X, y, views=views, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
+            cast(Any, est).fit(X, y, views=views, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume,
+                               init=init)
+        elif init is not None:  # declared by fit_init; the CNN, which also checkpoints
+            cast(_InitFit, est).fit(X, y, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, init=init)
         elif est.fit_checkpoints:
             cast(CheckpointFit, est).fit(X, y, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
         elif est.fit_progress:
@@ -701,6 +725,8 @@ def train_command_line(spec: TrainSpec) -> str:
         parts += ["--where", spec.where]
     if spec.train_size is not None:
         parts += ["--train-size", str(spec.train_size)]
+    if spec.init is not None:
+        parts += ["--init", str(spec.init)]
     if spec.seed is not None:
         parts += ["--seed", str(spec.seed)]
     if spec.calibration != CALIBRATION_FRACTION:
@@ -721,6 +747,28 @@ def train_command_line(spec: TrainSpec) -> str:
     elif spec.name and spec.name != spec.model:
         parts += ["--name", spec.name]
     return shlex.join(parts)
+
+
+def _init_model(spec: TrainSpec, settings: Settings) -> LoadedModel:
+    """The saved model ``spec.init`` that training starts from.
+
+    Raises
+    ------
+    UserError
+        The model type does not start from another model (no ``fit_init``), or ``init`` is of another type.
+    NotFoundError
+        No such model.
+    """
+    if not model_class(spec.model).fit_init:
+        raise UserError(f"model {spec.model!r} does not support --init: it always trains from scratch (the cnn "
+                        "can start from a saved cnn)")
+    assert spec.init is not None
+    folder, name = resolve_model(spec.init, settings)
+    loaded = load_model(folder, name=name)
+    if loaded.card.model != spec.model:
+        raise UserError(f"--init {spec.init!r} is a {loaded.card.model!r} model; a {spec.model!r} can only start "
+                        f"from a {spec.model!r}")
+    return loaded
 
 
 def resolve_model(name_or_folder: str | os.PathLike[str], settings: Settings | None = None) -> tuple[Path, str]:
@@ -790,7 +838,11 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if (spec.resume or spec.checkpoint_dir is not None) and not cls.fit_checkpoints:
         option = "--resume" if spec.resume else "--checkpoint-dir"
         raise UserError(f"model {spec.model!r} does not support {option}: its fit writes no checkpoints")
-    est = make_model(spec.model, **_model_params(spec.model, spec.params, spec.seed, dry_run=spec.dry_run))
+    init = _init_model(spec, settings) if spec.init is not None else None
+    params = dict(spec.params)
+    if init is not None and "recipe" in model_class(spec.model)().get_params():
+        params.setdefault("recipe", "finetune")
+    est = make_model(spec.model, **_model_params(spec.model, params, spec.seed, dry_run=spec.dry_run))
     name = spec.model_name
     saving = spec.save and not spec.dry_run
     recording = spec.record and not spec.dry_run
@@ -803,6 +855,12 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if recording:
         check_writable(store.path.parent, "store's folder")
     images, labels, ids = load_dataset(settings, spec.dataset, spec.where)
+    dataset = spec.dataset
+    if init is not None and spec.dataset != REPLAY_DATASET:
+        more_x, more_y, more_ids = load_dataset(settings, REPLAY_DATASET, None)
+        images, labels = np.concatenate([images, more_x]), np.concatenate([labels, more_y])
+        ids = np.concatenate([ids, more_ids])
+        dataset = f"{spec.dataset}+{REPLAY_DATASET}"
     sample_seed = 0 if spec.seed is None else spec.seed
     size = min(spec.train_size or DRY_RUN_SIZE, DRY_RUN_SIZE) if spec.dry_run else spec.train_size
     if size is not None:
@@ -813,12 +871,12 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
         drawn = _drawn_inputs(spec, est, images, labels, report, settings.data_dir)
         images, labels = drawn.training.X, drawn.training.y
         cal_x, cal_y, no_calibration = drawn.cal_x, drawn.cal_y, None
-        selection = TrainingData(dataset=f"{spec.dataset}+pen", n=len(labels), sha256=data_checksum(images, labels),
+        selection = TrainingData(dataset=f"{dataset}+pen", n=len(labels), sha256=data_checksum(images, labels),
                                  where=spec.where, sample=size, class_counts=_class_counts(labels),
                                  sources=drawn.sources)
     else:
         fit_rows, cal_rows, no_calibration = calibration_split(labels, float(spec.calibration), sample_seed)
-        selection = TrainingData(dataset=spec.dataset, n=len(labels), sha256=data_checksum(images, labels),
+        selection = TrainingData(dataset=dataset, n=len(labels), sha256=data_checksum(images, labels),
                                  where=spec.where, sample=size, class_counts=_class_counts(labels))
         cal_x, cal_y = images[cal_rows], labels[cal_rows]
         images, labels = images[fit_rows], labels[fit_rows]
@@ -834,7 +892,8 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if spec.dry_run:
         test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
     seconds = _fit(est, images.reshape(len(images), -1), labels, report, checkpoint_dir=checkpoint_dir,
-                   resume=spec.resume, views=None if drawn is None else drawn.training.views)
+                   resume=spec.resume, init=init.estimator if init is not None else None,
+                   views=None if drawn is None else drawn.training.views)
     if drawn is not None:  # making the views is part of training
         seconds += drawn.training.seconds
     if spec.resume and est.fit_checkpoints:  # the epochs run before the interruption count too
@@ -852,6 +911,9 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     notes = {**_FAMILY_NOTES.get(est.family, lambda e: {})(est), **spec.notes}
     if drawn is not None:
         notes["drawings"] = drawn.notes
+    if init is not None:
+        notes["init"] = {"model": spec.init, "run": init.card.run, "train_sha256": init.card.train.sha256 if
+                         init.card.train is not None else None}
     checksum = selection.sha256
     card = ModelCard(
         model=spec.model, created=utc_now(), digitlab_version=__version__,

@@ -129,3 +129,23 @@ def explore(
     emit(dataclasses.asdict(result), fmt, render=lambda: console.print(
         f"{result.kept_pixels} of 784 pixels have variance > {threshold:g}; figures in {out}:\n  "
         + "\n  ".join(str(f) for f in result.figures.values())))
+
+
+@data_app.command("export")
+def export(
+    table: str = typer.Argument(..., help="The dataset to write: drawings (MLPaint's corrections), any store table, "
+                                          "mnist_train or mnist_test."),
+    out: Path = typer.Option(..., "--out", help="Folder to write: one sub-folder per label, one PNG per row."),
+    where: str | None = typer.Option(None, "--where", help="SQL condition selecting the rows, e.g. \"label = 7\" "
+                                                           "or, for drawings, \"profile = 'alice'\"."),
+    data_dir: Path | None = DataDirOption,
+    home: Path | None = HomeOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Write a dataset as an image folder (DIR/<label>/<id>.png), so that the drawings go anywhere."""
+    from digitlab.data.export import export_dataset
+
+    settings = settings_from(data_dir=data_dir, home=home)
+    result = export_dataset(settings, table, out, where=where)
+    emit(dataclasses.asdict(result), fmt, title=f"{result.n} images of {table} written to {result.folder}",
+         columns=["label", "images"], rows=list(result.per_label.items()))

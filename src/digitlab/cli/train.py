@@ -157,6 +157,8 @@ def train_command(
                                        "models/.checkpoints/NAME)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint (models that "
                                                         "support it)."),
+    init: str | None = typer.Option(None, "--init", help="Fine-tune: start from this saved model (e.g. default, "
+                                                         "the bundled CNN) on --table plus MNIST train (cnn)."),
     calibration: float = typer.Option(0.05, "--calibration", help="Fraction of the training images held out "
                                                                   "(stratified) to calibrate the probabilities; 0 "
                                                                   "for none."),
@@ -178,7 +180,8 @@ def train_command(
     show = fmt is not OutputFormat.json
     if folds is not None:
         given = [opt for opt, on in (("--out", out is not None), ("--dry-run", dry_run), ("--resume", resume),
-                                     ("--checkpoint-dir", checkpoint_dir is not None)) if on]
+                                     ("--checkpoint-dir", checkpoint_dir is not None), ("--init", init is not None))
+                 if on]
         if given:
             raise UserError(f"--folds runs an experiment that saves nothing; it does not take {given[0]}")
         with progress(show) as bar:
@@ -193,7 +196,7 @@ def train_command(
 
     spec = TrainSpec(model=model, params=params, train_size=train_size, dataset=table, where=where, seed=seed,
                      name=name, out=out, dry_run=dry_run, checkpoint_dir=checkpoint_dir, resume=resume,
-                     calibration=calibration, pen=pen, pen_renders=pen_renders)
+                     calibration=calibration, init=init, pen=pen, pen_renders=pen_renders)
     with progress(show) as bar:
         result = train(spec, settings=settings, progress=bar)
     doc: dict[str, Any] = {"run": result.run, "name": result.name, "version": result.version, "model": model,

@@ -42,21 +42,30 @@ from digitlab.errors import TooLargeError, UserError
 from digitlab.limits import DEFAULT_LIMITS, Limits
 from digitlab.models.io import MODEL_NAME, check_model_name
 from digitlab.preprocess import Drawing, check_drawing
+from digitlab.profiles import PROFILE_NAME, check_profile_name
 
 __all__ = [
     "CompleteRequest",
     "CompleteResponse",
+    "CorrectionRequest",
+    "CorrectionResponse",
     "ErrorResponse",
     "HealthResponse",
+    "ModelAnswer",
     "ModelInfo",
     "ModelsResponse",
     "PredictRequest",
     "PredictResponse",
+    "ProfileDeleted",
+    "ProfileResponse",
     "SampleResponse",
     "parse_explain",
+    "parse_label",
     "parse_mask",
     "parse_model_name",
+    "parse_models",
     "parse_pixels",
+    "parse_profile_name",
     "parse_strokes",
     "validation_context",
 ]
@@ -158,6 +167,43 @@ def parse_model_name(value: object) -> str:
         raise ValueError(str(exc)) from None
 
 
+# --- corrections, profiles and compare (issue 15)
+
+#: Most models one request may compare (``models``).
+MAX_MODELS = 32
+
+
+def parse_profile_name(value: object) -> str:
+    """Validate a ``profile`` name by :func:`digitlab.corrections.check_profile_name`: 1-64 of ``[A-Za-z0-9_-]``."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a profile name (a string), got {_describe(value)}")
+    try:
+        return check_profile_name(value)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def parse_models(value: object) -> tuple[str, ...] | Literal["all"]:
+    """Validate ``models``: ``"all"`` (every model the server compares) or a list of 1-32 model names.
+
+    Returns the names in the order given, each once.
+    """
+    if value == "all":
+        return "all"
+    if not isinstance(value, list) or not value:
+        raise ValueError(f'must be "all" or a non-empty list of model names, got {_describe(value)}')
+    if len(value) > MAX_MODELS:
+        raise ValueError(f"must name at most {MAX_MODELS} models, got {len(value)}")
+    return tuple(dict.fromkeys(parse_model_name(v) for v in value))
+
+
+def parse_label(value: object) -> int:
+    """Validate a correction's ``label``: an integer digit 0-9 (not a boolean, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
+        raise ValueError(f"must be a digit 0-9 (an integer), got {_describe(value)}")
+    return int(value)
+
+
 def parse_mask(value: object) -> np.ndarray:
     """Validate ``mask``: 784 booleans (or 28 rows of 28). Returns bool ndarray of shape (784,)."""
     if not isinstance(value, (list, tuple)):
@@ -203,6 +249,17 @@ Explain = Annotated[int | bool, PlainValidator(parse_explain), WithJsonSchema({
 })]
 ModelName = Annotated[str, PlainValidator(parse_model_name), WithJsonSchema({
     "type": "string", "pattern": MODEL_NAME.pattern, "description": "A model name from GET /v1/models."})]
+ProfileName = Annotated[str, PlainValidator(parse_profile_name), WithJsonSchema({
+    "type": "string", "pattern": PROFILE_NAME.pattern,
+    "description": "A personal profile: predictions adapt to the corrections stored under this name."})]
+ModelSelection = Annotated[tuple[str, ...] | Literal["all"], PlainValidator(parse_models), WithJsonSchema({
+    "oneOf": [{"type": "string", "enum": ["all"]},
+              {"type": "array", "items": {"type": "string", "pattern": MODEL_NAME.pattern}, "minItems": 1,
+               "maxItems": MAX_MODELS}],
+    "description": "Also answer with each of these models (by_model): names from GET /v1/models, or \"all\" "
+                   "for every model the server compares (digitlab serve --model A --model B, or --all)."})]
+Label = Annotated[int, PlainValidator(parse_label), WithJsonSchema({
+    "type": "integer", "minimum": 0, "maximum": 9, "description": "The true digit."})]
 Mask = Annotated[np.ndarray, PlainValidator(parse_mask), WithJsonSchema({
     "type": "array", "items": {"type": "boolean"}, "minItems": 784, "maxItems": 784,
     "description": "784 booleans, row-major: true where the pixel is visible (given), false where it is hidden.",
@@ -240,6 +297,8 @@ class PredictRequest(BaseModel):
         json_schema_extra={"exclusiveMinimum": 0, "maximum": DEFAULT_LIMITS.max_pen_width})
     model: ModelName | None = None
     explain: Explain = False
+    profile: ProfileName | None = None
+    models: ModelSelection | None = None
 
     _drawing: Drawing | None = PrivateAttr(None)
 
@@ -273,6 +332,22 @@ class PredictRequest(BaseModel):
     def drawing(self) -> Drawing | None:
         """The validated strokes and canvas, when the request has ``strokes``."""
         return self._drawing
+
+
+class CorrectionRequest(PredictRequest):
+    """``POST /v1/corrections``: one input as for ``/v1/predict``, its true ``label``, and an optional ``profile``."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        "examples": [{"strokes": [[[140, 40], [140, 240]]], "width": 280, "height": 280, "pen_width": 20,
+                      "label": 1, "profile": "alice"}]})
+
+    label: Label = Field(description="The true digit, 0-9.")
+
+    @model_validator(mode="after")
+    def _no_prediction_options(self) -> CorrectionRequest:
+        if self.explain is not False or self.models is not None:
+            raise ValueError("'explain' and 'models' go with /v1/predict, not with a correction")
+        return self
 
 
 class CompleteRequest(BaseModel):
@@ -336,6 +411,18 @@ MaskVector = Annotated[np.ndarray, _vector_check(784, "b"), _AS_LIST,
 _ANSWER = ConfigDict(arbitrary_types_allowed=True)
 
 
+class ModelAnswer(BaseModel):
+    """One model's answer in ``by_model``."""
+
+    model_config = _ANSWER
+
+    model: str
+    digit: int | None = Field(default=None, description="The predicted digit (null when nothing is drawn).")
+    probability: float | None = Field(default=None, description="The predicted digit's probability.")
+    probabilities: ClassVector | None = Field(default=None, description="10 class probabilities, digits 0-9.")
+    elapsed_ms: float = Field(description="Time this model's answer took, milliseconds.")
+
+
 class PredictResponse(BaseModel):
     """The answer of ``POST /v1/predict``; the ``explanation`` fields are present only when one was asked for."""
 
@@ -351,6 +438,39 @@ class PredictResponse(BaseModel):
     explanation_method: str | None = Field(default=None, description="'exact' or the approximation used.")
     model: str = Field(description="The model that answered.")
     elapsed_ms: float = Field(description="Server time for this request, milliseconds.")
+    profile: str | None = Field(default=None, description="The profile the answer adapted to (when one was given).")
+    profile_drawings: int | None = Field(default=None, description="How many corrections that profile holds.")
+    by_model: list[ModelAnswer] | None = Field(default=None, description="Each model's answer, when 'models' "
+                                                                         "was given, in that order.")
+
+
+class CorrectionResponse(BaseModel):
+    """The answer of ``POST /v1/corrections`` (201)."""
+
+    id: int = Field(description="The correction's id in the store's table drawings.")
+    profile: str | None = Field(description="Its profile, or null.")
+    count: int = Field(description="The profile's stored corrections, this one included.")
+    label: int
+    predicted: int = Field(description="What the model answered for the drawing before this correction.")
+    model: str = Field(description="The model that answered.")
+    stored: Literal["store", "staged"] = Field(
+        description="'store': in the database; 'staged': the store was busy, the correction is safe on disk "
+                    "beside it and the next write applies it.")
+
+
+class ProfileResponse(BaseModel):
+    """``GET /v1/profiles/{name}``."""
+
+    profile: str
+    count: int = Field(description="Corrections stored under this profile.")
+    counts: list[int] = Field(description="Corrections per digit, 0-9.")
+
+
+class ProfileDeleted(BaseModel):
+    """``DELETE /v1/profiles/{name}``."""
+
+    profile: str
+    deleted: int = Field(description="Corrections deleted.")
 
 
 class ModelInfo(BaseModel):
@@ -370,6 +490,8 @@ class ModelsResponse(BaseModel):
 
     default: str
     models: list[ModelInfo]
+    served: list[str] = Field(default_factory=list, description="The models compared side by side (the default "
+                                                                "first): what \"models\": \"all\" means.")
 
 
 class SampleResponse(BaseModel):

@@ -60,6 +60,8 @@ __all__ = ["RECIPES", "CNNClassifier", "Config"]
 RECIPES: dict[str, dict[str, int | float | str]] = {
     "fast": {"width": 16, "depth": 1, "epochs": 2, "lr": 4e-3, "augment": "none", "dropout": 0.0},
     "default": {"width": 32, "depth": 2, "epochs": 24, "lr": 3e-3, "augment": "elastic", "dropout": 0.1},
+    # fine-tuning a fitted network (``fit(..., init=...)``): a few epochs at a tenth of the learning rate
+    "finetune": {"width": 32, "depth": 2, "epochs": 2, "lr": 3e-4, "augment": "elastic", "dropout": 0.1},
 }
 
 
@@ -92,8 +94,9 @@ class CNNClassifier(ScoredClassifier):
 
     Parameters
     ----------
-    recipe : {"fast", "default"}, default="default"
-        Gives the values of the parameters left as ``None`` (see :data:`RECIPES`).
+    recipe : {"fast", "default", "finetune"}, default="default"
+        Gives the values of the parameters left as ``None`` (see :data:`RECIPES`); ``"finetune"`` is
+        for ``fit(..., init=...)``.
     epochs : int, optional
     batch_size : int, default=128
     lr : float, optional
@@ -147,6 +150,7 @@ class CNNClassifier(ScoredClassifier):
     proba_is_softmax = True
     fit_progress = True
     fit_checkpoints = True
+    fit_init = True
 
     config_: Config
     history_: History
@@ -213,7 +217,8 @@ class CNNClassifier(ScoredClassifier):
 
     # --------------------------------------------------------------------- fit
     def fit(self, X: ArrayLike, y: ArrayLike, *, views: ArrayLike | None = None, progress: ProgressFn | None = None,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> CNNClassifier:
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
+            init: CNNClassifier | None = None) -> CNNClassifier:
         """Train the network.
 
         Parameters
@@ -236,6 +241,10 @@ class CNNClassifier(ScoredClassifier):
         resume : bool, default=False
             Continue from the checkpoint in ``checkpoint_dir`` (it must come from
             the same parameters and data); without one, start afresh.
+        init : CNNClassifier, optional
+            A fitted CNN to start from (fine-tuning, e.g. with ``recipe="finetune"``):
+            its network's width and depth, and its weights; the other
+            hyper-parameters are this estimator's. The labels must be its classes.
 
         Returns
         -------
@@ -244,7 +253,8 @@ class CNNClassifier(ScoredClassifier):
         Raises
         ------
         ParameterError
-            A bad parameter, ``resume`` without ``checkpoint_dir``, or images that are not 28x28.
+            A bad parameter, ``resume`` without ``checkpoint_dir``, images that are not 28x28, or an ``init``
+            that is not a fitted CNN of the same classes (and of the width and depth set, if set).
         UserError
             The checkpoint to resume from is unreadable or from another run.
         MissingExtraError
@@ -273,6 +283,8 @@ class CNNClassifier(ScoredClassifier):
             if self.input_scale_ == "0-1":
                 v = np.rint(v * 255.0)
             view_images = torch.from_numpy(np.ascontiguousarray(v, dtype=np.uint8)).view(v.shape[0], -1, 1, 28, 28)
+        if init is not None:
+            cfg = _from_init(cfg, init, self.classes_, width=self.width, depth=self.depth)
         key = fingerprint(pixels, y_idx, cfg)
         if view_images is not None:
             key = hashlib.sha256((key + hashlib.sha256(view_images.numpy().tobytes()).hexdigest()).encode()).hexdigest()
@@ -283,6 +295,8 @@ class CNNClassifier(ScoredClassifier):
         with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads or auto_threads()):
             torch.manual_seed(cfg["seed"])
             net = channels_last(DigitNet(cfg["width"], cfg["dropout"], len(self.classes_), cfg["depth"]))
+            if init is not None:
+                net.load_state_dict(init.net_.state_dict())
             opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
             start_epoch = 0
             history: History = []
@@ -518,6 +532,27 @@ class CNNClassifier(ScoredClassifier):
             est.int8_graph_ = np.asarray(arrays["int8.onnx"], dtype=np.uint8).tobytes()
             est._int8 = Int8Graph(est.int8_graph_)  # a corrupt graph fails here, at load, not at the first request
         return est
+
+
+def _from_init(cfg: Config, init: object, classes: NDArray[Any], *, width: int | None,
+               depth: int | None) -> Config:
+    """``cfg`` with the width and depth of the network ``fit(..., init=init)`` starts from.
+
+    Raises
+    ------
+    ParameterError
+        ``init`` is not a fitted CNN, has other classes, or another width or depth than the ones set.
+    """
+    if not isinstance(init, CNNClassifier) or not hasattr(init, "net_"):
+        raise ParameterError(f"init must be a fitted CNNClassifier, got {type(init).__name__}")
+    if not np.array_equal(np.asarray(init.classes_), classes):
+        raise ParameterError(f"init was fitted on the classes {np.asarray(init.classes_).tolist()}, the labels "
+                             f"have {classes.tolist()}")
+    got = {"width": int(init.net_.fc.in_features // 64), "depth": int(init.config_.get("depth", 1))}
+    for name, wanted in (("width", width), ("depth", depth)):
+        if wanted is not None and wanted != got[name]:
+            raise ParameterError(f"{name}={wanted} differs from the {name} of the init network, {got[name]}")
+    return cast(Config, {**cfg, **got})
 
 
 def _check_net_arrays(arrays: dict[str, NDArray[Any]], width: int, n_classes: int) -> None:

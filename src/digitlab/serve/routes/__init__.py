@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from digitlab.serve.routes import complete, health, models, onnx, page, predict, samples
+from digitlab.serve.routes import complete, corrections, health, models, onnx, page, predict, profiles, samples
 
 __all__ = ["ROUTERS"]
 
@@ -18,6 +18,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     onnx.router,
     samples.router,
     complete.router,
+    corrections.router,  # issue 15
+    profiles.router,  # issue 15
     health.router,
     page.router,
 )

@@ -32,4 +32,6 @@ async def list_served_models(state: AppStateDep) -> ModelResponse:
     """The models this server can use: name, family, explanation method and test accuracy (from each card)."""
     default = state.settings.default_model
     entries = await state.blocking(state.registry.entries)
-    return ModelResponse(ModelsResponse(default=default, models=[model_info(e, default) for e in entries]))
+    served = await state.blocking(state.learning.served, state)  # the models compared side by side (issue 15)
+    return ModelResponse(ModelsResponse(default=default, models=[model_info(e, default) for e in entries],
+                                        served=served))
