@@ -91,9 +91,13 @@ def predict_command(
     if out is not None and input_csv is None:
         raise UserError("--out writes the predictions of --input CSV; give --input too")
     settings = settings_from(home=home)
+    from digitlab.novelty import load_with_detector
+
     folder = model_path(name, settings.models_dir)
-    # the folder's own ONNX export when it is current (ONNX Runtime alone: no scikit-learn, no torch), else the model
-    est = load_predictor(folder) or load_model(folder, name=name).estimator
+    # a model with a current not-a-digit detector answers not_a_digit too (issue 14); else the folder's own ONNX
+    # export when it is current (ONNX Runtime alone: no scikit-learn, no torch), else the model
+    est = (load_with_detector(folder, name) or load_predictor(folder)
+           or load_model(folder, name=name).estimator)
     if input_csv is not None:
         sub = predict_csv(est, input_csv, out)
         if out is None:

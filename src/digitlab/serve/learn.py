@@ -106,7 +106,7 @@ async def personalise(state: AppState, served: ServedModel, x: np.ndarray, pred:
     if not len(held):
         return pred, held
     proba = await state.on_cpu(held.adapt, served.estimator, x.reshape(1, 784), pred.probabilities.reshape(1, 10))
-    return Prediction(pred.scores, proba[0]), held
+    return Prediction(pred.scores, proba[0], pred.not_a_digit), held
 
 
 async def answers(state: AppState, x: np.ndarray | None, models: tuple[str, ...] | Literal["all"],

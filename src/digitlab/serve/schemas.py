@@ -54,10 +54,14 @@ __all__ = [
     "ModelAnswer",
     "ModelInfo",
     "ModelsResponse",
+    "NotADigitInfo",
     "PredictRequest",
     "PredictResponse",
     "ProfileDeleted",
     "ProfileResponse",
+    "ReadDigitInfo",
+    "ReadRequest",
+    "ReadResponse",
     "SampleResponse",
     "parse_explain",
     "parse_label",
@@ -377,6 +381,58 @@ class CompleteRequest(BaseModel):
         return self
 
 
+class ReadRequest(BaseModel):
+    """``POST /v1/read``: a number drawn as ``strokes`` on a canvas of any aspect ratio, or an ``image``."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        "examples": [{"strokes": [[[60, 60], [60, 240]], [[160, 80], [230, 70], [170, 240]]], "width": 600,
+                      "height": 300, "pen_width": 16}]})
+
+    image: str | None = Field(default=None, description="A PNG/JPEG/BMP/GIF image, base64 or a data: URL, any "
+                                                        "size and aspect ratio.")
+    strokes: Strokes | None = None
+    width: int | None = _canvas_side("width")
+    height: int | None = _canvas_side("height")
+    pen_width: float | None = Field(
+        default=None, description="Pen width in canvas pixels (with strokes); default: 1/14 of the canvas's larger "
+                                  "side.",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": DEFAULT_LIMITS.max_pen_width})
+    model: ModelName | None = None
+
+    _drawing: Drawing | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: object) -> object:
+        _must_be_object(data, "'image' or 'strokes'")
+        return data
+
+    @model_validator(mode="after")
+    def _one_input(self, info: ValidationInfo) -> ReadRequest:
+        given = [k for k in ("image", "strokes") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'image' or 'strokes', got "
+                             + (" and ".join(repr(g) for g in given) if given else "none"))
+        if self.strokes is not None:
+            if self.width is None or self.height is None:
+                raise ValueError("'strokes' need the canvas 'width' and 'height'")
+            try:
+                self._drawing = check_drawing(self.strokes, self.width, self.height, self.pen_width,
+                                              limits=_limits(info))
+            except TooLargeError as exc:
+                raise PydanticCustomError("too_large", "{reason}", {"reason": str(exc)}) from None
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
+        elif self.width is not None or self.height is not None or self.pen_width is not None:
+            raise ValueError("'width', 'height' and 'pen_width' only go with 'strokes'")
+        return self
+
+    @property
+    def drawing(self) -> Drawing | None:
+        """The validated strokes and canvas, when the request has ``strokes``."""
+        return self._drawing
+
+
 # --------------------------------------------------------------------------- responses
 
 
@@ -409,6 +465,9 @@ MaskVector = Annotated[np.ndarray, _vector_check(784, "b"), _AS_LIST,
                        _vector_schema(784, {"type": "boolean"}, "784 booleans, row-major.")]
 
 _ANSWER = ConfigDict(arbitrary_types_allowed=True)
+_NOT_A_DIGIT = ("true when the drawing does not look like one digit (a letter, a symbol or shape, a scribble, two "
+                "digits): 'digit' still holds the best guess. Always false for a model that cannot tell "
+                "(GET /v1/models, 'not_a_digit').")
 
 
 class ModelAnswer(BaseModel):
@@ -430,6 +489,7 @@ class PredictResponse(BaseModel):
 
     no_ink: bool = Field(description="true when the drawing or image is empty: no digit, scores or explanation.")
     digit: int | None = Field(default=None, description="The predicted digit.")
+    not_a_digit: bool | None = Field(default=None, description=_NOT_A_DIGIT)
     probabilities: ClassVector | None = Field(default=None, description="10 class probabilities, digits 0-9.")
     scores: ClassVector | None = Field(default=None, description="10 raw model scores (logits, negative distances...).")
     input: PixelVector = Field(description="The 784 normalised pixels (0-255, row-major) the model saw.")
@@ -473,6 +533,15 @@ class ProfileDeleted(BaseModel):
     deleted: int = Field(description="Corrections deleted.")
 
 
+class NotADigitInfo(BaseModel):
+    """Whether a model's answers can say ``not_a_digit: true`` (it has a detector), and how often wrongly."""
+
+    can_tell: bool = Field(description="The model has a not-a-digit detector fitted for its weights.")
+    false_alarm_rate: float | None = Field(default=None, description="The share of real digits held out from "
+                                                                      "fitting (MNIST and pen digits) it flags.")
+    note: str | None = Field(default=None, description="Why it cannot tell, and how to make it.")
+
+
 class ModelInfo(BaseModel):
     """One entry of ``GET /v1/models``."""
 
@@ -483,6 +552,9 @@ class ModelInfo(BaseModel):
                                                               "'integrated_gradients' or 'occlusion'.")
     test_accuracy: float | None = Field(default=None, description="Accuracy on the MNIST test set (model card).")
     default: bool = Field(default=False, description="The model used when a request names none.")
+    not_a_digit: NotADigitInfo | None = Field(default=None, description="Whether it can tell a digit from something "
+                                                                         "else, and at what operating point.")
+
 
 
 class ModelsResponse(BaseModel):
@@ -530,3 +602,27 @@ class CompleteResponse(BaseModel):
     visible: MaskVector = Field(description="The 784-pixel mask that was used (true = given).")
     model: str = Field(description="The mixture model that answered.")
     elapsed_ms: float
+
+
+class ReadDigitInfo(BaseModel):
+    """One digit of a ``POST /v1/read`` answer."""
+
+    model_config = _ANSWER
+
+    digit: int = Field(description="The digit (the best guess, also when not_a_digit).")
+    probabilities: ClassVector = Field(description="10 class probabilities, digits 0-9.")
+    box: tuple[float, float, float, float] = Field(description="[x0, y0, x1, y1] in the input's coordinates "
+                                                               "(canvas or picture pixels, y down).")
+    not_a_digit: bool = Field(description=_NOT_A_DIGIT)
+
+
+class ReadResponse(BaseModel):
+    """The answer of ``POST /v1/read``: the digits found, left to right."""
+
+    model_config = _ANSWER
+
+    no_ink: bool = Field(description="true when nothing is drawn: 'text' is empty and 'digits' too.")
+    text: str = Field(description="The digits left to right, e.g. \"2026\" (best guesses: check not_a_digit).")
+    digits: list[ReadDigitInfo]
+    model: str = Field(description="The model that answered.")
+    elapsed_ms: float = Field(description="Server time for this request, milliseconds.")

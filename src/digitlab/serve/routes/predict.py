@@ -91,14 +91,15 @@ async def predict(request: Request, state: AppStateDep) -> ModelResponse:
         pred = adapted or pred
     if req.explain is False:
         return ModelResponse(PredictResponse(
-            no_ink=False, digit=pred.digit, probabilities=pred.probabilities, scores=pred.scores, input=x,
-            model=served.name, elapsed_ms=_ms_since(t0), **more))
+            no_ink=False, digit=pred.digit, not_a_digit=pred.not_a_digit, probabilities=pred.probabilities,
+            scores=pred.scores, input=x, model=served.name, elapsed_ms=_ms_since(t0), **more))
     digit = pred.digit if req.explain is True else int(req.explain)
     expl = await _in_time(state.blocking(served.explain, x, digit), state)
     return ModelResponse(PredictResponse(
-        no_ink=False, digit=pred.digit, probabilities=pred.probabilities, scores=pred.scores, input=x,
-        explanation=np.asarray(expl.contributions, dtype=np.float64).reshape(784), explained_digit=int(expl.digit),
-        explanation_method=str(expl.method), model=served.name, elapsed_ms=_ms_since(t0), **more))
+        no_ink=False, digit=pred.digit, not_a_digit=pred.not_a_digit, probabilities=pred.probabilities,
+        scores=pred.scores, input=x, explanation=np.asarray(expl.contributions, dtype=np.float64).reshape(784),
+        explained_digit=int(expl.digit), explanation_method=str(expl.method), model=served.name,
+        elapsed_ms=_ms_since(t0), **more))
 
 
 def _ms_since(t0: float) -> float:

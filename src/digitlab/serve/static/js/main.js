@@ -4,6 +4,7 @@ import { CompareView } from "./compare.js";
 import { CorrectionBar } from "./correct.js";
 import { $, setStatus } from "./dom.js";
 import { getJSON, Live } from "./live.js";
+import { NumberMode } from "./number.js";
 import { Pad } from "./pad.js";
 import { ProfileControl } from "./profile.js";
 import { ResultView } from "./result.js";
@@ -85,7 +86,21 @@ function undo() {
 $("clear").addEventListener("click", clearAll);
 $("undo").addEventListener("click", undo);
 $("pen").addEventListener("input", () => { $("pen-out").textContent = $("pen").value; });
+const number = new NumberMode({ model: () => $("model").value || undefined });
+function setMode(mode) {
+  const isNumber = mode === "number";
+  $("digit-view").hidden = isNumber; $("number-view").hidden = !isNumber;
+  $("mode-digit").setAttribute("aria-selected", String(!isNumber));
+  $("mode-number").setAttribute("aria-selected", String(isNumber));
+  document.body.dataset.mode = mode;
+}
+$("mode-digit").addEventListener("click", () => setMode("digit"));
+$("mode-number").addEventListener("click", () => setMode("number"));
+if (site.static) $("mode-number").hidden = true;   // reading a number needs the server (POST /v1/read)
+else if (new URLSearchParams(location.search).get("mode") === "number") setMode("number");
+
 document.addEventListener("keydown", (ev) => {
+  if (document.body.dataset.mode === "number") { number.key(ev); return; }
   if (ev.key === "Escape") clearAll();
   else if ((ev.ctrlKey || ev.metaKey) && ev.key === "z") { ev.preventDefault(); undo(); }
 });
@@ -107,7 +122,7 @@ async function loadModels() {
     if (!data.models.length) setStatus("No model available on the server: train one with digitlab train.", true);
   } catch (err) { setStatus(`Cannot list models: ${err.message || err}`, true); }
 }
-$("model").addEventListener("change", () => live.now());
+$("model").addEventListener("change", () => { live.now(); number.refresh(); });
 
 // ---------- MNIST test samples ----------
 const sd = $("sample-digit");
