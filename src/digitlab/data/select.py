@@ -7,8 +7,10 @@ This is what ``digitlab train --where/--table/--train-size`` and ``digitlab eval
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +18,9 @@ from digitlab.data.csv import LabelPosition
 from digitlab.data.formats import Format
 from digitlab.errors import NotFoundError, UserError
 from digitlab.settings import Settings
+
+if TYPE_CHECKING:
+    from digitlab.models.base import ProgressFn
 
 __all__ = ["MNIST", "filter_where", "import_dataset", "load_dataset", "stratified_sample"]
 
@@ -96,11 +101,17 @@ def load_dataset(settings: Settings, dataset: str, where: str | None) -> tuple[n
 
 def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str | None = None,
                    fmt: Format | None = None, split: str = "train", *, replace: bool = False,
-                   label: LabelPosition = "auto") -> dict[str, int]:
+                   label: LabelPosition = "auto", progress: ProgressFn | None = None) -> dict[str, int]:
     """Import a dataset into the store, in one short write transaction.
 
     The file is read and checked before the store is opened, so a malformed
     file never touches it and the store is held only while DuckDB copies the rows.
+
+    A UNIPEN file of pen trajectories (``--format unipen``, or a ``.tra``/``.tes``
+    name, ``.gz`` too) is drawn digit by digit as the page draws strokes
+    (:func:`digitlab.pen.render`), and its table has two more columns:
+    ``writer INTEGER`` (the file's writer id) and ``strokes VARCHAR``, the
+    digit's strokes on the 280x280 canvas as JSON ``[[[x, y], ...], ...]``.
 
     Parameters
     ----------
@@ -119,6 +130,8 @@ def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str
         and the store is left as it was.
     label : {"auto", "first", "last"}
         For CSV files: where the label column is.
+    progress : callable, optional
+        ``progress("render", done, total)`` while a UNIPEN file's digits are drawn.
 
     Returns
     -------
@@ -131,7 +144,10 @@ def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str
         No or a bad table name for a file; a table that exists without
         ``replace``; a malformed file (:class:`~digitlab.errors.DataError`).
     """
+    import pyarrow as pa
+
     from digitlab.data import load_mnist, read_dataset
+    from digitlab.data.formats import detect_format, read_pen_images
     from digitlab.store import Store, check_name
 
     store = Store(settings.store_path)
@@ -141,6 +157,14 @@ def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str
     if name is None:
         raise UserError("a table name is required when importing a file or folder (--name)")
     check_name(name)
+    path = Path(source)
+    if path.is_file() and (Format(fmt) if fmt is not None else detect_format(path)) is Format.unipen:
+        if label != "auto":
+            raise UserError(f"--label is for CSV files; {path} is read as unipen")
+        images, labels, digits, canvas = read_pen_images(path, progress)
+        strokes = [json.dumps([q.tolist() for q in c], separators=(",", ":")) for c in canvas]
+        extra = {name: {"writer": digits.writers.astype(np.int32), "strokes": pa.array(strokes, pa.string())}}
+        return store.import_many({name: (images, labels, None)}, replace=replace, extra=extra)
     images, labels = read_dataset(source, fmt, split=split, label=label)
     return store.import_many({name: (images, labels, None)}, replace=replace)
 
