@@ -152,7 +152,8 @@ def check_where(where: str) -> str:
     """
     text = where.strip()
     if not text:
-        raise UserError("bad --where condition '': it must be an SQL condition over id, label and pixels")
+        raise UserError("bad --where condition '': it must be an SQL condition over the table's columns (id, "
+                        "label, pixels, ...)")
     if ";" in text:
         raise UserError(f"bad --where condition {where!r}: it must be one SQL condition, without ';'")
     con = duckdb.connect(config=SEALED_CONFIG)
@@ -167,8 +168,8 @@ def check_where(where: str) -> str:
             or node.get("from_table", {}).get("table_name") != "_rows" or node.get("group_expressions") \
             or node.get("having") or node.get("qualify") or node.get("cte_map", {}).get("map"):
         detail = f" ({tree['error_message']})" if tree.get("error_message") else ""
-        raise UserError(f"bad --where condition {where!r}: it must be one SQL condition over id, label and "
-                        f"pixels{detail}")
+        raise UserError(f"bad --where condition {where!r}: it must be one SQL condition over the table's "
+                        f"columns (id, label, pixels, ...){detail}")
     for fn in _table_functions(node):
         if fn.lower() not in _WHERE_TABLE_FUNCTIONS:
             raise UserError(f"bad --where condition {where!r}: it may not call the table function {fn}() (a "
