@@ -16,13 +16,13 @@ import numpy as np
 
 from digitlab.data.csv import LabelPosition
 from digitlab.data.formats import Format
-from digitlab.errors import NotFoundError, UserError
+from digitlab.errors import DigitlabError, NotFoundError, UserError
 from digitlab.settings import Settings
 
 if TYPE_CHECKING:
     from digitlab.models.base import ProgressFn
 
-__all__ = ["MNIST", "filter_where", "import_dataset", "load_dataset", "stratified_sample"]
+__all__ = ["MNIST", "filter_where", "import_dataset", "load_dataset", "load_groups", "stratified_sample"]
 
 #: The source name of ``import_dataset`` that imports both MNIST splits (``mnist_train``, ``mnist_test``).
 MNIST = "mnist"
@@ -97,6 +97,44 @@ def load_dataset(settings: Settings, dataset: str, where: str | None) -> tuple[n
     if len(labels) == 0:
         raise UserError(f"the selection of {dataset!r}" + (f" with --where {where!r}" if where else "") + " is empty")
     return images, labels, ids
+
+
+def load_groups(settings: Settings, dataset: str, where: str | None, column: str, ids: np.ndarray,
+                labels: np.ndarray) -> list[object]:
+    """The value of ``column`` for each row :func:`load_dataset` gave (``ids``, ``labels``), in that order.
+
+    ``label`` and ``id`` are the rows' own; any other column is read from the
+    store table ``dataset`` (a ``unipen`` import's ``writer``, say). MNIST
+    files and other files have only ``id``, ``label`` and ``pixels``.
+
+    Raises
+    ------
+    UserError
+        No such column (the message lists the dataset's columns), or a column
+        of lists (``pixels``).
+    """
+    from digitlab.store import Store
+
+    if column == "label":
+        return [int(v) for v in labels]
+    if column == "id":
+        return [int(v) for v in ids]
+    store = Store(settings.store_path)
+    in_store = store.tables() if store.path.exists() else []
+    if dataset not in in_store:
+        if column == "pixels":
+            raise UserError("cannot group rows by 'pixels': its values are arrays; group by a column of numbers or "
+                            "text")
+        raise UserError(f"the dataset {dataset!r} has no column {column!r}; its columns: id, label, pixels "
+                        "(store tables can have more, e.g. a unipen import's writer)")
+    got_ids, values = store.load_column(dataset, column, where)
+    if not np.array_equal(got_ids, ids):
+        raise DigitlabError(f"the table {dataset!r} changed while it was read (its ids differ between two reads); "
+                            "try again")
+    if any(isinstance(v, (list, tuple, dict)) for v in values[:1]):
+        raise UserError(f"cannot group rows by {column!r}: its values are arrays or structures; group by a "
+                        "column of numbers or text")
+    return values
 
 
 def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str | None = None,
