@@ -11,25 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from digitlab.data import PenDigits
+from digitlab.data import PenDigits, write_unipen
 from digitlab.errors import UserError
 from digitlab.evaluate import GroupAccuracy, accuracy_by, evaluate
 
 WRITERS = (3, 11, 28, 30)
-
-
-def _unipen(digits: PenDigits, rows: np.ndarray) -> str:
-    """The UNIPEN text of some digits of ``digits``, as pendigits writes it."""
-    lines = ['.LEXICON "0" "1" "2" "3" "4" "5" "6" "7" "8" "9"', ".HIERARCHY DIGIT"]
-    first = 0
-    for i in rows:
-        strokes = digits.strokes[i]
-        span = f"{first}" if len(strokes) == 1 else f"{first}-{first + len(strokes) - 1}"
-        first += len(strokes)
-        lines += [f'.SEGMENT DIGIT {span} ? "{digits.labels[i]}"', f".COMMENT {digits.labels[i]} {digits.writers[i]} 0"]
-        for s in strokes:
-            lines += [".PEN_DOWN", *(f" {x:g} {y:g}" for x, y in s), ".PEN_UP", ".DT 100"]
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +29,7 @@ def by_home(tmp_path_factory: pytest.TempPathFactory, pen_digits: PenDigits, sma
     home = tmp_path_factory.mktemp("by-home")
     save_model(make_model("centroid").fit(*small_train), home / "models" / "centroid", ModelCard(model="centroid"))
     rows = np.concatenate([np.flatnonzero(pen_digits.writers == w)[:20] for w in WRITERS])
-    path = home / "few.tra"
-    path.write_text(_unipen(pen_digits, rows), encoding="ascii")
+    path = write_unipen(home / "few.tra", pen_digits, rows)
     env = {"DIGITLAB_HOME": str(home), "DIGITLAB_DATA": str(mnist_dir)}
     r = CliRunner().invoke(app, ["data", "import", str(path), "--name", "few", "-f", "json"], env=env)
     assert r.exit_code == 0, r.output
