@@ -173,3 +173,14 @@ def test_a_malformed_file_exits_2_naming_the_line_and_stores_nothing(cli, tmp_pa
     r = cli("sql", "SELECT count(*) AS n FROM kept", "-f", "json")
     assert json.loads(r.stdout)["rows"] == [{"n": 2}]  # the old table is untouched
     assert cli("sql", "SELECT count(*) FROM fresh").exit_code == 2  # and no new one was made
+
+
+def test_read_dataset_draws_a_unipen_file_as_the_page_does(tmp_path):
+    from digitlab.data import read_dataset, read_unipen
+
+    path = _write(tmp_path, "two.tes.gz", _GOOD)
+    images, labels = read_dataset(path)
+    digits = read_unipen(path)
+    assert images.shape == (2, 28, 28) and labels.tolist() == [1, 4]
+    for image, strokes in zip(images, digits.strokes, strict=True):
+        np.testing.assert_array_equal(image, pen.render(strokes))
