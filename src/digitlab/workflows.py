@@ -49,9 +49,9 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
-from digitlab.data.select import load_dataset, stratified_sample
+from digitlab.data.select import load_dataset, load_groups, stratified_sample
 from digitlab.errors import NotFoundError, ParameterError, UserError
-from digitlab.evaluate import Evaluation, evaluate, summary
+from digitlab.evaluate import Evaluation, GroupAccuracy, evaluate, summary
 from digitlab.models import make_model, model_class, model_name_of
 from digitlab.models.base import CheckpointFit, DigitClassifier, ProgressFit, ProgressFn
 from digitlab.models.base import softmax as _softmax
@@ -297,6 +297,9 @@ class EvaluateSpec:
         Write the HTML report (:func:`digitlab.report.write_report`) into this folder.
     record : bool, default=True
         Record an ``evaluate`` run with the predictions in the store.
+    by : str, optional
+        A column of the dataset (``writer``, ``label``, ...): also measure the
+        accuracy per value of it (:attr:`EvaluateResult.by_group`).
     """
 
     name: str
@@ -304,6 +307,7 @@ class EvaluateSpec:
     where: str | None = None
     report: str | os.PathLike[str] | None = None
     record: bool = True
+    by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -323,6 +327,11 @@ class EvaluateResult:
         ``index.html`` of the report, when written.
     version : int or None
         The version measured (None for the bundled model).
+    by : str or None
+        The column of :attr:`EvaluateSpec.by`.
+    by_group : list of GroupAccuracy or None
+        With ``by``: accuracy per value of that column, the worst first
+        (:func:`digitlab.evaluate.accuracy_by`).
     """
 
     name: str
@@ -333,6 +342,8 @@ class EvaluateResult:
     run: str | None
     report: Path | None
     version: int | None = None
+    by: str | None = None
+    by_group: list[GroupAccuracy] | None = None
 
 
 @dataclass(frozen=True)
@@ -979,7 +990,8 @@ def evaluate_saved(spec: EvaluateSpec, *, settings: Settings | None = None,
     folder = model_path(spec.name, settings.models_dir)
     loaded = load_model(folder, name=spec.name)
     images, labels, ids = load_dataset(settings, spec.dataset, spec.where)
-    ev = evaluate(loaded.estimator, images, labels, ids, progress=progress)
+    groups = None if spec.by is None else load_groups(settings, spec.dataset, spec.where, spec.by, ids, labels)
+    ev = evaluate(loaded.estimator, images, labels, ids, progress=progress, groups=groups)
     card = loaded.card
     run = new_run_id("evaluate") if spec.record else None
     index = None
@@ -1004,7 +1016,8 @@ def evaluate_saved(spec: EvaluateSpec, *, settings: Settings | None = None,
                    data_sha256=card.train.sha256 if card.train is not None else None, git=git_commit(),
                    duration_seconds=time.perf_counter() - began, artifacts=artifacts)
     return EvaluateResult(name=spec.name, card=card, evaluation=ev, dataset=spec.dataset, where=spec.where, run=run,
-                          report=index, version=version)
+                          report=index, version=version, by=spec.by,
+                          by_group=ev.by_group() if spec.by is not None else None)
 
 
 def cross_validate(spec: CrossValidateSpec, *, settings: Settings | None = None,
