@@ -270,7 +270,8 @@ def main() -> None:
         body, v = finetune_figures(mnist_dir, x, labels, writers, args.epochs)
         sections.append(f"### Fine-tuning on the corrections\n\n{body}")
         verdicts += v
-    text = ("The machine was shared with other jobs (the bundled model was training); the latency pairs are "
+    text = ("The machine may be shared with other jobs (1-minute load average at the end: "
+            f"{os.getloadavg()[0]:.1f}); the latency pairs are "
             "interleaved so that both sides see the same load.\n\n**Targets:**\n\n"
             + "\n".join(f"- {v}" for v in verdicts) + "\n\n" + "\n\n".join(sections))
     print(text)
