@@ -14,6 +14,7 @@ from digitlab.cli.evaluate import evaluate_command, predict_command
 from digitlab.cli.explain import explain_command
 from digitlab.cli.models import models_app
 from digitlab.cli.runs import compare_command, runs_command
+from digitlab.cli.score import score_command
 from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command
 from digitlab.cli.train import learning_curve_command, train_command
@@ -57,6 +58,7 @@ app.command("compare")(compare_command)
 app.command("predict")(predict_command)
 app.command("serve")(serve_command)
 app.command("explain")(explain_command)
+app.command("score")(score_command)
 
 
 def main() -> None:
