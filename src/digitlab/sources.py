@@ -447,7 +447,8 @@ def _as_id(col: pa.Array) -> pa.Array:
 def _image_bytes(col: pa.Array) -> list[bytes | None]:
     if pa.types.is_struct(col.type):
         col = col.field("bytes")
-    return col.to_pylist()
+    blobs: list[bytes | None] = col.to_pylist()
+    return blobs
 
 
 def pixels_from_lists(col: pa.Array) -> tuple[np.ndarray, list[str | None]]:
@@ -612,7 +613,7 @@ def _read_table(part: Partition, batch_size: int, image_column: str) -> Iterator
            f"LIMIT {int(part.rows)} OFFSET {int(part.start)}")
     offset = 0
     with Store(part.path).connect(read_only=True) as con:
-        reader = con.execute(sql).fetch_record_batch(batch_size)
+        reader: Any = con.execute(sql).to_arrow_reader(batch_size)
         for rb in reader:
             pixels, errors = pixels_from_lists(rb.column("pixels"))
             yield InputBatch(part.index, offset, _as_id(rb.column("id")), pixels, errors)

@@ -17,6 +17,7 @@ from digitlab.cli.runs import compare_command, runs_command
 from digitlab.cli.score import score_command
 from digitlab.cli.serve import serve_command
 from digitlab.cli.sql import sql_command
+from digitlab.cli.sweep import sweep_command
 from digitlab.cli.train import learning_curve_command, train_command
 
 __all__ = ["app", "main"]
@@ -59,6 +60,7 @@ app.command("predict")(predict_command)
 app.command("serve")(serve_command)
 app.command("explain")(explain_command)
 app.command("score")(score_command)
+app.command("sweep")(sweep_command)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from types import ModuleType
 
-from digitlab.errors import UserError
+from digitlab.errors import DigitlabError, UserError
 
 __all__ = ["ENGINES", "RAY_INSTALL", "check_engine", "ray_available", "ray_session", "require_ray"]
 
@@ -53,8 +53,8 @@ def require_ray() -> ModuleType:
     """
     try:
         import ray
-        import ray.data  # noqa: F401
-        import ray.tune  # noqa: F401
+        import ray.data
+        import ray.tune
     except ImportError as exc:
         raise UserError(f"--engine ray needs Ray, which is not installed ({exc.name or exc}): {RAY_INSTALL}") \
             from None
@@ -77,8 +77,10 @@ def ray_session(address: str | None = None) -> Iterator[ModuleType]:
         options["include_dashboard"] = False
     try:
         ray.init(address=target, **options)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise UserError(f"cannot reach the Ray cluster at {target!r}: {exc}") from None
+    except Exception as exc:  # Ray raises plain Exception when its processes time out starting
+        if target is not None:
+            raise UserError(f"cannot reach the Ray cluster at {target!r}: {exc}") from None
+        raise DigitlabError(f"Ray did not start on this machine: {exc}") from None
     try:
         yield ray
     finally:

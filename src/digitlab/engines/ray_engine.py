@@ -96,3 +96,101 @@ def score_ray(todo: Sequence[Partition], plan: SourcePlan, folder: Path, name: s
         for table in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
             write(table)
         return n
+
+
+# -------------------------------------------------------------------------------------------------- sweeps
+
+
+def _tune_trial(config: dict[str, Any], spec: Any = None, data: Any = None, has_epochs: bool = False) -> None:
+    """A Ray Tune trial: :func:`digitlab.sweep.run_trial`, reporting each epoch's validation accuracy (CNN)."""
+    from dataclasses import asdict
+
+    from ray import tune
+    from threadpoolctl import threadpool_limits
+
+    from digitlab.sweep import run_trial
+
+    def epoch(done: int, accuracy: float) -> None:
+        tune.report({"accuracy": accuracy, "epoch": done, "final": False})
+
+    with threadpool_limits(1):  # one CPU per trial
+        trial = run_trial(spec, data, int(config["trial"]["index"]), config["trial"]["params"], threads=1,
+                          report=epoch if has_epochs else None)
+    tune.report({"accuracy": trial.accuracy, "epoch": trial.epochs or 1, "final": True,
+                 "trial": json.dumps(asdict(trial), default=float)})
+
+
+def sweep_ray(spec: Any, data: Any, combos: Sequence[dict[str, Any]], has_epochs: bool,
+              finished: Callable[[Any], None]) -> int:
+    """Run the trials as Ray Tune trials (one CPU each; ASHA on the epochs of models that have them).
+
+    ``finished(trial)`` is called on this process as each trial completes or is stopped early, so runs are
+    recorded as they come. Returns the trials run at once.
+
+    Raises
+    ------
+    UserError, DigitlabError
+        The first trial that failed, with its error.
+    """
+    import os
+    import shutil
+
+    from digitlab.errors import DigitlabError, UserError
+    from digitlab.sweep import Trial
+
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard files per trial
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    with ray_session(spec.address) as ray:
+        from ray import tune
+        from ray.tune.schedulers import ASHAScheduler
+
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        n = max(1, min(len(combos), spec.workers or cpus))
+        delivered: set[int] = set()
+
+        class Record(tune.Callback):
+            def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+                result = trial.last_result or {}
+                index = int(trial.config["trial"]["index"])
+                if index in delivered or "accuracy" not in result:
+                    return
+                delivered.add(index)
+                if result.get("final"):
+                    doc = json.loads(result["trial"])
+                    finished(Trial(**{**doc, "folds": tuple(doc["folds"])}))
+                else:  # stopped by ASHA after an epoch: its last validation accuracy
+                    acc = float(result["accuracy"])
+                    finished(Trial(index=index, params=dict(trial.config["trial"]["params"]), accuracy=acc,
+                                   std=0.0, folds=({"accuracy": acc, "epoch": int(result["epoch"])},),
+                                   train_seconds=float(result.get("time_total_s", 0.0)),
+                                   epochs=int(result["epoch"]), stopped=True))
+
+        scheduler = None
+        if has_epochs:
+            from digitlab.models import make_model
+
+            epochs = int(make_model(spec.model, **{**spec.params, **combos[0]})._config()["epochs"])
+            if spec.dry_run:
+                epochs = 1
+            scheduler = ASHAScheduler(time_attr="epoch", max_t=max(epochs, 1), grace_period=1, reduction_factor=2)
+        trainable = tune.with_resources(
+            tune.with_parameters(_tune_trial, spec=spec, data=data, has_epochs=has_epochs), {"cpu": 1})
+        space = {"trial": tune.grid_search([{"index": i, "params": c} for i, c in enumerate(combos)])}
+        storage = tempfile.mkdtemp(prefix="digitlab-tune-")
+        try:
+            tuner = tune.Tuner(trainable, param_space=space,
+                               tune_config=tune.TuneConfig(metric="accuracy", mode="max", scheduler=scheduler,
+                                                           max_concurrent_trials=n),
+                               run_config=tune.RunConfig(name="sweep", storage_path=storage, verbose=0,
+                                                         callbacks=[Record()]))
+            results = tuner.fit()
+            errors = [results[i].error for i in range(len(results)) if results[i].error is not None]
+        finally:
+            shutil.rmtree(storage, ignore_errors=True)
+        if errors:
+            cause = errors[0]
+            inner = getattr(cause, "cause", None) or cause
+            if isinstance(inner, UserError):
+                raise UserError(str(inner))
+            raise DigitlabError(f"a sweep trial failed on Ray: {type(inner).__name__}: {inner}")
+        return n
