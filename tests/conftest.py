@@ -93,3 +93,25 @@ def cli(runner: CliRunner, home: Path):
         return runner.invoke(app, [str(a) for a in args], **kwargs)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real Ray on this machine (2 CPUs), started once for the session and shut down at its end.
+
+    Engines given no address use it as it is (``digitlab.engines.ray_session``). Skipped when Ray is not
+    installed (``pip install -e '.[ray]'``; CI installs it).
+    """
+    import logging
+
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
+    for attempt in range(2):  # on a loaded machine Ray's processes can miss their start-up deadline once
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt:
+                raise
+    yield ray
+    ray.shutdown()

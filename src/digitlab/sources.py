@@ -613,7 +613,7 @@ def _read_table(part: Partition, batch_size: int, image_column: str) -> Iterator
            f"LIMIT {int(part.rows)} OFFSET {int(part.start)}")
     offset = 0
     with Store(part.path).connect(read_only=True) as con:
-        reader: Any = con.execute(sql).to_arrow_reader(batch_size)
+        reader: Any = con.sql(sql).to_arrow_reader(batch_size)
         for rb in reader:
             pixels, errors = pixels_from_lists(rb.column("pixels"))
             yield InputBatch(part.index, offset, _as_id(rb.column("id")), pixels, errors)
