@@ -1,0 +1,28 @@
+"""The mixture's chains as Ray tasks are the chains of the local threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitlab.models.dpmm import DPMixtureClassifier
+
+
+def test_ray_chains_match_local_threads(ray_local, small_train: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = small_train
+    keep = np.isin(y, (2, 3))
+    x, y = x[keep][:400], y[keep][:400]
+    local = DPMixtureClassifier(chains=3, iters=2, seed=7).fit(x, y)
+    events: list[tuple[str, float]] = []
+    remote = DPMixtureClassifier(chains=3, iters=2, seed=7, engine="ray").fit(
+        x, y, progress=lambda key, done, total, **info: events.append((key, done)))
+    for a, b in zip(local.chains_, remote.chains_, strict=True):
+        assert np.array_equal(a.assign, b.assign) and np.array_equal(a.ones, b.ones)
+        assert a.loglik == b.loglik and a.alpha == b.alpha and np.array_equal(a.a, b.a)
+    assert np.array_equal(local.predict_proba(x), remote.predict_proba(x))
+    assert {k for k, _ in events} == {"chain 0", "chain 1", "chain 2"} and ("chain 2", 2) in events
+
+
+def test_engine_is_checked() -> None:
+    with pytest.raises(ValueError, match="engine must be one of"):
+        DPMixtureClassifier(engine="spark").fit(np.zeros((4, 784)), np.array([2, 3, 2, 3]))
