@@ -90,7 +90,8 @@ def score_ray(todo: Sequence[Partition], plan: SourcePlan, folder: Path, name: s
         ref = ray.put(model_files(folder))
         items = [{"partition": json.dumps(p.to_json())} for p in todo]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
-        ds = ds.map_batches(RayScorer, batch_size=1, batch_format="pyarrow", concurrency=n, num_cpus=1,
+        ds = ds.map_batches(RayScorer, batch_size=1, batch_format="pyarrow",
+                            compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1,
                             fn_constructor_kwargs={"model": [ref], "name": name, "id_kind": plan.id_kind,
                                                    "image_column": plan.image_column, "batch_size": batch_size})
         for table in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
