@@ -26,3 +26,13 @@ def test_ray_chains_match_local_threads(ray_local, small_train: tuple[np.ndarray
 def test_engine_is_checked() -> None:
     with pytest.raises(ValueError, match="engine must be one of"):
         DPMixtureClassifier(engine="spark").fit(np.zeros((4, 784)), np.array([2, 3, 2, 3]))
+
+
+def test_engine_ray_without_ray_says_how_to_install(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    for args in (["dpmm", "fit", "--engine", "ray", "--chains", "1", "--iters", "0"],
+                 ["train", "dpmm", "--engine", "ray", "--train-size", "20"]):
+        res = cli(*args)
+        assert res.exit_code == 2 and "pip install 'digitlab[ray]'" in res.stderr, (args, res.stderr)

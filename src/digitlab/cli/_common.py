@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -144,10 +145,10 @@ class DigitlabGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except UserError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except DigitlabError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
@@ -156,6 +157,6 @@ class DigitlabGroup(TyperGroup):
             err_console.print("[red]internal error:[/red] out of memory")
             raise typer.Exit(1) from None
         except Exception as exc:
-            err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False,
+            err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))}", highlight=False,
                               soft_wrap=True)
             raise typer.Exit(1) from None
