@@ -131,7 +131,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000,3000000")
     ap.add_argument("--work", default=None, help="Scratch folder for the Parquet inputs and outputs.")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--engines", default="local,ray")
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--no-write", action="store_true", help="Print the figures only (a trial run of the script).")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(args.work or tempfile.mkdtemp(prefix="digitlab-bench-scale-"))
@@ -145,7 +147,7 @@ def main() -> None:
         for n in sizes:
             src = work / f"src-{n}"
             make_source(src, n, args.data_dir)
-            for engine in ("local", "ray"):
+            for engine in args.engines.split(","):
                 out = work / f"out-{engine}-{n}.parquet"
                 doc, wall, peak = run_cli(["score", "default", str(src), "--out", str(out), "--engine", engine], env)
                 check = pq.read_table(out, columns=["id", "digit"])
@@ -177,7 +179,7 @@ def main() -> None:
 
         if not args.skip_sweep:
             sweep_rows = []
-            for engine in ("local", "ray"):
+            for engine in args.engines.split(","):
                 doc, wall, peak = run_cli(["sweep", "logreg", "--grid", "C=0.01,0.1,1,10", "--grid",
                                            "max_iter=50,200", "--train-size", "10000", "--folds", "3", "--engine",
                                            engine], env)
@@ -194,6 +196,9 @@ def main() -> None:
     lines.append(f"1-minute load average before / after: {load_before:.2f} / {_load():.2f} (the machine's 2 cores "
                  "are shared with other engineers' jobs: figures are lower bounds of what an idle machine gives).")
     body = "\n".join(lines)
+    if args.no_write:
+        print(body)
+        return
     write_section("scale", "Past one machine: batch scoring and sweeps, local and Ray", body,
                   command="nice -n 10 python benchmarks/bench_scale.py " + " ".join(sys.argv[1:]))
     print(body)
