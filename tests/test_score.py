@@ -51,8 +51,8 @@ def _pixels_table(x: np.ndarray, ids: np.ndarray) -> pa.Table:
 
 
 @pytest.fixture(scope="session")
-def sources(tmp_path_factory: pytest.TempPathFactory, sample: tuple[np.ndarray, np.ndarray],
-            mnist_dir: Path) -> dict[str, tuple[str, str]]:
+def sources(tmp_path_factory: pytest.TempPathFactory,
+            sample: tuple[np.ndarray, np.ndarray]) -> dict[str, tuple[str, str]]:
     """One source of every kind holding the sample: kind -> (SOURCE, id column of the output)."""
     from digitlab.data import write_csv, write_idx
     from digitlab.store import Store
@@ -74,7 +74,6 @@ def sources(tmp_path_factory: pytest.TempPathFactory, sample: tuple[np.ndarray, 
         (pics / str(y[i]) / f"{i:04d}.png").write_bytes(_png(im))
     home = root / "home"
     Store(home / "digitlab.duckdb").import_arrays("scans", x, y, ids=ids)
-    os.environ.setdefault("DIGITLAB_DATA", str(mnist_dir))
     return {"parquet-folder": (str(folder), "id"), "parquet-image-bytes": (str(root / "images.parquet"), "form"),
             "idx": (str(root / "digits-idx3-ubyte"), "id"), "csv": (str(root / "digits.csv"), "id"),
             "image-folder": (str(pics), "path"), "image-glob": (str(pics / "*" / "*.png"), "path"),
