@@ -158,7 +158,6 @@ def main() -> None:
     load_before = _load()
     rows: list[list[object]] = []
     sweep_rows: list[list[object]] = []
-    loads: list[float] = []
     ceiling = 0.0
 
     def render() -> str:
