@@ -72,9 +72,10 @@ def ray_session(address: str | None = None) -> Iterator[ModuleType]:
         yield ray
         return
     target = address or os.environ.get("RAY_ADDRESS") or None
-    options = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if target is None:
+    options: dict[str, object] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if target is None:  # a Ray of our own: on the loopback interface, no dashboard
         options["include_dashboard"] = False
+        options["_node_ip_address"] = "127.0.0.1"
     try:
         ray.init(address=target, **options)
     except Exception as exc:  # Ray raises plain Exception when its processes time out starting
