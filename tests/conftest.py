@@ -104,11 +104,13 @@ def ray_local():
     """
     import logging
 
+    from digitlab.engines import LOOPBACK_ONLY
+
+    os.environ.setdefault(LOOPBACK_ONLY, "0")  # before Ray is imported: its node on 127.0.0.1 only
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
     for attempt in range(2):  # on a loaded machine Ray's processes can miss their start-up deadline once
         try:
-            ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
-                     _node_ip_address="127.0.0.1")  # on the loopback interface only
+            ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
             break
         except Exception:
             ray.shutdown()

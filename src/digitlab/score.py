@@ -442,9 +442,9 @@ def score(spec: ScoreSpec, *, settings: Settings | None = None, progress: Progre
     if spec.workers is not None and spec.workers < 1:
         raise UserError(f"--workers must be at least 1, got {spec.workers}")
     if engine == "ray":
-        from digitlab.engines import require_ray
+        from digitlab.engines import check_ray
 
-        require_ray()
+        check_ray()
     plan = plan_source(spec.source, settings=settings, partition_rows=spec.partition_rows,
                        id_column=spec.id_column)
     folder, name = resolve_model(spec.model, settings)

@@ -514,9 +514,9 @@ def _whole_pixel_block(col: pa.Array) -> np.ndarray | None:
     if values.null_count or not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
         return None
     block: np.ndarray = values.to_numpy(zero_copy_only=False).reshape(len(col), N_PIXELS)
-    if block.dtype != np.uint8 and len(block):
-        if not (np.isfinite(block).all() and block.min() >= 0 and block.max() <= 255):
-            return None
+    if block.dtype != np.uint8 and len(block) and not (
+            np.isfinite(block).all() and block.min() >= 0 and block.max() <= 255):
+        return None
     out: np.ndarray = block.astype(np.float32)
     return out
 

@@ -412,7 +412,7 @@ def sweep(spec: SweepSpec, *, settings: Settings | None = None, progress: Progre
     UserError
         A bad space, option or parameter; the CNN with ``folds``; ``engine="ray"`` without Ray.
     """
-    from digitlab.engines import check_engine, require_ray
+    from digitlab.engines import check_engine, check_ray
     from digitlab.models import make_model, model_class
     from digitlab.runs import new_run_id
 
@@ -436,7 +436,7 @@ def sweep(spec: SweepSpec, *, settings: Settings | None = None, progress: Progre
     for swept in combos:
         make_model(spec.model, **_trial_params(spec, swept))  # a bad parameter fails before any training
     if engine == "ray":
-        require_ray()
+        check_ray()
     data = _prepare(spec, settings)
     sweep_id = new_run_id("sweep")
     recording = spec.record and not spec.dry_run

@@ -14,17 +14,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 
 from digitlab.errors import DigitlabError, UserError
 
-__all__ = ["ENGINES", "RAY_INSTALL", "check_engine", "ray_available", "ray_session", "require_ray"]
+__all__ = ["ENGINES", "LOOPBACK_ONLY", "RAY_INSTALL", "check_engine", "check_ray", "ray_available", "ray_session",
+           "require_ray"]
 
 #: The engines, in the order the CLI lists them.
 ENGINES = ("local", "ray")
 #: How to get Ray: the message of ``--engine ray`` without it.
 RAY_INSTALL = "pip install 'digitlab[ray]'"
+#: Ray's switch that keeps a single-machine Ray's node on 127.0.0.1 (set to "0" before ``import ray``).
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def check_engine(engine: str) -> str:
@@ -41,6 +45,18 @@ def ray_available() -> bool:
     except UserError:
         return False
     return True
+
+
+def check_ray() -> None:
+    """Raise the :func:`require_ray` error when Ray is not installed, without importing it."""
+    import importlib.util
+
+    try:
+        found = sys.modules.get("ray", False) is not None and importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise UserError(f"--engine ray needs Ray, which is not installed (ray): {RAY_INSTALL}")
 
 
 def require_ray() -> ModuleType:
@@ -67,15 +83,17 @@ def ray_session(address: str | None = None) -> Iterator[ModuleType]:
 
     A Ray started here is shut down at the end; one already running in this process is left as it is.
     """
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    if target is None and "ray" not in sys.modules:
+        # A Ray of our own, for one machine: its node on the loopback interface (Ray reads this when imported).
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
     ray = require_ray()
     if ray.is_initialized():
         yield ray
         return
-    target = address or os.environ.get("RAY_ADDRESS") or None
     options: dict[str, object] = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if target is None:  # a Ray of our own: on the loopback interface, no dashboard
+    if target is None:
         options["include_dashboard"] = False
-        options["_node_ip_address"] = "127.0.0.1"
     try:
         ray.init(address=target, **options)
     except Exception as exc:  # Ray raises plain Exception when its processes time out starting

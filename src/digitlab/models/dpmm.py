@@ -324,9 +324,9 @@ class DPMixtureClassifier(DigitClassifier):
             check_int("n_jobs", self.n_jobs, 1)
         check_choice("engine", self.engine, ENGINES)
         if self.engine == "ray":
-            from digitlab.engines import require_ray
+            from digitlab.engines import check_ray
 
-            require_ray()  # without Ray: a UserError saying how to install it
+            check_ray()  # without Ray: a UserError saying how to install it
 
     # -- fitting ------------------------------------------------------------------------------------------------
     def fit(self, X: ArrayLike, y: ArrayLike | None = None, *,
