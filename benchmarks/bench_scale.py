@@ -88,6 +88,13 @@ def writer_ceiling(work: Path, n: int = 1_000_000, batch: int = 2048) -> float:
     return rate
 
 
+def _name(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline()) or p.name()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return ""
+
+
 def _tree_pss(root: psutil.Process) -> int:
     total = 0
     try:
@@ -110,21 +117,43 @@ def ray_daemons() -> list[psutil.Process]:
     return found
 
 
-def run_cli(args: list[str], env: dict[str, str],
-            also: list[psutil.Process] | None = None) -> tuple[dict, float, int]:
+def run_cli(args: list[str], env: dict[str, str], also: list[psutil.Process] | None = None,
+            boost_start: bool = False) -> tuple[dict, float, int]:
     """Run ``digitlab ARGS --format json``; returns its document, the wall seconds and the peak PSS of its
-    process tree (plus the trees of ``also``: a Ray started beforehand)."""
+    process tree (plus the trees of ``also``: a Ray started beforehand).
+
+    ``boost_start``: start the command at nice -19 and put its whole tree back at this script's niceness once
+    its workers are scoring (its first output file, or Ray's actors up). On a loaded machine Ray's start-up
+    agents otherwise miss the raylet's 15-second deadline; the scoring itself then runs at the same niceness as
+    the local engine's.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "digitlab", *args, "--format", "json"], env=env,
+    prefix = ["nice", "-n", str(-19 - os.nice(0))] if boost_start else []
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", "digitlab", *args, "--format", "json"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
     stop = threading.Event()
+    mine = os.nice(0)
 
     def sample() -> None:
         nonlocal peak
         root = psutil.Process(proc.pid)
+        boosted = boost_start
         while not stop.is_set():
             peak = max(peak, _tree_pss(root) + sum(_tree_pss(p) for p in also or []))
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                tree = []
+            working = sum(1 for p in tree if _name(p).startswith("ray::")
+                          and not _name(p).startswith(("ray::IDLE", "ray::DashboardAgent", "ray::RuntimeEnvAgent")))
+            if boosted and (working >= 2 or time.perf_counter() - start > 180):
+                boosted = False  # both actors (or trials) are up: back to our niceness for the work
+            if not boosted:
+                for p in tree:
+                    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                        if p.nice() != mine:
+                            p.nice(mine)
             stop.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -147,6 +176,8 @@ def main() -> None:
     ap.add_argument("--ray-address", default=None, help="Join this Ray cluster (started beforehand with `ray start "
                                                         "--head`) instead of starting Ray in each run.")
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--boost-ray-start", action="store_true",
+                    help="Start each ray run at nice -19, back to this script's niceness once its actors are up.")
     ap.add_argument("--no-write", action="store_true", help="Print the figures only (a trial run of the script).")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -168,14 +199,19 @@ def main() -> None:
                                               "--num-cpus 2`, as on a cluster, so its start is not in the wall time; "
                                               "its memory counts the CLI, the raylet, the GCS and the actors"
                                               if args.ray_address else "; Ray's start included") + "):", "",
-                 table(["images", "engine", "workers", "scoring s", "wall s", "images/s", "peak memory MiB (PSS)",
-                        "errors", "1-min load after"], rows), ""]
-        by = {(r[0], r[1]): float(str(r[5]).replace(",", "")) for r in rows}
+                 table(["images", "engine", "workers", "start s (to the first result)", "scoring s", "wall s",
+                        "images/s", "images/s once started", "peak memory MiB (PSS)", "errors", "1-min load after"],
+                       rows), ""]
+        if args.boost_ray_start:
+            lines += ["Ray's runs started at nice -19 and went back to nice 10 once both actors were up: on this "
+                      "loaded machine Ray's start-up agents otherwise miss the raylet's 15-second deadline and Ray "
+                      "does not start at all. The scoring ran at nice 10 for both engines.", ""]
+        by = {(r[0], r[1]): float(str(r[7]).replace(",", "")) for r in rows}
         for n in sizes:
             key = f"{n:,}"
             if (key, "local") in by and (key, "ray") in by:
                 lines.append(f"- {key} images: ray at {by[(key, 'ray')] / by[(key, 'local')]:.0%} of local's "
-                             "images/s.")
+                             "images/s once started.")
         lines += ["", f"Targets: ray within 25% of local; >= {TARGET_RATE:,} images/s for the bundled CNN.", ""]
         if ceiling:
             lines += [f"Writing results is not the limit on one machine: the caller's process writes and commits "
@@ -206,7 +242,8 @@ def main() -> None:
                 doc, wall, peak = run_cli(["sweep", "logreg", "--grid", "C=0.01,0.1,1,10", "--grid",
                                            "max_iter=50,200", "--train-size", "10000", "--folds", "3", "--engine",
                                            engine, *(["--address", args.ray_address]
-                                                     if engine == "ray" and args.ray_address else [])], env)
+                                                     if engine == "ray" and args.ray_address else [])], env,
+                                          boost_start=engine == "ray" and args.boost_ray_start)
                 sweep_rows.append([engine, len(doc["trials"]), doc["workers"], round(doc["seconds"], 1),
                                    round(wall, 1), round(doc["best"]["accuracy"], 4),
                                    " ".join(f"{k}={v}" for k, v in doc["best"]["params"].items())])
@@ -218,13 +255,15 @@ def main() -> None:
                 out = work / f"out-{engine}-{n}.parquet"
                 extra = ["--address", args.ray_address] if engine == "ray" and args.ray_address else []
                 doc, wall, peak = run_cli(["score", "default", str(src), "--out", str(out), "--engine", engine,
-                                           *extra], env, also=ray_daemons() if extra else None)
+                                           *extra], env, also=ray_daemons() if extra else None,
+                                          boost_start=engine == "ray" and args.boost_ray_start)
                 check = pq.read_table(out, columns=["id", "digit"])
                 assert check.num_rows == n and doc["images"] == n, (check.num_rows, doc)
                 assert len(np.unique(check["id"].to_numpy())) == n
-                rows.append([f"{n:,}", engine, doc["workers"], round(doc["seconds"], 1), round(wall, 1),
-                             f"{doc['images_per_second']:,.0f}", f"{peak / 2**20:,.0f}", doc["errors"],
-                             round(_load(), 1)])
+                steady = n / max(doc["seconds"] - doc["startup_seconds"], 1e-9)
+                rows.append([f"{n:,}", engine, doc["workers"], round(doc["startup_seconds"], 1),
+                             round(doc["seconds"], 1), round(wall, 1), f"{doc['images_per_second']:,.0f}",
+                             f"{steady:,.0f}", f"{peak / 2**20:,.0f}", doc["errors"], round(_load(), 1)])
                 print(rows[-1], flush=True)
                 shutil.rmtree(out)
             shutil.rmtree(src)

@@ -124,6 +124,8 @@ class ScoreResult:
         Partitions an earlier run had already written, left as they were.
     images_total, errors_total : int
         In the whole of ``out``, committed partitions of earlier runs included.
+    startup_seconds : float
+        From the start of the scoring to the first result row: the workers' (and Ray's) start and model loading.
     engine : str
     workers : int
     """
@@ -139,6 +141,7 @@ class ScoreResult:
     errors_total: int
     engine: str
     workers: int
+    startup_seconds: float = 0.0
 
 
 # ----------------------------------------------------------------------------------------------- scorer
@@ -456,7 +459,11 @@ def score(spec: ScoreSpec, *, settings: Settings | None = None, progress: Progre
     start = time.perf_counter()
     report("images", 0, total, per_s=0.0)
 
+    first: list[float] = []
+
     def written(rows: pa.RecordBatch | pa.Table) -> None:
+        if not first:
+            first.append(time.perf_counter() - start)
         sink.add(rows)
         elapsed = time.perf_counter() - start
         report("images", sink.images, total, per_s=round(sink.images / elapsed) if elapsed > 0 else 0.0)
@@ -482,7 +489,8 @@ def score(spec: ScoreSpec, *, settings: Settings | None = None, progress: Progre
     return ScoreResult(images=sink.images, errors=sink.errors, seconds=seconds,
                        images_per_second=sink.images / seconds if seconds > 0 and sink.images else 0.0,
                        out=sink.path, partitions=len(plan.partitions), skipped=skipped, images_total=images_total,
-                       errors_total=errors_total, engine=engine, workers=workers)
+                       errors_total=errors_total, engine=engine, workers=workers,
+                       startup_seconds=first[0] if first else seconds)
 
 
 def iter_scored(scorer: Scorer, parts: Iterable[Partition], batch_size: int,

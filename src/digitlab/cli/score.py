@@ -46,7 +46,8 @@ def score_command(
     doc = {"images": result.images, "errors": result.errors, "seconds": round(result.seconds, 3),
            "images_per_second": round(result.images_per_second, 1), "out": result.out,
            "partitions": result.partitions, "skipped": result.skipped, "images_total": result.images_total,
-           "errors_total": result.errors_total, "engine": result.engine, "workers": result.workers}
+           "errors_total": result.errors_total, "engine": result.engine, "workers": result.workers,
+           "startup_seconds": round(result.startup_seconds, 3)}
     skipped = f", {result.skipped} of {result.partitions} partitions already done" if result.skipped else ""
     emit(doc, fmt, title=f"scored {result.images} images with {model} on {result.engine} ({result.workers} "
                          f"worker{'s' if result.workers != 1 else ''}){skipped}; results in {result.out}",
