@@ -95,7 +95,7 @@ def ray_session(address: str | None = None) -> Iterator[ModuleType]:
     if target is None:
         options["include_dashboard"] = False
     try:
-        ray.init(address=target, **options)
+        ray.init(address=target or "local", **options)  # "local": a new Ray, never a stale `ray start` one
     except Exception as exc:  # Ray raises plain Exception when its processes time out starting
         if target is not None:
             raise UserError(f"cannot reach the Ray cluster at {target!r}: {exc}") from None
