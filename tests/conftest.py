@@ -110,7 +110,8 @@ def ray_local():
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
     for attempt in range(2):  # on a loaded machine Ray's processes can miss their start-up deadline once
         try:
-            ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+            ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+                     log_to_driver=False)  # "local": a new Ray, whatever an earlier `ray start` left behind
             break
         except Exception:
             ray.shutdown()
