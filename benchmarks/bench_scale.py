@@ -118,7 +118,7 @@ def ray_daemons() -> list[psutil.Process]:
 
 
 def run_cli(args: list[str], env: dict[str, str], also: list[psutil.Process] | None = None,
-            boost_start: bool = False) -> tuple[dict, float, int]:
+            boost_start: bool = False, retries: int = 3) -> tuple[dict, float, int]:
     """Run ``digitlab ARGS --format json``; returns its document, the wall seconds and the peak PSS of its
     process tree (plus the trees of ``also``: a Ray started beforehand).
 
@@ -163,6 +163,9 @@ def run_cli(args: list[str], env: dict[str, str], also: list[psutil.Process] | N
     sampler.join()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
+        if "Ray did not start" in err and boost_start and retries > 0:  # a loaded machine: Ray's start timed out
+            print(f"Ray did not start; {retries} more tries", flush=True)
+            return run_cli(args, env, also, boost_start, retries - 1)
         raise SystemExit(f"digitlab {' '.join(args)} failed ({proc.returncode}): {err.strip()[-2000:]}")
     return json.loads(out), wall, peak
 
