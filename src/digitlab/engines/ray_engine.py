@@ -83,7 +83,7 @@ def score_ray(todo: Sequence[Partition], plan: SourcePlan, folder: Path, name: s
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
-        ctx.target_max_block_size = 4 << 20  # result batches are small: hand them on as they come
+        ctx.target_max_block_size = 64 << 10  # a result batch is ~100 KB: each one is handed on as it comes
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n = max(1, min(len(todo), workers or cpus))
