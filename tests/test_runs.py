@@ -27,7 +27,7 @@ def _record(store: Store, run: str, **kw) -> str:  # type: ignore[no-untyped-def
 
 def test_new_run_id_is_kind_date_time_and_a_random_suffix() -> None:
     a, b = new_run_id("train"), new_run_id("train")
-    assert re.fullmatch(r"train-\d{8}-\d{6}-[0-9a-f]{4}", a) and a != b
+    assert re.fullmatch(r"train-\d{8}-\d{6}-[0-9a-f]{8}", a) and a != b
 
 
 def test_an_empty_or_missing_store_has_no_runs(store: Store) -> None:
@@ -43,8 +43,10 @@ def test_record_then_get_round_trips_params_and_metrics(store: Store) -> None:
     assert run.kind == "train" and run.model_name == "m" and run.model_type == "centroid"
     assert run.params == {"temperature": 2.0} and run.metrics == {"accuracy": 0.8, "mean": {"f1": 0.5}}
     assert run.where_clause == "id < 5" and run.train_seconds == 1.5 and run.accuracy == 0.8
-    assert set(run.as_dict()) == {"run", "kind", "model_name", "model_type", "params", "dataset", "where_clause",
-                                  "train_seconds", "accuracy", "metrics", "created"}
+    assert set(run.as_dict()) == {"run", "kind", "model_name", "model_version", "model_type", "params", "dataset",
+                                  "where_clause", "train_size", "sample", "seed", "data_sha256", "git_commit",
+                                  "environment", "train_seconds", "duration_seconds", "accuracy", "metrics", "epochs",
+                                  "artifacts", "created"}
 
 
 def test_predictions_are_stored_with_the_run(store: Store) -> None:
@@ -82,3 +84,79 @@ def test_a_failed_record_leaves_no_run(store: Store) -> None:
         _record(store, "train-1", ids=np.array([1]), actual=np.array([1]), predicted=np.array([1]))
     assert [r.run for r in list_runs(store)] == ["train-1"]
     assert store.query("SELECT count(*) FROM predictions").rows == [(0,)]
+
+
+def test_a_run_records_sample_seed_checksum_git_environment_epochs_and_artifacts(store: Store) -> None:
+    _record(store, "train-1", model_version=3, train_size=500, sample=500, seed=7, data_sha256="ab" * 32,
+            git="0123abc", duration_seconds=2.5, epochs=[{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}],
+            artifacts={"model": "/m/v3", "version": 3})
+    run = get_run(store, "train-1")
+    assert (run.model_version, run.train_size, run.sample, run.seed) == (3, 500, 500, 7)
+    assert run.data_sha256 == "ab" * 32 and run.git_commit == "0123abc" and run.duration_seconds == 2.5
+    assert [e["loss"] for e in run.epochs] == [0.5, 0.25] and run.artifacts["model"] == "/m/v3"
+    assert run.model_ref == "m@v3"
+    env = run.environment
+    assert env["python"] and env["numpy"] == np.__version__ and env["cores"] >= 1 and "torch" in env
+
+
+def test_an_older_store_gains_the_new_columns(store: Store) -> None:
+    with store.connect() as con:  # the runs table as digitlab wrote it before issue 17
+        con.execute("""CREATE TABLE runs (run VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, model_name VARCHAR,
+            model_type VARCHAR, params JSON, dataset VARCHAR, where_clause VARCHAR, train_seconds DOUBLE,
+            accuracy DOUBLE, metrics JSON, created TIMESTAMP)""")
+        con.execute("INSERT INTO runs VALUES ('train-old-aaaa', 'train', 'm', 'centroid', '{}', 'mnist_train', "
+                    "NULL, 1.0, 0.8, '{}', '2026-01-01 00:00:00')")
+    old = get_run(store, "train-old-aaaa")
+    assert old.model_version is None and old.epochs == [] and old.environment == {}
+    _record(store, "train-new-bbbb", seed=3)
+    assert list_runs(store)[0].run == "train-new-bbbb" and get_run(store, "bbbb").seed == 3
+
+
+def test_git_commit_is_recorded_when_there_is_a_repository_and_none_otherwise(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from digitlab.runs import git_commit
+
+    assert git_commit(tmp_path) is None  # not a repository: no error
+    if shutil.which("git") is None:
+        pytest.skip("no git program")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    assert git_commit(repo) is None  # no commit yet
+    (repo / "f").write_text("1")
+    subprocess.run([*git, "add", "f"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "c"], cwd=repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert git_commit(repo) == head
+    (repo / "f").write_text("2")
+    assert git_commit(repo) == head + "-dirty"
+
+
+def test_short_ids_are_the_shortest_unique_prefix_of_the_random_part(store: Store) -> None:
+    from digitlab.runs import short_ids
+
+    ids = ["train-20260101-000000-3fa29c1d", "train-20260101-000001-3fa2aaaa", "cv-20260102-000000-77001122",
+           "train-20260101-000002-aaaa"]
+    shorts = short_ids(ids)
+    assert shorts == {ids[0]: "3fa29", ids[1]: "3fa2a", ids[2]: "7700", ids[3]: "aaaa"}
+    for run in ids:
+        _record(store, run)
+    for run, short in shorts.items():  # compare and every command accept them
+        assert get_run(store, short).run == run
+    with pytest.raises(NotFoundError, match="ambiguous: it matches 3fa29, 3fa2a"):
+        get_run(store, "3fa2")
+
+
+def test_latest_and_latest_tilde_n_name_runs_by_recency(store: Store) -> None:
+    import time
+
+    for run in ("train-1-aaaa", "train-2-bbbb", "train-3-cccc"):
+        _record(store, run)
+        time.sleep(0.01)
+    assert [get_run(store, r).run for r in ("latest", "latest~1", "latest~2")] == [
+        "train-3-cccc", "train-2-bbbb", "train-1-aaaa"]
+    with pytest.raises(NotFoundError, match="3 run"):
+        get_run(store, "latest~3")

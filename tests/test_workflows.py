@@ -42,7 +42,7 @@ def test_train_a_centroid_on_a_small_sample(trained, settings: Settings, mnist_t
     from digitlab.runs import list_runs
     from digitlab.store import Store
 
-    assert trained.path == settings.models_dir / "c" and trained.name == "c"
+    assert trained.path == settings.models_dir / "c" / "v1" and trained.name == "c" and trained.version == 1
     assert trained.train_size == 500 and trained.sampled
     assert 0.7 < trained.evaluation.metrics["accuracy"] < 0.9 and trained.evaluation.metrics["n"] == 10000
     card = read_card(trained.path)
@@ -64,7 +64,7 @@ def test_train_a_centroid_on_a_small_sample(trained, settings: Settings, mnist_t
 def test_card_on_disk_has_the_one_shape(trained) -> None:
     doc = json.loads((trained.path / "card.json").read_text())
     assert set(doc) == set(ModelCard.__dataclass_fields__)
-    assert set(doc["train"]) == {"dataset", "n", "sha256", "where", "sample", "class_counts", "sources"}
+    assert set(doc["train"]) == {"dataset", "n", "sha256", "where", "sample", "class_counts", "sources", "calibration"}
     assert "test" in doc["metrics"] and doc["format_version"] == 2
 
 
@@ -154,7 +154,7 @@ def test_the_card_command_parses_back_to_the_same_training(cli, home: Path) -> N
     assert line == "digitlab train logreg --train-size 300 --seed 2 --C 0.5 --max-iter 5 --multi-class ovr --name lr"
     result = cli(*shlex.split(line)[1:], "--format", "json")
     assert result.exit_code == 0, result.stderr
-    card = read_card(home / "models" / "lr")
+    card = read_card(home / "models" / "lr" / "v1")
     assert card.command == line and card.params["C"] == 0.5 and card.params["multi_class"] == "ovr"
     assert train_command_line(TrainSpec(model="cnn", params={"seed": 1, "recipe": "fast", "int8": False,
                                                               "digits": (2, 3), "width": None})) == (

@@ -17,6 +17,8 @@ torch is loaded only when a CNN is.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -112,6 +114,24 @@ if TYPE_CHECKING:
     from digitlab.settings import Settings, get_settings
     from digitlab.store import Store
     from digitlab.workflows import TrainSpec, train
+
+
+class _Package(types.ModuleType):
+    """The ``digitlab`` module, whose functions ``evaluate`` and ``explain`` share their names with submodules.
+
+    Importing a submodule binds it on its package, so once anything had imported ``digitlab.evaluate``
+    (``digitlab.workflows`` does) ``digitlab.evaluate(...)`` would be a module, not the function, and a
+    notebook's call would fail depending on what ran before. The public function keeps the name; the
+    submodule stays importable as ``digitlab.evaluate`` (``from digitlab.evaluate import Evaluation``).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == f"{__name__}.{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

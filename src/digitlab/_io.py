@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text", "umask"]
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text", "stale_copies", "umask"]
 
 
 def umask() -> int:
@@ -66,8 +66,10 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield an empty temporary folder next to ``path``; on success it replaces ``path``.
 
     The folder gets mode ``0777 & ~umask``. An existing ``path`` is moved
-    aside to ``.NAME.old`` only once the new folder is complete, then removed;
-    on any exception the temporary folder is removed and ``path`` is untouched.
+    aside to a fresh ``.NAME.old.XXXX`` only once the new folder is complete,
+    then removed; on any exception the temporary folder is removed and ``path``
+    is untouched. Folders that an interrupted replace left behind
+    (:func:`stale_copies`) are removed after a successful one and never block it.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -77,14 +79,32 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp.chmod(0o777 & ~umask())
         old = None
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old)  # onto an empty folder of our own: never blocked by a leftover
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            if old is not None:
+                os.replace(old, target)
+            raise
+        for leftover in stale_copies(target):
+            shutil.rmtree(leftover, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stale_copies(path: str | os.PathLike[str]) -> list[Path]:
+    """Earlier copies of folder ``path`` that an interrupted :func:`atomic_dir` left beside it, newest first.
+
+    They are named ``.NAME.old`` (older digitlab) or ``.NAME.old.XXXX``. When
+    ``path`` itself is missing, the newest of them is the last whole copy.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        return []
+    found = [p for p in target.parent.iterdir()
+             if p.is_dir() and (p.name == f".{target.name}.old" or p.name.startswith(f".{target.name}.old."))]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -15,16 +15,21 @@ are the only places that translate.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 __all__ = [
     "DataError",
     "DataNotFoundError",
     "DigitlabError",
+    "MissingExtraError",
     "ModelError",
     "NoInkError",
     "NotFoundError",
     "ParameterError",
+    "StoreBusyError",
     "TooLargeError",
     "UserError",
+    "require_torch",
 ]
 
 
@@ -63,12 +68,45 @@ class NotFoundError(UserError):
     """A named thing (model, run, table) does not exist."""
 
 
+class StoreBusyError(UserError):
+    """Another process held the store for longer than the wait allowed (``$DIGITLAB_STORE_TIMEOUT``).
+
+    Nothing is wrong with the request: trying again later, or waiting longer, succeeds.
+    A user error (CLI exit 2) rather than an internal one; a server answers 503.
+    """
+
+
 class TooLargeError(UserError):
     """An input is larger than accepted: a picture's side or pixel count, a decompression bomb, a body."""
 
 
 class NoInkError(UserError):
     """The picture or canvas is empty or nearly empty: there is no digit to recognise."""
+
+
+class MissingExtraError(UserError):
+    """The work asked for needs an optional dependency that is not installed; the message names the extra.
+
+    ``pip install digitlab`` predicts, explains and serves with ONNX Runtime
+    only; training the CNN (and whatever else needs its float network) needs
+    PyTorch: ``pip install 'digitlab[train]'``. The CLI exits 2; the server
+    answers 501 (Not Implemented: this installation cannot do it).
+    """
+
+    def __init__(self, what: str, extra: str = "train", package: str = "torch") -> None:
+        super().__init__(f"{what} needs {package}, which is not installed: pip install 'digitlab[{extra}]'")
+        self.what = what
+        self.extra = extra
+        self.package = package
+
+
+def require_torch(what: str) -> ModuleType:
+    """The ``torch`` module, imported now; :class:`MissingExtraError` naming ``what`` if it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingExtraError(what) from None
+    return torch
 
 
 class ModelError(DigitlabError):

@@ -13,6 +13,9 @@ negative ones away. The method is the one the model declares
   :class:`~digitlab.models.base.GradientExplainer`);
 * ``"occlusion"``: any other model: the drop of the class score when each
   2x2 block of ink is blacked out, shared among the block's pixels by ink.
+  Also the CNN's when torch is not installed (``pip install digitlab``
+  without the ``train`` extra): its int8 graph scores the occluded images in
+  one batch. :attr:`Explanation.method` says which method was used.
 
 :func:`digitlab.figures.render_explanation` draws a map as a PNG: green for
 positive, red for negative, over the faint digit (``render`` here is the same
@@ -21,13 +24,13 @@ function, kept for existing callers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from digitlab.errors import ModelError, UserError
+from digitlab.errors import MissingExtraError, ModelError, UserError
 from digitlab.figures import render_explanation as render
 from digitlab.models.base import ExactExplainer, ExplanationMethod, GradientExplainer
 
@@ -48,11 +51,22 @@ class Explanation:
     contributions : ndarray of float, shape (28, 28)
     method : str
         ``"exact"``, ``"integrated_gradients"`` or ``"occlusion"``.
+    image : ndarray of uint8, shape (28, 28), optional
+        The explained image, drawn faintly under the colours when the explanation shows itself.
     """
 
     digit: int
     contributions: NDArray[np.float64]
     method: ExplanationMethod
+    image: NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
+
+    def _repr_png_(self) -> bytes:
+        from digitlab.notebook.display import explanation_png
+        return explanation_png(self)
+
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import explanation_html
+        return explanation_html(self)
 
 
 def _occlusion(estimator: DigitClassifier, x: NDArray[np.float32], digit: int,
@@ -121,8 +135,13 @@ def explain(estimator: DigitClassifier, image: ArrayLike, digit: int | None = No
         if not isinstance(estimator, GradientExplainer):
             raise ModelError(f"{type(estimator).__name__} declares integrated gradients but has no "
                              "integrated_gradients()")
-        c = np.asarray(estimator.integrated_gradients(x, digit), dtype=np.float64)[0]
+        try:
+            c = np.asarray(estimator.integrated_gradients(x, digit), dtype=np.float64)[0]
+        except MissingExtraError:  # no torch: the float network is out of reach, its int8 graph is not
+            method = "occlusion"
+            c = _occlusion(estimator, x, digit)
     else:
         c = _occlusion(estimator, x, digit)
-    return Explanation(digit, c.reshape(28, 28), method)
+    shown = np.clip(np.rint(np.nan_to_num(arr)), 0, 255).astype(np.uint8).reshape(28, 28)
+    return Explanation(digit, c.reshape(28, 28), method, shown)
 

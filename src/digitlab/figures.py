@@ -43,6 +43,7 @@ __all__ = [
     "bar_figure",
     "class_distribution_figure",
     "clusters_image",
+    "compare_figure",
     "completions_image",
     "confusion_figure",
     "explanation_image",
@@ -192,6 +193,42 @@ def learning_curve_figure(model: str, sizes: Sequence[int], accuracy: Sequence[f
     return fig
 
 
+def compare_figure(runs: Sequence[str], summary: Mapping[str, Sequence[float | None]],
+                   per_class_f1: Mapping[str, Sequence[float | None]]) -> Figure:
+    """Runs side by side (``digitlab compare --plot``): summary metrics as grouped bars, and F1 per class.
+
+    Parameters
+    ----------
+    runs : sequence of str
+        The runs' labels, in order.
+    summary : mapping of metric name to one value per run (None where a run lacks it)
+    per_class_f1 : mapping of class label to one F1 per run
+    """
+    panels = 2 if per_class_f1 else 1
+    fig = new_figure((5.5 * panels + 1, 4))
+    axes = np.atleast_1d(fig.subplots(1, panels))
+    names = list(summary)
+    width = 0.8 / max(len(runs), 1)
+    for i, run in enumerate(runs):
+        values = [_number(summary[m][i]) for m in names]
+        axes[0].bar(np.arange(len(names)) + i * width, values, width, label=run)
+    axes[0].set_xticks(np.arange(len(names)) + width * (len(runs) - 1) / 2, names, rotation=20)
+    axes[0].set_title("summary metrics")
+    axes[0].legend(fontsize=7)
+    if per_class_f1:
+        labels = list(per_class_f1)
+        for i, run in enumerate(runs):
+            axes[1].plot(labels, [_number(per_class_f1[lab][i]) for lab in labels], "o-", label=run)
+        axes[1].set_xlabel("class")
+        axes[1].set_title("F1 per class")
+        axes[1].legend(fontsize=7)
+    return fig
+
+
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
 # ------------------------------------------------------------------------------------ the report
 
 
@@ -219,8 +256,11 @@ def confusion_figure(cm: np.ndarray, labels: Sequence[object], *, log: bool = Fa
     return fig
 
 
-def misclassified_figure(ev: Evaluation, limit: int = 40) -> Figure | None:
-    """The first ``limit`` misclassified images with true → predicted label and id; None if none is wrong."""
+def misclassified_figure(ev: Evaluation, limit: int = 40, *, names: Sequence[str] | None = None) -> Figure | None:
+    """The first ``limit`` misclassified images with true → predicted label and id; None if none is wrong.
+
+    ``names`` names the classes of ``ev.classes`` in order (a binary model's "not 0" and "0").
+    """
     wrong = np.flatnonzero(ev.actual != ev.predicted)[:limit]
     if wrong.size == 0:
         return None
@@ -232,7 +272,10 @@ def misclassified_figure(ev: Evaluation, limit: int = 40) -> Figure | None:
         ax.axis("off")
     for ax, i in zip(axes.ravel(), wrong, strict=False):
         ax.imshow(ev.images[i], cmap="gray_r")
-        ax.set_title(f"{ev.actual[i]}→{ev.predicted[i]}\nid {ev.ids[i]}", fontsize=7)
+        actual, predicted = ev.actual[i], ev.predicted[i]
+        if names is not None:
+            actual, predicted = (names[int(np.searchsorted(ev.classes, v))] for v in (actual, predicted))
+        ax.set_title(f"{actual}→{predicted}\nid {ev.ids[i]}", fontsize=7)
     fig.suptitle("misclassified (true→predicted)", fontsize=9)
     return fig
 

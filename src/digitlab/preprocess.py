@@ -50,7 +50,6 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw, UnidentifiedImageError
-from scipy import ndimage as ndi
 
 from digitlab.errors import NoInkError, TooLargeError, UserError
 from digitlab.limits import DEFAULT_LIMITS, Limits
@@ -481,6 +480,8 @@ def _adjust_strokes(work: np.ndarray, width: float) -> np.ndarray:
     90th percentile are eroded (grey levels) to its median, unless that
     would erase most of the digit.
     """
+    from scipy import ndimage as ndi  # here: importing it costs a prediction more than the rest of its work
+
     if width < _THIN_BELOW:
         mask = work > 0.3 * float(work.max(initial=0.0))
         radius = (_THIN_TARGET - stroke_width(mask.astype(np.float32))) / 2.0

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from digitlab.models.base import DigitClassifier
 
-__all__ = ["weight_images", "write_report"]
+__all__ = ["class_names", "weight_images", "write_report"]
 
 #: Facts of a binary (one digit vs the rest) evaluation shown after the summary metrics.
 _BINARY_EXTRA = ("positives", "proba_pos", "proba_neg")
@@ -51,6 +51,19 @@ def weight_images(est: DigitClassifier) -> tuple[str, list[str], np.ndarray] | N
         return None
     names = [f"is {est.digit}"] if coef.shape[0] == 1 and is_binary(est) else [str(c) for c in est.classes_]
     return "coefficients per class (red +, blue -)", names, coef.reshape(-1, 28, 28)
+
+
+def class_names(ev: Evaluation, est: DigitClassifier | None = None) -> list[str]:
+    """The names of the evaluation's classes, in order: the digits, or for a binary model ``"not D"`` and ``"D"``.
+
+    A binary (one digit vs the rest) model's classes are 0 and 1, which read as
+    the digits 0 and 1; they are named by the digit the model detects instead.
+    """
+    classes = [str(c) for c in ev.metrics["classes"]]
+    if not ev.binary:
+        return classes
+    digit = getattr(est, "digit", None)
+    return [f"not {digit}", str(digit)] if digit is not None else ["rest", "digit"]
 
 
 def write_report(directory: str | os.PathLike[str], ev: Evaluation, *, title: str,
@@ -80,10 +93,10 @@ def write_report(directory: str | os.PathLike[str], ev: Evaluation, *, title: st
     out.mkdir(parents=True, exist_ok=True)
     drawn: list[tuple[str, str, Figure | None]] = []
     cm = np.asarray(ev.metrics["confusion"])
-    labels = list(ev.metrics["classes"])
+    labels = class_names(ev, est)
     drawn.append(("confusion.png", "Confusion matrix", figures.confusion_figure(cm, labels)))
     drawn.append(("confusion_log.png", "Confusion matrix, log scale", figures.confusion_figure(cm, labels, log=True)))
-    drawn.append(("misclassified.png", "Misclassified images", figures.misclassified_figure(ev)))
+    drawn.append(("misclassified.png", "Misclassified images", figures.misclassified_figure(ev, names=labels)))
     drawn.append(("probabilities.png", "Predicted probabilities", figures.probabilities_figure(ev)))
     if train_counts:
         drawn.append(("train_distribution.png", "Training class distribution",
@@ -99,7 +112,8 @@ def write_report(directory: str | os.PathLike[str], ev: Evaluation, *, title: st
 
     m = ev.metrics
     esc = html.escape
-    head = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in (info or {}).items())
+    facts = {**(info or {}), **({"classes": " vs ".join(reversed(labels))} if ev.binary else {})}
+    head = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
     shown = {**summary(m), **({k: m[k] for k in _BINARY_EXTRA if k in m} if ev.binary else {})}
     head += "".join(f"<tr><th>{esc(k)}</th><td>{v:.4f}</td></tr>" if isinstance(v, float) else
                     f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in shown.items())

@@ -17,6 +17,12 @@ reports through ``progress(key, completed, total, **info)``
 (:data:`~digitlab.models.base.ProgressFn`); models that declare
 ``fit_progress`` report their own steps, the others one ``"train"`` step.
 
+:func:`train` holds out a stratified, seeded part of the training selection
+(``TrainSpec.calibration``, 5 % by default) and fits only the model's
+temperature on it (:meth:`~digitlab.models.base.DigitClassifier.calibrate`),
+so the probabilities mean what they say; ``card.train.calibration`` records
+the split and the temperature, and the test metrics include ``ece``.
+
 Every saved model gets the same :class:`~digitlab.models.card.ModelCard`,
 whoever trained it: its ``train.sha256`` is :func:`data_checksum` of the
 training images and labels, ``metrics["test"]`` the MNIST test metrics and
@@ -28,10 +34,12 @@ This module never imports :mod:`digitlab.cli` or :mod:`digitlab.serve`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import os
 import platform
 import shlex
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,8 +54,20 @@ from digitlab.errors import NotFoundError, ParameterError, UserError
 from digitlab.evaluate import Evaluation, evaluate, summary
 from digitlab.models import make_model, model_class, model_name_of
 from digitlab.models.base import CheckpointFit, DigitClassifier, ProgressFit, ProgressFn
+from digitlab.models.base import softmax as _softmax
 from digitlab.models.card import CARD_FILE, ModelCard, TrainingData, read_card, utc_now
-from digitlab.models.io import BUNDLED, MODEL_NAME, check_model_name, load_model, model_path, save_model
+from digitlab.models.io import (
+    BUNDLED,
+    MODEL_NAME,
+    check_model_name,
+    check_writable,
+    load_model,
+    model_path,
+    model_versions,
+    parse_model_ref,
+    reserve_version,
+    save_model,
+)
 from digitlab.settings import Settings, get_settings
 
 __all__ = [
@@ -79,7 +99,9 @@ DRY_RUN_SIZE = 1000
 TEST_DATASET = "mnist_test"
 #: Options of ``digitlab train`` itself: a model parameter of the same name is written ``--set key=value``.
 _TRAIN_OPTIONS = frozenset({"table", "where", "train_size", "seed", "name", "out", "folds", "resume", "checkpoint_dir",
-                            "dry_run", "set", "format", "f", "data_dir", "home", "help"})
+                            "dry_run", "set", "format", "f", "data_dir", "home", "help", "calibration"})
+#: Fraction of the training selection :func:`train` holds out to calibrate probabilities (``TrainSpec.calibration``).
+CALIBRATION_FRACTION = 0.05
 
 
 def _quiet(key: str, completed: float, total: float | None = None, **info: object) -> None:
@@ -133,7 +155,8 @@ class TrainSpec:
         Seed of the sample (0 when None). When given it is also the model's
         ``random_state`` or ``seed`` parameter, unless ``params`` sets that.
     name : str, optional
-        Save as ``models/NAME`` (default: the folder name of ``out``, else ``model``).
+        Save as the next version of ``models/NAME`` (``models/NAME/vN``; default:
+        the folder name of ``out``, else ``model``).
     out : path-like, optional
         Save into this folder instead of ``models/NAME``.
     save : bool, default=True
@@ -153,6 +176,12 @@ class TrainSpec:
         The command line recorded on the card; default :func:`train_command_line`.
     notes : mapping, optional
         Extra facts for ``card.notes``.
+    calibration : float, default=CALIBRATION_FRACTION
+        Fraction (in [0, 0.5)) of the training selection held out, stratified
+        by label and seeded by ``seed``, to fit the model's temperature; the
+        model is fitted on the rest and nothing else is refitted. 0 calibrates
+        nothing; so does a selection with fewer than 2 images of some label
+        (the card's ``train.calibration`` then says why).
     """
 
     model: str
@@ -170,6 +199,7 @@ class TrainSpec:
     resume: bool = False
     command: str | None = None
     notes: Mapping[str, Any] = field(default_factory=dict)
+    calibration: float = CALIBRATION_FRACTION
 
     @property
     def model_name(self) -> str:
@@ -198,10 +228,12 @@ class TrainResult:
         The model folder; None when not saved (``save=False`` or a dry run).
     run : str or None
         The recorded run; None when not recorded.
+    version : int or None
+        The version saved (``models/NAME/vN``); None with ``out`` or when not saved.
     train_seconds : float
         Wall time of ``fit``.
     train_size : int
-        Training images.
+        Training images (the selection, calibration hold-out included: see ``card.train.calibration``).
     sampled : bool
         Whether they are a stratified sample.
     dry_run : bool
@@ -217,6 +249,7 @@ class TrainResult:
     train_size: int
     sampled: bool
     dry_run: bool = False
+    version: int | None = None
 
     @property
     def test_summary(self) -> dict[str, Any]:
@@ -231,7 +264,7 @@ class EvaluateSpec:
     Attributes
     ----------
     name : str
-        A saved model's name (``default`` is the bundled model).
+        A saved model's name, its latest version, or ``NAME@vN`` (``default`` is the bundled model).
     dataset : str, default="mnist_test"
         ``mnist_test``, ``mnist_train``, a store table or a data file or folder.
     where : str, optional
@@ -264,6 +297,8 @@ class EvaluateResult:
     run : str or None
     report : Path or None
         ``index.html`` of the report, when written.
+    version : int or None
+        The version measured (None for the bundled model).
     """
 
     name: str
@@ -273,6 +308,7 @@ class EvaluateResult:
     where: str | None
     run: str | None
     report: Path | None
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -341,6 +377,8 @@ class LearningCurveSpec:
         Seed of the samples, and the model's ``random_state``/``seed`` unless ``params`` sets it.
     plot : path-like, optional
         Write the PNG plot (:func:`digitlab.figures.learning_curve_figure`) here.
+    record : bool, default=True
+        Record a ``curve`` run (the points, the plot) in the store.
     """
 
     model: str
@@ -348,6 +386,7 @@ class LearningCurveSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     plot: str | os.PathLike[str] | None = None
+    record: bool = True
 
 
 @dataclass(frozen=True)
@@ -371,12 +410,15 @@ class LearningCurveResult:
         The parameters given to every fit.
     points : tuple of CurvePoint
     plot : Path or None
+    run : str or None
+        The recorded ``curve`` run.
     """
 
     model: str
     params: dict[str, Any]
     points: tuple[CurvePoint, ...]
     plot: Path | None
+    run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -447,6 +489,37 @@ def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressF
     return time.perf_counter() - start
 
 
+def calibration_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Rows to fit on and rows to calibrate on: a stratified, seeded hold-out of ``fraction`` of ``labels``.
+
+    Returns
+    -------
+    fit_rows, calibration_rows : ndarray of int
+        Sorted; no calibration rows when ``fraction`` is 0 or the split is impossible.
+    reason : str or None
+        Why nothing is held out, when nothing is.
+
+    Raises
+    ------
+    UserError
+        ``fraction`` is not in [0, 0.5).
+    """
+    if not 0 <= fraction < 0.5:
+        raise UserError(f"calibration must be a fraction in [0, 0.5), got {fraction!r}")
+    rows = np.arange(len(labels))
+    if fraction == 0:
+        return rows, rows[:0], "calibration fraction 0"
+    _, counts = np.unique(labels, return_counts=True)
+    size = round(fraction * len(labels))
+    if counts.min() < 2 or size < len(counts):
+        return rows, rows[:0], (f"too few images to hold out {fraction:g} of them with every label "
+                                f"({len(labels)} images, the rarest label has {counts.min()})")
+    from sklearn.model_selection import train_test_split
+
+    fit_rows, cal_rows = train_test_split(rows, test_size=size, stratify=labels, random_state=seed)
+    return np.sort(fit_rows), np.sort(cal_rows), None
+
+
 def _class_counts(labels: np.ndarray) -> dict[str, int]:
     values, counts = np.unique(labels, return_counts=True)
     return {str(v): int(n) for v, n in zip(values, counts, strict=True)}
@@ -471,6 +544,29 @@ def _test_metrics(est: DigitClassifier, ev: Evaluation, seconds: float) -> dict[
     return test
 
 
+def _calibrate(est: DigitClassifier, images: np.ndarray, labels: np.ndarray, fraction: float, seed: int,
+               reason: str | None) -> dict[str, Any]:
+    """Fit ``est``'s temperature on the held-out ``images``; what ``card.train.calibration`` records."""
+    if reason is not None:
+        return {"n": 0, "fraction": fraction, "seed": seed, "skipped": reason}
+    from digitlab.evaluate import expected_calibration_error
+    from digitlab.models.calibration import brier, nll
+
+    flat = images.reshape(len(images), -1)
+    y_idx = est.calibration_target(labels)
+    before = est.calibration_logits(flat)
+    fitted_before = float(est.temperature_)
+    est.calibrate(flat, labels)
+    after = float(est.temperature_)
+    return {"n": len(labels), "fraction": fraction, "seed": seed, "sha256": data_checksum(images, labels),
+            "method": "temperature (Brier score)", "temperature": round(after, 6),
+            "brier_before": round(brier(before, y_idx, fitted_before), 6),
+            "brier_after": round(brier(before, y_idx, after), 6),
+            "nll_before": round(nll(before, y_idx, fitted_before), 6), "nll_after": round(nll(before, y_idx, after), 6),
+            "ece_before": round(expected_calibration_error(_softmax(before / fitted_before), y_idx), 6),
+            "ece_after": round(expected_calibration_error(_softmax(before / after), y_idx), 6)}
+
+
 def _machine(est: DigitClassifier) -> str:
     """Where the model was trained: cores, architecture, and the threads it used."""
     parts = [f"{os.cpu_count()} cores", platform.machine()]
@@ -484,6 +580,21 @@ def _machine(est: DigitClassifier) -> str:
     elif "n_jobs" in params:
         parts.append(f"n_jobs {params['n_jobs'] or 'all cores'}")
     return ", ".join(parts)
+
+
+def _epochs(est: DigitClassifier) -> list[dict[str, Any]]:
+    """Per-epoch metrics of a model that trains in epochs (the CNN's ``history_``), else none."""
+    history = getattr(est, "history_", None) if est.fit_checkpoints else None
+    return [dict(h) for h in history] if history else []
+
+
+def _model_version(ref: str, settings: Settings) -> tuple[str, int | None]:
+    """The name and version a model reference means: ``NAME@vN`` as given, ``NAME`` its latest (None: bundled)."""
+    name, version = parse_model_ref(ref)
+    if version is None:
+        versions = model_versions(name, settings.models_dir)
+        version = max(versions) if versions else None
+    return name, version
 
 
 def _mixture_notes(est: DigitClassifier) -> dict[str, Any]:
@@ -523,6 +634,8 @@ def train_command_line(spec: TrainSpec) -> str:
         parts += ["--train-size", str(spec.train_size)]
     if spec.seed is not None:
         parts += ["--seed", str(spec.seed)]
+    if spec.calibration != CALIBRATION_FRACTION:
+        parts += ["--calibration", f"{spec.calibration:g}"]
     for key, value in spec.params.items():
         if value is None:
             continue
@@ -556,12 +669,13 @@ def resolve_model(name_or_folder: str | os.PathLike[str], settings: Settings | N
     """
     settings = settings or get_settings()
     text = os.fspath(name_or_folder)
-    if MODEL_NAME.match(text) and ((settings.models_dir / text / CARD_FILE).is_file() or text == BUNDLED):
+    base = text.partition("@")[0]
+    if MODEL_NAME.match(base) and (model_versions(base, settings.models_dir) or base == BUNDLED):
         return model_path(text, settings.models_dir), text
     folder = Path(text).expanduser()
     if (folder / CARD_FILE).is_file():
         return folder, folder.resolve().name
-    if MODEL_NAME.match(text):
+    if MODEL_NAME.match(base):
         return model_path(text, settings.models_dir), text  # raises NotFoundError listing the known models
     raise NotFoundError(f"{text!r} is neither a saved model's name nor a model folder (a folder with {CARD_FILE})")
 
@@ -593,9 +707,10 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
         ``checkpoint_dir`` for a model that does not checkpoint.
     """
     from digitlab import __version__
-    from digitlab.runs import new_run_id, record_run
+    from digitlab.runs import git_commit, new_run_id, stage_run
     from digitlab.store import Store
 
+    began = time.perf_counter()
     settings = settings or get_settings()
     report = progress or _quiet
     cls = model_class(spec.model)
@@ -605,14 +720,26 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     est = make_model(spec.model, **_model_params(spec.model, spec.params, spec.seed, dry_run=spec.dry_run))
     name = spec.model_name
     saving = spec.save and not spec.dry_run
-    if saving and spec.out is None:
+    recording = spec.record and not spec.dry_run
+    store = Store(settings.store_path)
+    # Everything that can be refused is refused before any work: the name, and folders that cannot be written.
+    if spec.out is None and (saving or spec.name is not None):
         check_model_name(name)
+    if saving:
+        check_writable(Path(spec.out).parent if spec.out is not None else settings.models_dir, "models folder")
+    if recording:
+        check_writable(store.path.parent, "store's folder")
     images, labels, ids = load_dataset(settings, spec.dataset, spec.where)
     sample_seed = 0 if spec.seed is None else spec.seed
     size = min(spec.train_size or DRY_RUN_SIZE, DRY_RUN_SIZE) if spec.dry_run else spec.train_size
     if size is not None:
         keep = stratified_sample(labels, size, sample_seed)
         images, labels, ids = images[keep], labels[keep], ids[keep]
+    fit_rows, cal_rows, no_calibration = calibration_split(labels, float(spec.calibration), sample_seed)
+    selection = TrainingData(dataset=spec.dataset, n=len(labels), sha256=data_checksum(images, labels),
+                             where=spec.where, sample=size, class_counts=_class_counts(labels))
+    cal_x, cal_y = images[cal_rows], labels[cal_rows]
+    images, labels = images[fit_rows], labels[fit_rows]
     checkpoint_dir = None
     if cls.fit_checkpoints:
         if spec.checkpoint_dir is not None:
@@ -620,42 +747,65 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
         elif not spec.dry_run:
             checkpoint_dir = settings.models_dir / ".checkpoints" / name
 
+    # The test set is read before the fit: after it, nothing but the store's write can wait or fail.
+    test_x, test_y, test_ids = load_dataset(settings, TEST_DATASET, None)
+    if spec.dry_run:
+        test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
     seconds = _fit(est, images.reshape(len(images), -1), labels, report, checkpoint_dir=checkpoint_dir,
                    resume=spec.resume)
     if spec.resume and est.fit_checkpoints:  # the epochs run before the interruption count too
         history = getattr(est, "history_", None) or []
         seconds = float(sum(h.get("seconds", 0.0) for h in history)) or seconds
-    test_x, test_y, test_ids = load_dataset(settings, TEST_DATASET, None)
-    if spec.dry_run:
-        test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
+    calibration = _calibrate(est, cal_x, cal_y, float(spec.calibration), sample_seed, no_calibration)
     start = time.perf_counter()
     ev = evaluate(est, test_x, test_y, test_ids, progress=report)
     test = _test_metrics(est, ev, time.perf_counter() - start)
 
-    recording = spec.record and not spec.dry_run
     run = new_run_id("train") if recording else None
     notes = {**_FAMILY_NOTES.get(est.family, lambda e: {})(est), **spec.notes}
+    checksum = selection.sha256
     card = ModelCard(
         model=spec.model, created=utc_now(), digitlab_version=__version__,
         command=spec.command or train_command_line(spec), seed=sample_seed, run=run,
-        train=TrainingData(dataset=spec.dataset, n=len(labels), sha256=data_checksum(images, labels),
-                           where=spec.where, sample=size, class_counts=_class_counts(labels)),
+        train=dataclasses.replace(selection, calibration=calibration),
         train_seconds=round(seconds, 3), machine=_machine(est), metrics={"test": test}, notes=notes)
     path: Path | None = None
-    if spec.dry_run:  # the model must save and load back; nothing is kept
-        with tempfile.TemporaryDirectory() as tmp:
-            card = load_model(save_model(est, Path(tmp) / name, card), name=name).card
+    # The run is staged beside the store before the model is saved and recorded after: a busy store (or a
+    # failed save) never leaves a saved model without its run; a staged run is recorded by the next write.
+    version: int | None = None
+    target: Path | None = None
+    if saving and spec.out is not None:
+        target = Path(spec.out)
     elif saving:
-        path = save_model(est, Path(spec.out) if spec.out is not None else settings.models_dir / name, card)
-        card = read_card(path)
+        target, version = reserve_version(settings.models_dir, name)
+    staged = None
     if run is not None:
-        record_run(Store(settings.store_path), run=run, kind="train", model_name=name if saving else None,
-                   model_type=spec.model, params=est.get_params(), dataset=spec.dataset, where=spec.where,
-                   train_seconds=seconds, accuracy=ev.metrics["accuracy"], metrics=ev.metrics, ids=ev.ids,
-                   actual=ev.actual, predicted=ev.predicted, probability=ev.probability)
+        artifacts = {} if target is None else {"model": str(target), **({"version": version} if version else {})}
+        staged = stage_run(store, run=run, kind="train", model_name=name if saving else None,
+                           model_version=version, model_type=spec.model, params=est.get_params(),
+                           dataset=spec.dataset, where=spec.where, train_seconds=seconds,
+                           accuracy=ev.metrics["accuracy"], metrics=ev.metrics, ids=ev.ids, actual=ev.actual,
+                           predicted=ev.predicted, probability=ev.probability, train_size=selection.n, sample=size,
+                           seed=sample_seed, data_sha256=checksum, git=git_commit(),
+                           duration_seconds=time.perf_counter() - began, epochs=_epochs(est), artifacts=artifacts)
+    try:
+        if spec.dry_run:  # the model must save and load back; nothing is kept
+            with tempfile.TemporaryDirectory() as tmp:
+                card = load_model(save_model(est, Path(tmp) / name, card), name=name).card
+        elif target is not None:
+            path = save_model(est, target, card)
+            card = read_card(path)
+    except BaseException:
+        if staged is not None:
+            shutil.rmtree(staged.path, ignore_errors=True)
+        if version is not None and target is not None and not (target / "card.json").is_file():
+            shutil.rmtree(target, ignore_errors=True)  # the claimed version number is given back
+        raise
+    if staged is not None:
+        store.flush(staged)
     return TrainResult(estimator=est, card=card, evaluation=ev, name=name, path=path, run=run,
-                       train_seconds=seconds, train_size=len(labels), sampled=size is not None,
-                       dry_run=spec.dry_run)
+                       train_seconds=seconds, train_size=selection.n, sampled=size is not None,
+                       dry_run=spec.dry_run, version=version)
 
 
 def evaluate_saved(spec: EvaluateSpec, *, settings: Settings | None = None,
@@ -669,31 +819,41 @@ def evaluate_saved(spec: EvaluateSpec, *, settings: Settings | None = None,
     ModelError
         The saved model is corrupt or of an unknown format.
     """
-    from digitlab.runs import new_run_id, record_run
+    from digitlab.runs import git_commit, new_run_id, record_run
     from digitlab.store import Store
 
+    began = time.perf_counter()
     settings = settings or get_settings()
-    loaded = load_model(model_path(spec.name, settings.models_dir), name=spec.name)
+    name, version = _model_version(spec.name, settings)
+    folder = model_path(spec.name, settings.models_dir)
+    loaded = load_model(folder, name=spec.name)
     images, labels, ids = load_dataset(settings, spec.dataset, spec.where)
     ev = evaluate(loaded.estimator, images, labels, ids, progress=progress)
     card = loaded.card
-    run = None
-    if spec.record:
-        run = record_run(Store(settings.store_path), run=new_run_id("evaluate"), kind="evaluate",
-                         model_name=spec.name, model_type=card.model, params=dict(card.params),
-                         dataset=spec.dataset, where=spec.where, train_seconds=card.train_seconds,
-                         accuracy=ev.metrics["accuracy"], metrics=ev.metrics, ids=ev.ids, actual=ev.actual,
-                         predicted=ev.predicted, probability=ev.probability)
+    run = new_run_id("evaluate") if spec.record else None
     index = None
     if spec.report is not None:
         from digitlab.report import write_report
 
-        index = write_report(spec.report, ev, title=f"{spec.name} on {spec.dataset}", est=loaded.estimator,
+        shown = f"{name}@v{version}" if version is not None else name
+        index = write_report(spec.report, ev, title=f"{shown} on {spec.dataset}", est=loaded.estimator,
                              train_counts=card.train.class_counts if card.train is not None else None,
-                             info={"model": spec.name, "type": card.model, "dataset": spec.dataset,
+                             info={"model": shown, "type": card.model, "dataset": spec.dataset,
                                    "where": spec.where or "", "run": run or ""})
+    if run is not None:
+        artifacts: dict[str, Any] = {"model": str(folder), **({"version": version} if version else {})}
+        if index is not None:
+            artifacts["report"] = str(index)
+        record_run(Store(settings.store_path), run=run, kind="evaluate", model_name=name, model_version=version,
+                   model_type=card.model, params=dict(card.params), dataset=spec.dataset, where=spec.where,
+                   train_seconds=card.train_seconds, accuracy=ev.metrics["accuracy"], metrics=ev.metrics,
+                   ids=ev.ids, actual=ev.actual, predicted=ev.predicted, probability=ev.probability,
+                   train_size=card.train.n if card.train is not None else None,
+                   sample=card.train.sample if card.train is not None else None, seed=card.seed,
+                   data_sha256=card.train.sha256 if card.train is not None else None, git=git_commit(),
+                   duration_seconds=time.perf_counter() - began, artifacts=artifacts)
     return EvaluateResult(name=spec.name, card=card, evaluation=ev, dataset=spec.dataset, where=spec.where, run=run,
-                          report=index)
+                          report=index, version=version)
 
 
 def cross_validate(spec: CrossValidateSpec, *, settings: Settings | None = None,
@@ -710,9 +870,10 @@ def cross_validate(spec: CrossValidateSpec, *, settings: Settings | None = None,
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold
 
-    from digitlab.runs import new_run_id, record_run
+    from digitlab.runs import git_commit, new_run_id, record_run
     from digitlab.store import Store
 
+    began = time.perf_counter()
     settings = settings or get_settings()
     report = progress or _quiet
     if spec.folds < 2:
@@ -746,7 +907,9 @@ def cross_validate(spec: CrossValidateSpec, *, settings: Settings | None = None,
         run = record_run(Store(settings.store_path), run=new_run_id("cv"), kind="cv", model_name=None,
                          model_type=spec.model, params=params, dataset=spec.dataset, where=spec.where,
                          train_seconds=mean.get("train_seconds"), accuracy=mean["accuracy"],
-                         metrics={"folds": per_fold, "mean": mean, "std": std})
+                         metrics={"folds": per_fold, "mean": mean, "std": std}, train_size=len(labels),
+                         sample=spec.train_size, seed=seed, data_sha256=data_checksum(images, labels),
+                         git=git_commit(), duration_seconds=time.perf_counter() - began)
     return CrossValidateResult(model=spec.model, params=params, n=len(labels), folds=tuple(per_fold), mean=mean,
                                std=std, run=run)
 
@@ -762,6 +925,10 @@ def learning_curve(spec: LearningCurveSpec, *, settings: Settings | None = None,
     UserError
         No size, or a size that is not positive.
     """
+    from digitlab.runs import git_commit, new_run_id, record_run
+    from digitlab.store import Store
+
+    began = time.perf_counter()
     settings = settings or get_settings()
     report = progress or _quiet
     sizes = [int(s) for s in spec.sizes]
@@ -789,7 +956,18 @@ def learning_curve(spec: LearningCurveSpec, *, settings: Settings | None = None,
         fig = figures.learning_curve_figure(spec.model, [p.size for p in points], [p.accuracy for p in points],
                                             [p.fit_seconds for p in points])
         plot = figures.save_figure(fig, spec.plot, dpi=90)
-    return LearningCurveResult(model=spec.model, params=params, points=tuple(points), plot=plot)
+    run = None
+    if spec.record:
+        rows = [{"size": p.size, "accuracy": p.accuracy, "fit_seconds": p.fit_seconds,
+                 "predict_seconds": p.predict_seconds} for p in points]
+        run = record_run(Store(settings.store_path), run=new_run_id("curve"), kind="curve", model_name=None,
+                         model_type=spec.model, params=make_model(spec.model, **params).get_params(),
+                         dataset="mnist_train", where=None, train_seconds=sum(p.fit_seconds for p in points),
+                         accuracy=points[-1].accuracy, metrics={"points": rows, "sizes": [p.size for p in points]},
+                         train_size=points[-1].size, seed=spec.seed, git=git_commit(),
+                         duration_seconds=time.perf_counter() - began,
+                         artifacts={"plot": str(plot)} if plot is not None else {})
+    return LearningCurveResult(model=spec.model, params=params, points=tuple(points), plot=plot, run=run)
 
 
 def requantize(spec: RequantizeSpec, *, settings: Settings | None = None,

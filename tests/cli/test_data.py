@@ -88,3 +88,88 @@ def test_images_variance_mask_in_library(mnist_train):
     from digitlab.explore import variance_mask
     assert int(variance_mask(mnist_train[0]).sum()) == 522
     assert variance_mask(np.zeros((3, 28, 28))).sum() == 0
+
+
+def test_import_of_a_csv_with_one_bad_label_exits_2_naming_the_record(cli, tmp_path, mnist_test):
+    labels = mnist_test[1][:50].copy()
+    labels[9] = 10
+    write_csv(tmp_path / "bad.csv", mnist_test[0][:50], labels)
+    r = cli("data", "import", tmp_path / "bad.csv", "--name", "t")
+    assert r.exit_code == 2, r.output
+    assert "bad.csv, record 9: label must be 0-9, got 10" in r.stderr and "Traceback" not in r.stderr
+    assert cli("sql", "SELECT count(*) FROM t").exit_code == 2  # nothing was imported
+
+
+def test_import_of_an_ambiguous_csv_asks_for_label(cli, tmp_path, mnist_test):
+    x, y = mnist_test[0][:30].copy(), mnist_test[1][:30]
+    x[:, 27, 27] = (y + 1) % 10
+    write_csv(tmp_path / "amb.csv", x, y)
+    r = cli("data", "import", tmp_path / "amb.csv", "--name", "t")
+    assert r.exit_code == 2 and "--label first or --label last" in r.stderr
+    r = cli("data", "import", tmp_path / "amb.csv", "--name", "t", "--label", "first", "-f", "json")
+    assert r.exit_code == 0, r.output
+    got = json.loads(cli("sql", "SELECT label FROM t ORDER BY id", "-f", "json").stdout)["rows"]
+    assert [row["label"] for row in got] == y.tolist()
+
+
+def test_import_refuses_to_replace_a_table_without_replace(cli, tmp_path, mnist_test):
+    write_csv(tmp_path / "a.csv", mnist_test[0][:20], mnist_test[1][:20])
+    write_csv(tmp_path / "b.csv", mnist_test[0][:5], mnist_test[1][:5])
+    assert cli("data", "import", tmp_path / "a.csv", "--name", "mine").exit_code == 0
+    r = cli("data", "import", tmp_path / "b.csv", "--name", "mine")
+    assert r.exit_code == 2 and "already has a table 'mine'; pass --replace" in r.stderr
+    assert json.loads(cli("sql", "SELECT count(*) AS n FROM mine", "-f", "json").stdout)["rows"][0]["n"] == 20
+    assert cli("data", "import", tmp_path / "b.csv", "--name", "mine", "--replace").exit_code == 0
+    assert json.loads(cli("sql", "SELECT count(*) AS n FROM mine", "-f", "json").stdout)["rows"][0]["n"] == 5
+
+
+def test_import_gzipped_csv_and_hugging_face_parquet(cli, tmp_path, mnist_test):
+    import gzip
+
+    from digitlab.data import write_parquet
+
+    x, y = mnist_test[0][:25], mnist_test[1][:25]
+    write_csv(tmp_path / "digits_data.csv", x, y, label="last", header=True)
+    (tmp_path / "digits_data.csv.gz").write_bytes(gzip.compress((tmp_path / "digits_data.csv").read_bytes()))
+    r = cli("data", "import", tmp_path / "digits_data.csv.gz", "--name", "mldb", "-f", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["tables"] == {"mldb": 25}
+    write_parquet(tmp_path / "hf.bin", x, y)  # a name that says nothing: --format parquet
+    r = cli("data", "import", tmp_path / "hf.bin", "--name", "hf", "--format", "parquet", "-f", "json")
+    assert r.exit_code == 0, r.output
+    same = cli("sql", "SELECT count(*) AS n FROM hf JOIN mldb USING (id) WHERE hf.pixels = mldb.pixels "
+                      "AND hf.label = mldb.label", "-f", "json")
+    assert json.loads(same.stdout)["rows"][0]["n"] == 25
+
+
+def test_bad_data_files_exit_2(cli, tmp_path):
+    import struct
+
+    from PIL import Image
+
+    (tmp_path / "huge-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x04" + struct.pack(">4I", *[0xFFFFFFFF] * 4))
+    (tmp_path / "huge-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + struct.pack(">I", 1) + b"\x01")
+    np.savez(tmp_path / "s.npz", x=np.zeros((2, 28, 28), np.uint8), y=np.array(["a", "b"]))
+    (tmp_path / "imgs" / "4").mkdir(parents=True)
+    Image.new("RGB", (28, 28)).convert("LAB").save(tmp_path / "imgs" / "4" / "x.tif")
+    for path in ("huge-images-idx3-ubyte", "s.npz", "imgs"):
+        r = cli("data", "import", tmp_path / path, "--name", "t")
+        assert r.exit_code == 2, (path, r.output)
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_sql_is_read_only_unless_write(cli):
+    assert cli("data", "import", "mnist").exit_code == 0
+    r = cli("sql", "SELECT 1; DROP TABLE mnist_test")
+    assert r.exit_code == 2 and "read-only" in r.stderr and "--write" in r.stderr
+    assert json.loads(cli("sql", "SELECT count(*) AS n FROM mnist_test", "-f", "json").stdout)["rows"][0]["n"] == 10000
+    r = cli("sql", "CREATE TABLE notes AS SELECT 1 AS x", "--write")
+    assert r.exit_code == 0, r.output
+    assert cli("sql", "INSTALL httpfs").exit_code == 2
+
+
+def test_where_with_a_file_function_exits_2(cli):
+    r = cli("train", "centroid", "--where", "id IN (SELECT * FROM read_csv('/etc/passwd'))", "--dry-run")
+    assert r.exit_code == 2 and "table function read_csv()" in r.stderr
+    r = cli("train", "centroid", "--where", "label = 1; DROP TABLE x", "--dry-run")
+    assert r.exit_code == 2 and "without ';'" in r.stderr

@@ -56,3 +56,29 @@ def test_count_mismatch(tmp_path):
     write_idx(tmp_path / "l", np.array([3], np.uint8))
     with pytest.raises(DataError, match="1 labels for 2 images"):
         read_idx_pair(tmp_path / "i", tmp_path / "l")
+
+
+def test_header_sizes_overflowing_int64_are_a_data_error(tmp_path):
+    import struct
+
+    (tmp_path / "huge").write_bytes(b"\x00\x00\x08\x04" + struct.pack(">4I", *[0xFFFFFFFF] * 4) + b"\x00" * 64)
+    with pytest.raises(DataError, match="truncated IDX data"):
+        read_idx(tmp_path / "huge")
+    (tmp_path / "huge.gz").write_bytes(gzip.compress((tmp_path / "huge").read_bytes()))
+    with pytest.raises(DataError, match=r"more than a gzip file of .* bytes can hold"):
+        read_idx(tmp_path / "huge.gz")
+
+
+def test_a_gzip_expanding_past_its_header_is_capped(tmp_path):
+    header = b"\x00\x00\x08\x01" + (2).to_bytes(4, "big") + b"\x03\x04"
+    (tmp_path / "bomb.gz").write_bytes(gzip.compress(header + b"\x00" * 20_000_000))  # 20 MB of zeros after
+    with pytest.raises(DataError, match="more data than its IDX header declares"):
+        read_idx(tmp_path / "bomb.gz")
+
+
+def test_a_truncated_gzip_names_the_record(tmp_path):
+    write_idx(tmp_path / "x.gz", np.zeros((5, 28, 28), np.uint8))
+    raw = gzip.decompress((tmp_path / "x.gz").read_bytes())
+    (tmp_path / "x.gz").write_bytes(gzip.compress(raw[: len(raw) - 784 - 10]))
+    with pytest.raises(DataError, match="record 3: truncated IDX data"):
+        read_idx(tmp_path / "x.gz")

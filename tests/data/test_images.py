@@ -40,3 +40,11 @@ def test_sub_folders_must_be_labels(tmp_path):
     (tmp_path / "d" / "cats").mkdir(parents=True)
     with pytest.raises(DataError, match="named 0-9"):
         read_image_folder(tmp_path / "d")
+
+
+def test_a_lab_image_in_a_folder_is_a_data_error_naming_the_file(tmp_path):
+    (tmp_path / "imgs" / "3").mkdir(parents=True)
+    lab = Image.fromarray(np.random.default_rng(0).integers(0, 255, (28, 28, 3), dtype=np.uint8)).convert("LAB")
+    lab.save(tmp_path / "imgs" / "3" / "a.tif")
+    with pytest.raises(DataError, match=r"a.tif, record 0: cannot read this image"):
+        read_image_folder(tmp_path / "imgs")

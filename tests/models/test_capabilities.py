@@ -65,11 +65,13 @@ def test_scores_and_proba_is_scores_and_predict_proba(name: str, fitted: dict[st
 def test_declared_softmax_probabilities_are_the_softmax_of_the_scores(
         name: str, fitted: dict[str, DigitClassifier], data: tuple[np.ndarray, np.ndarray]) -> None:
     est, x = fitted[name], data[0][::7]
-    np.testing.assert_allclose(softmax(est.scores(x)), est.predict_proba(x), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(softmax(est.scores(x) / est.temperature_), est.predict_proba(x), rtol=1e-9,
+                               atol=1e-12)
 
 
 def test_the_families_that_claim_softmax_probabilities() -> None:
-    assert {n for n in MODELS if make_model(n).proba_is_softmax} == {"cnn", "trees"}
+    assert {n for n in MODELS if make_model(n).proba_is_softmax} == {"cnn", "trees", "svm-linear", "svm-rbf",
+                                                                    "svm-poly", "svm-sigmoid"}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -30,15 +30,17 @@ data_app = typer.Typer(help="Fetch, import, describe and explore datasets.", no_
 def fetch(
     data_dir: Path | None = DataDirOption,
     source: Path | None = typer.Option(None, "--from", help="Copy from this local folder instead of downloading."),
-    timeout: float = typer.Option(10.0, help="Seconds to try the mirrors before giving up."),
+    timeout: float = typer.Option(30.0, min=0.1, help="Seconds to wait for a connection or for more data, per "
+                                                      "attempt at a file (a slow link only takes longer)."),
+    retries: int = typer.Option(3, min=1, help="Attempts per mirror at a file whose transfer stalls or breaks."),
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Download the four MNIST files (verified by sha256) into the data folder."""
+    """Download the four MNIST files (verified by sha256) into the data folder, with a progress bar per file."""
     settings = settings_from(data_dir=data_dir)
     with progress(fmt is not OutputFormat.json) as bar:
         def report(name: str, done: int, total: int | None) -> None:
             bar(name, done, total)
-        paths = fetch_mnist(settings.data_dir, source=source, timeout=timeout, progress=report)
+        paths = fetch_mnist(settings.data_dir, source=source, timeout=timeout, retries=retries, progress=report)
     emit({"data_dir": settings.data_dir, "files": paths}, fmt,
          columns=["file", "path"], rows=[(k, str(v)) for k, v in paths.items()])
 
@@ -62,8 +64,17 @@ class ImportFormat(str, enum.Enum):
     csv = "csv"
     npz = "npz"
     images = "images"
+    parquet = "parquet"
     json = "json"
     table = "table"
+
+
+class LabelOption(str, enum.Enum):
+    """``--label`` of ``data import``: where a CSV file's label column is."""
+
+    auto = "auto"
+    first = "first"
+    last = "last"
 
 
 @data_app.command("import")
@@ -72,14 +83,21 @@ def import_(
     name: str | None = typer.Option(None, "--name", help="Table name (required unless PATH is 'mnist')."),
     formats: list[ImportFormat] = typer.Option(
         [], "--format", "-f",
-        help="Input format idx|csv|npz|images (default: guessed from PATH), and/or output json|table; repeatable."),
+        help="Input format idx|csv|npz|images|parquet (default: guessed from PATH), and/or output json|table; "
+             "repeatable."),
+    replace: bool = typer.Option(False, "--replace", help="Replace tables of the same name (refused without it)."),
+    label: LabelOption = typer.Option(LabelOption.auto, "--label",
+                                      help="CSV: the label column is the first or the last (default: from a header, "
+                                           "else from the data; an ambiguous file is refused)."),
     split: str = typer.Option("train", help="For .npz files and IDX folders: train or test."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
 ) -> None:
-    """Load a dataset into the store as a table (replacing one of the same name atomically).
+    """Load a dataset into the store as a table, in one short write (an existing table needs --replace).
 
-    ``digitlab data import mnist`` creates ``mnist_train`` and ``mnist_test``.
+    ``digitlab data import mnist`` creates ``mnist_train`` and ``mnist_test``;
+    ``digitlab data import digits.csv.gz --name mine`` a table ``mine``;
+    ``digitlab data import train-00000-of-00001.parquet --name hf`` reads Hugging Face's MNIST layout.
     """
     fmt_in = next((Format(f.value) for f in formats if f.value in Format.__members__), None)
     out = OutputFormat.json if ImportFormat.json in formats else OutputFormat.table
@@ -87,7 +105,7 @@ def import_(
         raise typer.BadParameter("--name is required when importing a file or folder", param_hint="--name")
     settings = settings_from(data_dir=data_dir, home=home)
     start = time.perf_counter()
-    imported = import_dataset(settings, path, name, fmt_in, split=split)
+    imported = import_dataset(settings, path, name, fmt_in, split=split, replace=replace, label=label.value)
     result = {"store": settings.store_path, "tables": imported, "seconds": round(time.perf_counter() - start, 3)}
     emit(result, out, columns=["table", "rows"], rows=list(imported.items()),
          title=f"Imported into {settings.store_path} in {result['seconds']} s")

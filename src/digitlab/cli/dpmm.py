@@ -121,7 +121,8 @@ def complete_cmd(
     keep: str = typer.Option(..., "--keep", help="Visible half: top, bottom, left or right."),
     n: int = typer.Option(8, "--n", min=1, max=64, help="Test digits to complete (split evenly over the digits)."),
     seed: int = typer.Option(0, help="Seed for choosing the test digits."),
-    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    out: Path | None = typer.Option(None, "--out", help="PNG file to write (optional: the numbers alone are "
+                                                        "printed without it)."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,
@@ -141,7 +142,8 @@ def complete_cmd(
                           for d, k in zip(digits, per, strict=True) if k > 0])
     truth = binarize(xt[idx], float(model.threshold))
     pred = np.stack([complete(model, xt[i], mask) for i in idx])
-    save_png(completions_image(pred, truth, mask), out)
+    if out is not None:
+        save_png(completions_image(pred, truth, mask), out)
     hidden = ~mask
     mae = np.abs(pred[:, hidden] - truth[:, hidden]).mean(axis=1)
     acc = ((pred[:, hidden] >= 0.5) == truth[:, hidden].astype(bool)).mean(axis=1)
@@ -154,7 +156,8 @@ def complete_cmd(
                          for i, e, a, p in zip(idx, mae, acc, pred, strict=True)],
               "mean_hidden_mae": float(mae.mean()), "mean_hidden_pixel_accuracy": float(acc.mean()),
               "mean_hidden_mae_unseen": float(baseline.mean())}
-    emit(result, fmt, title=f"Completions from the {keep} half, drawn in {out} (hidden-pixel MAE "
+    drawn = f", drawn in {out}" if out is not None else ""
+    emit(result, fmt, title=f"Completions from the {keep} half{drawn} (hidden-pixel MAE "
                             f"{mae.mean():.3f}; {baseline.mean():.3f} when nothing is visible)",
          columns=["test index", "label", "hidden-pixel MAE", "hidden-pixel accuracy"],
          rows=[(int(i), int(yt[i]), float(e), float(a)) for i, e, a in zip(idx, mae, acc, strict=True)])

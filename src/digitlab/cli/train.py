@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
-from digitlab.cli._common import DataDirOption, FormatOption, HomeOption, OutputFormat, emit, progress, settings_from
+from digitlab.cli._common import (
+    DataDirOption,
+    FormatOption,
+    HomeOption,
+    OutputFormat,
+    console,
+    emit,
+    progress,
+    settings_from,
+    suggest,
+)
 from digitlab.errors import UserError
 
-__all__ = ["collect_params", "learning_curve_command", "parse_param", "train_command"]
+if typing.TYPE_CHECKING:
+    from typer._click.core import Context as ClickContext
+    from typer._click.formatting import HelpFormatter
+
+__all__ = ["TrainCommand", "collect_params", "learning_curve_command", "model_parameters", "parse_param",
+           "train_command"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -56,8 +76,15 @@ def parse_param(model: str, key: str, raw: str, default: Any) -> Any:
         raise UserError(f"bad value for {model} parameter {key!r}: expected {kind}, got {raw!r}") from None
 
 
-def collect_params(model: str, sets: list[str], extra: list[str]) -> dict[str, Any]:
+def collect_params(model: str, sets: list[str], extra: list[str], options: Sequence[str] = ()) -> dict[str, Any]:
     """Model parameters from ``--set key=value`` options and ``--key value`` sugar, typed by their defaults.
+
+    Parameters
+    ----------
+    options : sequence of str
+        The command's own options (``--train-size``, ...): a misspelt one
+        (``--train-sise``) lands here as an unknown parameter, and the error
+        suggests the nearest of these and of the model's parameters.
 
     Raises
     ------
@@ -69,6 +96,7 @@ def collect_params(model: str, sets: list[str], extra: list[str]) -> dict[str, A
     from digitlab.models import model_class
 
     defaults = model_class(model)().get_params()
+    spelled = {f"--{k.replace('_', '-')}": k for k in defaults}
     valid = ", ".join(sorted(defaults))
     pairs: list[tuple[str, str]] = []
     for item in sets:
@@ -93,7 +121,12 @@ def collect_params(model: str, sets: list[str], extra: list[str]) -> dict[str, A
     params: dict[str, Any] = {}
     for key, value in pairs:
         if key not in defaults:
-            raise UserError(f"unknown parameter {key!r} for model {model!r}; valid: {valid}")
+            near = suggest(f"--{key.replace('_', '-')}", [*options, *spelled])
+            hint = ""
+            if near is not None:
+                what = f" (the parameter {spelled[near]})" if near in spelled else ""
+                hint = f" (did you mean {near}{what}?)"
+            raise UserError(f"unknown parameter {key!r} for model {model!r}{hint}; valid: {valid}")
         params[key] = parse_param(model, key, value, defaults[key])
     return params
 
@@ -124,6 +157,9 @@ def train_command(
                                        "models/.checkpoints/NAME)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint (models that "
                                                         "support it)."),
+    calibration: float = typer.Option(0.05, "--calibration", help="Fraction of the training images held out "
+                                                                  "(stratified) to calibrate the probabilities; 0 "
+                                                                  "for none."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,
@@ -132,7 +168,8 @@ def train_command(
     from digitlab.workflows import CrossValidateSpec, TrainSpec, cross_validate, train
 
     settings = settings_from(data_dir=data_dir, home=home)
-    params = collect_params(model, list(sets), list(ctx.args))
+    options = [o for p in ctx.command.params for o in p.opts if o.startswith("--")]
+    params = collect_params(model, list(sets), list(ctx.args), options)
     show = fmt is not OutputFormat.json
     if folds is not None:
         given = [opt for opt, on in (("--out", out is not None), ("--dry-run", dry_run), ("--resume", resume),
@@ -150,18 +187,20 @@ def train_command(
         return
 
     spec = TrainSpec(model=model, params=params, train_size=train_size, dataset=table, where=where, seed=seed,
-                     name=name, out=out, dry_run=dry_run, checkpoint_dir=checkpoint_dir, resume=resume)
+                     name=name, out=out, dry_run=dry_run, checkpoint_dir=checkpoint_dir, resume=resume,
+                     calibration=calibration)
     with progress(show) as bar:
         result = train(spec, settings=settings, progress=bar)
-    doc: dict[str, Any] = {"run": result.run, "name": result.name, "model": model,
+    doc: dict[str, Any] = {"run": result.run, "name": result.name, "version": result.version, "model": model,
                            "params": result.estimator.get_params(), "path": result.path,
                            "train_size": result.train_size, "train_sampled": result.sampled,
-                           "train_seconds": round(result.train_seconds, 3), "test": result.test_summary}
+                           "train_seconds": round(result.train_seconds, 3), "test": result.test_summary,
+                           "calibration": dict(result.card.train.calibration) if result.card.train else {}}
     if dry_run:
         doc["dry_run"] = True
     sampled = " (stratified sample)" if result.sampled else ""
-    where_saved = ("dry run: nothing saved" if dry_run else f"saved as {result.name!r}" if out is None
-                   else f"saved in {result.path}")
+    where_saved = ("dry run: nothing saved" if dry_run else f"saved as {result.name}@v{result.version}"
+                   if out is None else f"saved in {result.path}")
     emit(doc, fmt, title=f"{model} trained on {result.train_size} images{sampled} in {result.train_seconds:.1f} s, "
                          f"{where_saved}" + (f" (run {result.run})" if result.run else ""),
          columns=["test metric", "value"], rows=list(result.test_summary.items()))
@@ -194,6 +233,98 @@ def learning_curve_command(
                                settings=settings, progress=bar)
     points = [{"size": p.size, "accuracy": p.accuracy, "fit_seconds": p.fit_seconds,
                "predict_seconds": p.predict_seconds} for p in curve.points]
-    emit({"model": model, "params": curve.params, "points": points, "plot": curve.plot}, fmt,
-         title=f"learning curve of {model} (plot: {curve.plot})", columns=["size", "accuracy", "fit s", "predict s"],
+    emit({"run": curve.run, "model": model, "params": curve.params, "points": points, "plot": curve.plot}, fmt,
+         title=f"learning curve of {model} (plot: {curve.plot}, run {curve.run})",
+         columns=["size", "accuracy", "fit s", "predict s"],
          rows=[(p.size, p.accuracy, p.fit_seconds, p.predict_seconds) for p in curve.points])
+
+
+# ------------------------------------------------------------------------------------ per-model help
+
+
+_PARAM_LINE = re.compile(r"^(\w+)\s*:\s*(.*)$")
+
+
+def _docstring_params(doc: str) -> dict[str, tuple[str, str]]:
+    """``name -> (type, description)`` from the numpydoc ``Parameters`` section of a docstring."""
+    lines = doc.splitlines()
+    out: dict[str, tuple[str, str]] = {}
+    try:
+        start = next(i for i, ln in enumerate(lines[:-1]) if ln.strip() == "Parameters"
+                     and set(lines[i + 1].strip()) == {"-"})
+    except StopIteration:
+        return out
+    name: str | None = None
+    kind = ""
+    text: list[str] = []
+    for i in range(start + 2, len(lines)):
+        line = lines[i]
+        if i + 1 < len(lines) and line.strip() and set(lines[i + 1].strip()) == {"-"}:
+            break  # the next section
+        m = _PARAM_LINE.match(line)
+        if m and not line.startswith(" "):
+            if name:
+                out[name] = (kind, " ".join(text))
+            name, kind, text = m.group(1), m.group(2).strip(), []
+        elif name and line.strip():
+            text.append(line.strip())
+    if name:
+        out[name] = (kind, " ".join(text))
+    return out
+
+
+def model_parameters(model: str) -> list[tuple[str, str, Any, str]]:
+    """The parameters of model ``model``: (name, type, default, description), from the estimator itself.
+
+    Defaults are the estimator's ``get_params()``; types and descriptions come
+    from its numpydoc ``Parameters`` section, the type from its ``__init__``
+    annotation where the docstring has none.
+    """
+    from digitlab.models import model_class
+
+    cls = model_class(model)
+    defaults = cls().get_params()
+    docs = _docstring_params(inspect.getdoc(cls) or "")
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that does not evaluate here: fall back to the docstring
+        hints = {}
+    rows = []
+    for name, default in defaults.items():
+        kind, text = docs.get(name, ("", ""))
+        kind = re.split(r",\s*default\b", kind)[0].strip() if kind else ""
+        if not kind and name in hints:
+            kind = str(hints[name]).replace("typing.", "").replace("<class '", "").replace("'>", "")
+        rows.append((name, _plain(kind), default, _plain(text)))
+    return rows
+
+
+def _plain(text: str) -> str:
+    """Docstring text without its reStructuredText markup (``:meth:`quantize```, ````fit````)."""
+    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
+class TrainCommand(TyperCommand):
+    """``digitlab train``: ``digitlab train MODEL --help`` adds MODEL's parameters to the help."""
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        from digitlab.models import MODELS
+
+        # --help is answered while the arguments are parsed, before MODEL is known: look for it first
+        ctx.meta["digitlab.train_model"] = next((a for a in args if a in MODELS), None)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: ClickContext, formatter: HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        model = ctx.meta.get("digitlab.train_model")
+        if model:
+            from rich.table import Table
+
+            table = Table(title=f"Parameters of {model} (give them as --key value or --set key=value)",
+                          title_justify="left", show_lines=False)
+            for column in ("parameter", "type", "default", "what"):
+                table.add_column(column, overflow="fold")
+            for name, kind, default, text in model_parameters(model):
+                table.add_row(f"--{name.replace('_', '-')}", kind, repr(default), text)
+            console.print(table)

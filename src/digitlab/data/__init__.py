@@ -19,6 +19,7 @@ from digitlab.data.mnist import (
     load_mnist,
 )
 from digitlab.data.npz import read_npz, write_npz
+from digitlab.data.parquet import read_parquet, write_parquet
 
 __all__ = [
     "MNIST_FILES",
@@ -33,9 +34,11 @@ __all__ = [
     "read_idx_pair",
     "read_image_folder",
     "read_npz",
+    "read_parquet",
     "write_csv",
     "write_idx",
     "write_idx_pair",
     "write_image_folder",
     "write_npz",
+    "write_parquet",
 ]

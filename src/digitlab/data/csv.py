@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from digitlab._io import atomic_path
+from digitlab.data._gzip import read_text
 from digitlab.data._validate import N_PIXELS, check_labels, check_pair, check_pixels, fmt_value
 from digitlab.errors import DataError
 
@@ -68,7 +67,23 @@ def _find_bad_record(path: Path, text: str, skip: int, width: int) -> DataError:
     return DataError(path, "cannot parse CSV")
 
 
-def _label_index(header: list[str] | None, columns: np.ndarray, label: LabelPosition) -> int:
+def _digit_profile(col: np.ndarray) -> tuple[int, int, int]:
+    """``(distinct digits, values that are not an integer 0-9, first such row or -1)`` of one column."""
+    ok = (col >= 0) & (col <= 9) & (col == np.round(col))
+    bad = np.flatnonzero(~ok)
+    return len(np.unique(col[ok])), int(bad.size), int(bad[0]) if bad.size else -1
+
+
+def _label_index(header: list[str] | None, columns: np.ndarray, label: LabelPosition, path: Path) -> int:
+    """The label column: as asked, as a header names it, or the one edge column that looks like labels.
+
+    Without a decisive header the first and the last column are candidates. A
+    label column holds several different digits, with at most a few values
+    outside 0-9 (which are then reported as bad records, never ignored); a
+    pixel column at an image's edge is almost always 0 and, where inked, above 9.
+    When both or neither look like labels the file is ambiguous: refuse and
+    ask for ``label="first"`` or ``"last"`` rather than guess.
+    """
     width = int(columns.shape[1])
     if label == "first":
         return 0
@@ -81,16 +96,32 @@ def _label_index(header: list[str] | None, columns: np.ndarray, label: LabelPosi
                 return names.index(name)
         if names[-1] in ("784", "785"):
             return width - 1
-    # No decisive header: the label column is the edge column holding more distinct digits;
-    # MNIST's corner pixels are almost always 0. Ties go to "first", the popular layout.
-    def score(col: np.ndarray) -> int:
-        ok = np.all((col >= 0) & (col <= 9) & (col == np.round(col)))
-        return len(np.unique(col)) if ok else -1
-    return width - 1 if score(columns[:, -1]) > score(columns[:, 0]) else 0
+    n = len(columns)
+    edges = {"first": 0, "last": width - 1}
+    profiles = {side: _digit_profile(columns[:, i]) for side, i in edges.items()}
+    few = max(1, n // 20)
+    label_like = [side for side, (digits, bad, _) in profiles.items() if digits >= 2 and bad <= few]
+    if len(label_like) == 1:
+        return edges[label_like[0]]
+    if not label_like:  # one digit at most in each: a single-class file, or no labels at either edge
+        clean = [side for side, (digits, bad, _) in profiles.items()
+                 if bad == 0 and digits == 1 and columns[0, edges[side]] != 0]
+        if len(clean) == 1:
+            return edges[clean[0]]
+
+    def describe(side: str) -> str:
+        digits, bad, row = profiles[side]
+        col = columns[:, edges[side]]
+        if bad:
+            return f"the {side} column has {bad} value(s) outside 0-9 (record {row}: {fmt_value(col[row])})"
+        return f"the {side} column holds {digits} different digit(s)"
+
+    raise DataError(path, "cannot tell which column is the label: " + "; ".join(describe(s) for s in edges)
+                    + ". Say where it is: --label first or --label last (read_csv(label=...))")
 
 
 def read_csv(path: str | os.PathLike[str], label: LabelPosition = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """Read an MNIST CSV file.
+    """Read an MNIST CSV file, plain or gzip-compressed (``.csv.gz``, as MLDB's ``digits_data.csv.gz``).
 
     Parameters
     ----------
@@ -98,18 +129,26 @@ def read_csv(path: str | os.PathLike[str], label: LabelPosition = "auto") -> tup
         The CSV file (785 columns per row).
     label : {"auto", "first", "last"}
         Where the label column is. ``"auto"`` uses a header naming it
-        (``label`` or MLDB's ``785``), else the edge column that holds digits.
+        (``label`` or MLDB's ``785``), else the one edge column holding
+        digits; when the data leaves it ambiguous a :class:`DataError` asks
+        for ``"first"`` or ``"last"``.
 
     Returns
     -------
     images : ndarray of uint8, shape (n, 28, 28)
     labels : ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    DataError
+        A malformed file: the message names the record (a label outside 0-9
+        is an error, never read as a pixel), or an ambiguous label column.
     """
+    import pyarrow as pa  # here, not at import: `digitlab predict` must not pay for pyarrow
+    import pyarrow.csv as pacsv
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read as text: {exc}") from None
+    text = read_text(path)
     first_line = text.split("\n", 1)[0].strip()
     if not first_line:
         raise DataError(path, "empty CSV file")
@@ -133,7 +172,7 @@ def read_csv(path: str | os.PathLike[str], label: LabelPosition = "auto") -> tup
     if np.isnan(columns).any():
         row, col = (int(v) for v in np.argwhere(np.isnan(columns))[0])
         raise DataError(path, f"field {col} is empty", record=row)
-    li = _label_index(header, columns, label)
+    li = _label_index(header, columns, label, path)
     labels_raw = columns[:, li]
     if not np.all(labels_raw == np.round(labels_raw)):
         row = int(np.flatnonzero(labels_raw != np.round(labels_raw))[0])

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.errors import DataError
+from digitlab.data.csv import LabelPosition
+from digitlab.errors import DataError, UserError
 
 __all__ = ["Format", "detect_format", "read_dataset"]
 
@@ -20,23 +21,29 @@ class Format(str, enum.Enum):
     csv = "csv"
     npz = "npz"
     images = "images"
+    parquet = "parquet"
 
 
 def detect_format(path: str | os.PathLike[str]) -> Format:
     """Guess the format of ``path`` from its suffix, or from a folder's content."""
+    from digitlab.data.mnist import mnist_folders
+
     p = Path(path)
     if p.is_dir():
-        if any(f.name.startswith(("train-images", "t10k-images")) for f in p.iterdir()):
-            return Format.idx
+        for folder in mnist_folders(p):
+            if folder.is_dir() and any(f.name.startswith(("train-images", "t10k-images")) for f in folder.iterdir()):
+                return Format.idx
         return Format.images
     name = p.name.lower().removesuffix(".gz")
     if name.endswith(".csv"):
         return Format.csv
     if name.endswith(".npz"):
         return Format.npz
+    if name.endswith((".parquet", ".pq")):
+        return Format.parquet
     if "idx" in name or name.endswith("ubyte"):
         return Format.idx
-    raise DataError(p, "cannot tell the format from the name; pass --format idx|csv|npz|images")
+    raise DataError(p, "cannot tell the format from the name; pass --format idx|csv|npz|images|parquet")
 
 
 def _idx_labels_for(images_path: Path) -> Path:
@@ -47,8 +54,8 @@ def _idx_labels_for(images_path: Path) -> Path:
     raise DataError(images_path, "cannot find the matching labels file (expected '...labels-idx1...')")
 
 
-def read_dataset(path: str | os.PathLike[str], fmt: Format | None = None,
-                 split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+def read_dataset(path: str | os.PathLike[str], fmt: Format | None = None, split: str = "train",
+                 label: LabelPosition = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Read any supported dataset.
 
     Parameters
@@ -61,6 +68,8 @@ def read_dataset(path: str | os.PathLike[str], fmt: Format | None = None,
         Force a format instead of guessing it.
     split : {"train", "test"}
         For a ``.npz`` or a folder of MNIST IDX files: which split to read.
+    label : {"auto", "first", "last"}
+        For a CSV file: where the label column is (:func:`~digitlab.data.read_csv`).
 
     Returns
     -------
@@ -72,13 +81,20 @@ def read_dataset(path: str | os.PathLike[str], fmt: Format | None = None,
     from digitlab.data.images import read_image_folder
     from digitlab.data.mnist import load_mnist
     from digitlab.data.npz import read_npz
+    from digitlab.data.parquet import read_parquet
 
     p = Path(path)
     if not p.exists():
         raise DataError(p, "no such file or folder")
     fmt = Format(fmt) if fmt is not None else detect_format(p)
+    if fmt is Format.parquet and p.is_dir():
+        raise DataError(p, "a folder is not a Parquet file; name the .parquet file")
+    if label != "auto" and fmt is not Format.csv:
+        raise UserError(f"--label is for CSV files; {p} is read as {fmt.value}")
     if fmt is Format.csv:
-        return read_csv(p)
+        return read_csv(p, label=label)
+    if fmt is Format.parquet:
+        return read_parquet(p)
     if fmt is Format.npz:
         return read_npz(p, split="test" if split == "test" else "train")
     if fmt is Format.images:

@@ -8,14 +8,15 @@ big-endian uint32 dimension sizes, then the data. MNIST uses type ``0x08``
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from digitlab._io import atomic_path
+from digitlab.data._gzip import GZIP_ERRORS, MAX_DEFLATE_RATIO, open_data
 from digitlab.data._validate import check_labels, check_pair
 from digitlab.errors import DataError
 
@@ -24,21 +25,11 @@ __all__ = ["read_idx", "read_idx_pair", "write_idx", "write_idx_pair"]
 _UBYTE = 0x08
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(path, f"cannot read file: {exc.strerror or exc}") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(path, f"corrupt gzip data: {exc}") from None
-    return raw
-
-
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read one IDX file of unsigned bytes (``.gz`` or raw).
+
+    Only the bytes the header declares are read (a gzip file is never
+    decompressed further), and a file holding more than that is refused.
 
     Parameters
     ----------
@@ -53,27 +44,53 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     Raises
     ------
     DataError
-        Bad magic number, unsupported type, or data shorter than the header says.
+        Bad magic number, unsupported type, sizes the file cannot hold, data
+        shorter or longer than the header says, corrupt gzip data.
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(path, f"bad IDX magic number {raw[:4].hex() or '(empty file)'}; expected 0000 08 0N")
-    dtype, ndim = raw[2], raw[3]
-    if dtype != _UBYTE or not 1 <= ndim <= 4:
-        raise DataError(path, f"bad IDX magic number {raw[:4].hex()}; only unsigned-byte (0x08) data "
-                              "with 1 to 4 dimensions is supported")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(path, "truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    count = int(np.prod(shape))
-    if len(raw) - header < count:
-        per = int(np.prod(shape[1:])) if ndim > 1 else 1
-        have = (len(raw) - header) // per
-        raise DataError(path, f"truncated IDX data: header says {shape[0]} records of {per} bytes, "
-                              f"file holds {len(raw) - header} bytes", record=have)
-    return np.frombuffer(raw, dtype=np.uint8, count=count, offset=header).reshape(shape).copy()
+    with open_data(path) as (stream, size, compressed):
+        try:
+            magic = stream.read(4)
+        except GZIP_ERRORS as exc:
+            raise DataError(path, f"corrupt gzip data: {exc}") from None
+        if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
+            raise DataError(path, f"bad IDX magic number {magic.hex() or '(empty file)'}; expected 0000 08 0N")
+        dtype, ndim = magic[2], magic[3]
+        if dtype != _UBYTE or not 1 <= ndim <= 4:
+            raise DataError(path, f"bad IDX magic number {magic.hex()}; only unsigned-byte (0x08) data "
+                                  "with 1 to 4 dimensions is supported")
+        try:
+            dims = stream.read(4 * ndim)
+        except GZIP_ERRORS as exc:
+            raise DataError(path, f"corrupt gzip data: {exc}") from None
+        if len(dims) < 4 * ndim:
+            raise DataError(path, "truncated IDX header")
+        shape = struct.unpack(f">{ndim}I", dims)
+        count = math.prod(shape)  # a Python int: four uint32 sizes can overflow int64
+        header = 4 + 4 * ndim
+        if not compressed and count > size - header:
+            raise DataError(path, f"truncated IDX data: header says {shape[0]} records of {_per(shape)} bytes, "
+                                  f"file holds {size - header} bytes", record=(size - header) // _per(shape))
+        if compressed and count > size * MAX_DEFLATE_RATIO:
+            raise DataError(path, f"the IDX header declares shape {shape} ({count} bytes), more than a gzip file "
+                                  f"of {size} bytes can hold")
+        try:
+            data = stream.read(count)
+            extra = stream.read(1)
+        except GZIP_ERRORS as exc:
+            raise DataError(path, f"corrupt gzip data: {exc}") from None
+        if len(data) < count:
+            raise DataError(path, f"truncated IDX data: header says {shape[0]} records of {_per(shape)} bytes, "
+                                  f"file holds {len(data)} bytes", record=len(data) // _per(shape))
+        if extra:
+            raise DataError(path, f"the file holds more data than its IDX header declares ({count} bytes for "
+                                  f"shape {shape}); it is corrupt or a decompression bomb")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape).copy()
+
+
+def _per(shape: tuple[int, ...]) -> int:
+    """Bytes of one record (at least 1)."""
+    return max(math.prod(shape[1:]), 1) if len(shape) > 1 else 1
 
 
 def read_idx_pair(images_path: str | os.PathLike[str],

@@ -47,6 +47,9 @@ def read_image_folder(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndar
                 images.append(load_image(f))
             except UserError as exc:
                 raise DataError(f, str(exc).removeprefix(f"{f}: "), record=len(images)) from None
+            except (ValueError, OSError, TypeError, SyntaxError) as exc:  # a mode or file Pillow cannot convert
+                raise DataError(f, f"cannot read this image ({type(exc).__name__}: {exc})",
+                                record=len(images)) from None
             labels.append(int(d.name))
     if not images:
         raise DataError(root, "no image files found in sub-folders 0-9")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab.data.csv import LabelPosition
 from digitlab.data.formats import Format
 from digitlab.errors import NotFoundError, UserError
 from digitlab.settings import Settings
@@ -41,17 +42,20 @@ def filter_where(images: np.ndarray, labels: np.ndarray, ids: np.ndarray,
     import duckdb
     import pyarrow as pa
 
+    from digitlab.store import SEALED_CONFIG, check_where, first_line
+
+    check_where(where)
     flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
     tbl = pa.table({"_row": pa.array(np.arange(len(labels), dtype=np.int64)),
                     "id": pa.array(np.asarray(ids, dtype=np.int64)),
                     "label": pa.array(np.asarray(labels, dtype=np.uint8)),
                     "pixels": pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])})
-    con = duckdb.connect()
+    con = duckdb.connect(config=SEALED_CONFIG)
     try:
         con.register("t", tbl)
-        rows = con.execute(f"SELECT _row FROM t WHERE {where} ORDER BY _row").fetchnumpy()["_row"]
+        rows = con.execute(f"SELECT _row FROM t WHERE ({where}) ORDER BY _row").fetchnumpy()["_row"]
     except duckdb.Error as exc:
-        raise UserError(f"bad --where condition {where!r}: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"bad --where condition {where!r}: {first_line(exc)}") from None
     finally:
         con.close()
     rows = np.asarray(rows, dtype=np.int64)
@@ -91,8 +95,12 @@ def load_dataset(settings: Settings, dataset: str, where: str | None) -> tuple[n
 
 
 def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str | None = None,
-                   fmt: Format | None = None, split: str = "train") -> dict[str, int]:
-    """Import a dataset into the store, each table replaced atomically.
+                   fmt: Format | None = None, split: str = "train", *, replace: bool = False,
+                   label: LabelPosition = "auto") -> dict[str, int]:
+    """Import a dataset into the store, in one short write transaction.
+
+    The file is read and checked before the store is opened, so a malformed
+    file never touches it and the store is held only while DuckDB copies the rows.
 
     Parameters
     ----------
@@ -106,6 +114,11 @@ def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str
         The file's format (default: guessed from the path).
     split : {"train", "test"}
         For ``.npz`` files and IDX folders.
+    replace : bool, default=False
+        Replace tables that exist; without it an existing table is an error
+        and the store is left as it was.
+    label : {"auto", "first", "last"}
+        For CSV files: where the label column is.
 
     Returns
     -------
@@ -115,19 +128,21 @@ def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str
     Raises
     ------
     UserError
-        No or a bad table name for a file; a malformed file (:class:`~digitlab.errors.DataError`).
+        No or a bad table name for a file; a table that exists without
+        ``replace``; a malformed file (:class:`~digitlab.errors.DataError`).
     """
     from digitlab.data import load_mnist, read_dataset
     from digitlab.store import Store, check_name
 
     store = Store(settings.store_path)
     if os.fspath(source) == MNIST and not Path(source).exists():
-        return {f"mnist_{s}": store.import_arrays(f"mnist_{s}", *load_mnist(settings.data_dir, s))
-                for s in ("train", "test")}
+        splits = {f"mnist_{s}": (*load_mnist(settings.data_dir, s), None) for s in ("train", "test")}
+        return store.import_many(splits, replace=replace)
     if name is None:
         raise UserError("a table name is required when importing a file or folder (--name)")
     check_name(name)
-    return {name: store.import_arrays(name, *read_dataset(source, fmt, split=split))}
+    images, labels = read_dataset(source, fmt, split=split, label=label)
+    return store.import_many({name: (images, labels, None)}, replace=replace)
 
 
 def stratified_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -56,19 +56,28 @@ def binary_margin(s: NDArray[np.float64]) -> NDArray[np.float64]:
 class ScoredClassifier(DigitClassifier):
     """Base of models that give every class a score: predict the best, decide by margin, probabilities from scores.
 
-    Subclasses define :meth:`scores` and, unless their probabilities are the
-    softmax of the scores, :meth:`_proba`; :meth:`predict_proba` and
-    :meth:`scores_and_proba` then agree by construction, and the latter costs
-    one model pass.
+    Subclasses define :meth:`scores` and, unless the scores are their
+    uncalibrated logits, :meth:`_to_logits`; the probabilities are then
+    ``softmax(_to_logits(scores) / temperature_)``, so :meth:`predict_proba`,
+    :meth:`scores_and_proba` and :meth:`calibrate` agree by construction, and
+    the second costs one model pass.
     """
 
     def scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class scores, shape (n_samples, n_classes)."""
         raise NotImplementedError
 
+    def _to_logits(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Uncalibrated logits from the scores, both shape (n_samples, n_classes): the scores unless overridden."""
+        return scores
+
     def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Probabilities from the scores, both shape (n_samples, n_classes): the softmax unless overridden."""
-        return softmax(scores)
+        """Calibrated probabilities from the scores, both shape (n_samples, n_classes)."""
+        return softmax(self._to_logits(scores) / self.temperature_)
+
+    def calibration_logits(self, X: ArrayLike) -> NDArray[np.float64]:
+        """``_to_logits(scores(X))``, shape (n_samples, n_classes)."""
+        return self._to_logits(np.asarray(self.scores(X), dtype=np.float64))
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class probabilities, shape (n_samples, n_classes)."""
@@ -94,7 +103,10 @@ class ScoredClassifier(DigitClassifier):
 
 
 class LinearClassifier(ScoredClassifier):
-    """Base of the linear models: ``scores = (X / 255) @ coef_.T + intercept_`` and exact contributions."""
+    """Base of the linear models: ``scores = (X / 255) @ coef_.T + intercept_`` and exact contributions.
+
+    (``X`` as it is for 0-1 pixels and for ``"features"``; see :mod:`digitlab.models._validation`.)
+    """
 
     explanation = "exact"
 
@@ -102,8 +114,8 @@ class LinearClassifier(ScoredClassifier):
     intercept_: NDArray[np.float64]
 
     def _scaled(self, X: ArrayLike) -> NDArray[np.float64]:
-        out = predict_data(self, X, np.float64)
-        return out / SCALE
+        out = predict_data(self, X, np.float64, to="unit")
+        return out
 
     def scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """Linear class scores, shape (n_samples, n_classes)."""

@@ -22,14 +22,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from digitlab.models._linear import SCALE, ScoredClassifier
+from digitlab.models._linear import ScoredClassifier
 from digitlab.models._validation import check_int, check_number, fit_data, predict_data
-from digitlab.models.base import ProgressFn, encode_labels, softmax
+from digitlab.models.base import ProgressFn, encode_labels
+from digitlab.models.calibration import fit_temperature
 
-__all__ = ["KernelSVMBase", "fit_temperature", "ovr_votes"]
+__all__ = ["KernelSVMBase", "fit_temperature", "ovr_votes"]  # fit_temperature: now in models.calibration
 
 _BLOCK = 2048
 
@@ -62,14 +62,6 @@ def ovr_votes(dec: NDArray[np.float64], k: int) -> NDArray[np.float64]:
     return out
 
 
-def fit_temperature(scores: NDArray[np.float64], y_idx: NDArray[np.intp]) -> float:
-    """The T > 0 minimising the log-loss of ``softmax(scores / T)`` on labels ``y_idx``."""
-    def nll(log_t: float) -> float:
-        p = softmax(scores / np.exp(log_t))
-        return float(-np.mean(np.log(np.clip(p[np.arange(len(y_idx)), y_idx], 1e-12, None))))
-    return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded").x))
-
-
 def _calibration_split(y_idx: NDArray[np.intp], size: int,
                        seed: int | None) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Rows to fit the SVC on and rows to fit the temperature on (stratified hold-out when possible)."""
@@ -88,19 +80,20 @@ def _calibration_split(y_idx: NDArray[np.intp], size: int,
 class KernelSVMBase(ScoredClassifier):
     """PCA + libsvm SVC with a fixed kernel; subclasses set ``kernel`` and defaults.
 
-    ``predict_proba`` is ``softmax(ovr_scores / T)`` with T fitted by log-loss
-    on ``calibration_size`` stratified training images held out of the SVC
-    (a cheap calibration instead of libsvm's 5-fold Platt scaling, which would
-    multiply the training time by 6). With fewer than 10 images of some class
-    nothing is held out and T is fitted on the training images (overconfident).
-    As ``T`` is not 1, ``proba_is_softmax`` is False; :meth:`scores_and_proba`
-    still takes one pass.
+    ``predict_proba`` is ``softmax(ovr_scores / temperature_)`` with the
+    temperature fitted (Brier score) on ``calibration_size`` stratified training
+    images held out of the SVC (a cheap calibration instead of libsvm's 5-fold
+    Platt scaling, which would multiply the training time by 6). With fewer
+    than 10 images of some class nothing is held out and it is fitted on the
+    training images (overconfident). :meth:`calibrate` refits it on other
+    held-out images (``digitlab train`` does; ``calibration_size=0`` then
+    leaves every training image to the SVC).
     """
 
     family = "svm"
     explanation = "occlusion"
     thread_safe = True
-    proba_is_softmax = False
+    proba_is_softmax = True
     fit_progress = True
     fit_checkpoints = False
     kernel: ClassVar[str] = "rbf"
@@ -157,10 +150,9 @@ class KernelSVMBase(ScoredClassifier):
 
         self._check_params()
         report: ProgressFn = progress or (lambda *a, **k: None)
-        pixels, labels = fit_data(self, X, y, np.float32)
+        Xs, labels = fit_data(self, X, y, np.float32, to="unit")
         self.classes_, y_idx = encode_labels(labels)
         k = len(self.classes_)
-        Xs = pixels / SCALE
         n_comp = int(min(self.n_components, Xs.shape[1], Xs.shape[0]))
         report("fit", 0, 3, stage="pca")
         pca = PCA(n_components=n_comp, whiten=bool(self.whiten), random_state=self.random_state).fit(Xs)
@@ -229,16 +221,12 @@ class KernelSVMBase(ScoredClassifier):
         return ovr_votes(self._ovo(Z), len(self.classes_))
 
     def _Z(self, X: ArrayLike) -> NDArray[np.float64]:
-        pixels = predict_data(self, X, np.float64)
-        return self._project(pixels / SCALE)
+        pixels = predict_data(self, X, np.float64, to="unit")
+        return self._project(pixels)
 
     def scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """One-vs-rest scores (votes + confidence, as scikit-learn's SVC), shape (n_samples, n_classes)."""
         return self._ovr(self._Z(X))
-
-    def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``softmax(scores / temperature_)``, shape (n_samples, n_classes)."""
-        return softmax(scores / self.temperature_)
 
     def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self)

@@ -68,6 +68,13 @@ class TrainingData:
     sources : dict of str to str
         Checksums of the source files or datasets behind ``dataset`` (for
         example the MNIST files and the pen data), by name.
+    calibration : dict
+        The images held out of the selection to calibrate the probabilities
+        (:func:`digitlab.workflows.train`): ``n``, ``fraction``, ``seed``,
+        ``sha256`` (as ``sha256``), ``method`` and the fitted ``temperature``
+        with the Brier score, log-loss and ECE on those images before and after; or ``skipped`` saying why none
+        were. ``n``, ``sha256`` and ``class_counts`` above are of the whole training
+        selection: the model was fitted on all of it but these.
     """
 
     dataset: str
@@ -77,6 +84,7 @@ class TrainingData:
     sample: int | None = None
     class_counts: Mapping[str, int] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
+    calibration: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,10 @@ class ModelCard:
         """Accuracy on the MNIST test set, or None when never measured."""
         value = self.test_metrics.get("accuracy")
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def _repr_html_(self) -> str:
+        from digitlab.notebook.display import card_html
+        return card_html(self)
 
     def replace(self, **changes: Any) -> ModelCard:
         """A copy with some fields changed."""
@@ -207,7 +219,7 @@ def _check_training_data(train: TrainingData) -> None:
         if (value is None and not optional) or (value is not None and (not isinstance(value, kind)
                                                                        or isinstance(value, bool))):
             raise ModelError(f"the model card's 'train.{name}' must be {_kind_name(kind)}, got {value!r}")
-    for name in ("class_counts", "sources"):
+    for name in ("class_counts", "sources", "calibration"):
         _mapping(getattr(train, name), f"train.{name}")
 
 

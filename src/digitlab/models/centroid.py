@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from digitlab.models._linear import ScoredClassifier, class_index
 from digitlab.models._validation import check_number, fit_data, predict_data
-from digitlab.models.base import encode_labels, softmax
+from digitlab.models.base import encode_labels
 
 __all__ = ["NearestCentroidClassifier"]
 
@@ -21,22 +21,28 @@ class NearestCentroidClassifier(ScoredClassifier):
     Parameters
     ----------
     temperature : float, default=1000.0
-        ``predict_proba`` is a softmax of ``-distance**2 / temperature`` (squared
-        distances on the 0-255 pixel scale are in the millions). It does not
-        change predictions.
+        The scale of the logits: ``-distance**2 / temperature`` (squared
+        distances on the 0-255 pixel scale are in the millions; 0-1 images
+        are measured on the 0-255 scale too). It does not change predictions;
+        :meth:`calibrate` fits ``temperature_`` on top of it, which the
+        default alone leaves far too sure of itself.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
     centroids_ : ndarray of shape (n_classes, n_features)
         Mean image of each class, on the input scale.
+    temperature_ : float
+        Calibration: ``predict_proba`` is ``softmax(-distance**2 / temperature / temperature_)``;
+        1 after ``fit``, fitted by :meth:`calibrate`.
+    input_scale_ : {"0-255", "0-1", "features"}
     n_features_in_ : int
 
     Notes
     -----
     The scores are ``-distance**2``, so the probabilities are the softmax of
-    the scores only when ``temperature`` is 1 (``proba_is_softmax`` is False);
-    :meth:`scores_and_proba` still takes one pass.
+    the scores over ``temperature_`` only when ``temperature`` is 1
+    (``proba_is_softmax`` is False); :meth:`scores_and_proba` still takes one pass.
     """
 
     family = "centroid"
@@ -85,9 +91,9 @@ class NearestCentroidClassifier(ScoredClassifier):
         """Negative squared distance to each centroid, shape (n_samples, n_classes)."""
         return -self._sq_distances(X)
 
-    def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Softmax of ``-distance**2 / temperature``, shape (n_samples, n_classes)."""
-        return softmax(scores / self.temperature)
+    def _to_logits(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``-distance**2 / temperature``, shape (n_samples, n_classes)."""
+        return scores / self.temperature
 
     def contributions(self, X: ArrayLike, digit: int) -> NDArray[np.float64]:
         """Exact per-pixel contributions to the score of class ``digit``.

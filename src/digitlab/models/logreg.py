@@ -9,9 +9,9 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from sklearn.utils.validation import check_is_fitted
 
-from digitlab.models._linear import SCALE, LinearClassifier
+from digitlab.models._linear import LinearClassifier
 from digitlab.models._validation import check_choice, check_int, check_number, fit_data
-from digitlab.models.base import ProgressFn, encode_labels, softmax
+from digitlab.models.base import ProgressFn, encode_labels
 
 __all__ = ["LogisticRegressionClassifier"]
 
@@ -42,7 +42,7 @@ class LogisticRegressionClassifier(LinearClassifier):
     ----------
     classes_ : ndarray of shape (n_classes,)
     coef_ : ndarray of shape (n_classes, n_features)
-        Weights on scaled pixels (x / 255).
+        Weights on scaled pixels (x / 255; x itself for 0-1 pixels or non-pixel features).
     intercept_ : ndarray of shape (n_classes,)
     n_iter_ : int
         L-BFGS iterations run.
@@ -52,8 +52,13 @@ class LogisticRegressionClassifier(LinearClassifier):
     -----
     The score of class k is ``coef_[k] @ (x / 255) + intercept_[k]``, so
     :meth:`contributions` is exact. ``predict_proba`` is the softmax of the
-    scores only for ``multinomial`` (``proba_is_softmax`` is False, as it
-    cannot hold for ``ovr``); :meth:`scores_and_proba` takes one pass either way.
+    scores (over ``temperature_``) only for ``multinomial`` (``proba_is_softmax``
+    is False, as it cannot hold for ``ovr``); :meth:`scores_and_proba` takes one
+    pass either way.
+
+    Fitted on a ``StandardScaler``'s output (``Pipeline([StandardScaler(), ...])``),
+    the model sees values that are not pixels (``input_scale_ == "features"``)
+    and uses them as they are, as scikit-learn's ``LogisticRegression`` does.
     """
 
     family = "linear"
@@ -91,9 +96,9 @@ class LogisticRegressionClassifier(LinearClassifier):
         check_number("C", self.C, 0, low_open=True)
         check_int("max_iter", self.max_iter, 1)
         check_number("tol", self.tol, 0)
-        pixels, labels = fit_data(self, X, y, np.float64)
+        pixels, labels = fit_data(self, X, y, np.float64, to="unit")
         self.classes_, y_idx = encode_labels(labels)
-        Xs = (pixels / SCALE).astype(np.float32)
+        Xs = pixels.astype(np.float32)
         coef, icpt, self.n_iter_ = _fit_lbfgs(Xs, y_idx, len(self.classes_), C=float(self.C),
                                               ovr=self.multi_class == "ovr", max_iter=int(self.max_iter),
                                               tol=float(self.tol), progress=progress)
@@ -101,13 +106,12 @@ class LogisticRegressionClassifier(LinearClassifier):
         self.intercept_ = np.asarray(icpt, dtype=np.float64)
         return self
 
-    def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Softmax of the scores (multinomial) or normalised sigmoids (ovr), shape (n_samples, n_classes)."""
+    def _to_logits(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The scores (multinomial) or ``log sigmoid(scores)`` (ovr: their softmax is the normalised sigmoids)."""
         if self.multi_class == "multinomial":
-            return softmax(scores)
-        p: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-scores))
-        total: NDArray[np.float64] = p.sum(axis=1, keepdims=True)
-        return p / total
+            return scores
+        out: NDArray[np.float64] = -np.logaddexp(0.0, -scores)
+        return out
 
     def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self)

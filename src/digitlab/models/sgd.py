@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.utils.validation import check_is_fitted
 
 from digitlab.errors import ParameterError
-from digitlab.models._linear import SCALE, class_index, linear_contributions
+from digitlab.models._linear import class_index, linear_contributions
 from digitlab.models._validation import check_choice, fit_data, predict_data
 from digitlab.models.base import DigitClassifier
 
@@ -20,9 +20,12 @@ class BinarySGDClassifier(DigitClassifier):
     """Logistic regression "is it digit ``digit``?" fitted by SGD on pixels scaled to [0, 1].
 
     ``fit`` takes ordinary digit labels and learns ``y == digit``; the model's
-    classes are ``[0, 1]`` (1 = "is ``digit``"), so evaluate it against
-    ``(y == digit).astype(int)`` (:meth:`binary_target` does that) with binary
-    metrics: accuracy, precision, recall and F1.
+    classes are ``[0, 1]`` (1 = "is ``digit``"). :meth:`score` scores that
+    same binary target: ``make_model("sgd").fit(X, y).score(X, y)`` is the
+    accuracy of "is it ``digit``?" on the digit labels ``y`` (it compares the
+    predictions with :meth:`binary_target` of ``y``), so it is meaningful as
+    scikit-learn users expect; binary metrics (precision, recall, F1) are
+    what ``digitlab evaluate`` reports. :meth:`calibrate` also takes digit labels.
 
     Parameters
     ----------
@@ -43,6 +46,9 @@ class BinarySGDClassifier(DigitClassifier):
     coef_ : ndarray of shape (n_features,)
         Weights on x / 255.
     intercept_ : float
+    temperature_ : float
+        ``P(digit) = sigmoid(log-odds / temperature_)``; 1 after ``fit``, fitted by :meth:`calibrate`.
+    input_scale_ : {"0-255", "0-1", "features"}
     n_iter_ : int
         Epochs run.
     n_features_in_ : int
@@ -99,7 +105,7 @@ class BinarySGDClassifier(DigitClassifier):
         from sklearn.linear_model import SGDClassifier
 
         check_choice("class_weight", self.class_weight, ("none", "balanced"))
-        pixels, labels = fit_data(self, X, y, np.float64)
+        pixels, labels = fit_data(self, X, y, np.float64, to="unit")
         target = self.binary_target(labels)
         if target.min() == target.max():
             raise ParameterError(f"training labels must include digit {self.digit!r} and other labels; "
@@ -108,7 +114,7 @@ class BinarySGDClassifier(DigitClassifier):
             warnings.simplefilter("ignore", ConvergenceWarning)
             m = SGDClassifier(loss="log_loss", alpha=float(self.alpha), max_iter=int(self.max_iter), tol=self.tol,
                               class_weight=None if self.class_weight == "none" else "balanced",
-                              random_state=self.random_state).fit(pixels / SCALE, target)
+                              random_state=self.random_state).fit(pixels, target)
         self.classes_ = np.array([0, 1])
         self.n_iter_ = int(m.n_iter_)
         self.coef_ = m.coef_[0].astype(np.float64)
@@ -116,8 +122,8 @@ class BinarySGDClassifier(DigitClassifier):
         return self
 
     def _scaled(self, X: ArrayLike) -> NDArray[np.float64]:
-        pixels = predict_data(self, X, np.float64)
-        return pixels / SCALE
+        pixels = predict_data(self, X, np.float64, to="unit")
+        return pixels
 
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Log-odds of "is ``digit``", shape (n_samples,)."""
@@ -133,14 +139,33 @@ class BinarySGDClassifier(DigitClassifier):
         """1 where the model says "is ``digit``", else 0; shape (n_samples,)."""
         return (self.decision_function(X) > 0).astype(np.int64)
 
-    @staticmethod
-    def _proba(log_odds: NDArray[np.float64]) -> NDArray[np.float64]:
-        p: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-log_odds))
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Accuracy of "is it ``digit``?" on digit labels ``y``: ``predict(X)`` against :meth:`binary_target` of ``y``.
+
+        ``y`` holds digit labels, as in ``fit`` (not 0/1 targets), so that
+        ``fit(X, y).score(X, y)`` scores what was learnt.
+        """
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(self.binary_target(y), self.predict(X), sample_weight=sample_weight))
+
+    def _proba(self, log_odds: NDArray[np.float64]) -> NDArray[np.float64]:
+        p: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-log_odds / self.temperature_))
         return np.column_stack([1 - p, p])
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """``[P(not digit), P(digit)]``, shape (n_samples, 2)."""
         return self._proba(self.decision_function(X))
+
+    def calibration_target(self, y: ArrayLike) -> NDArray[np.intp]:
+        """Digit labels ``y`` as this model's 0/1 classes (1 where ``y == digit``), shape (n,)."""
+        out: NDArray[np.intp] = self.binary_target(y).astype(np.intp)
+        return out
+
+    def calibration_logits(self, X: ArrayLike) -> NDArray[np.float64]:
+        """``[0, log-odds]``, shape (n_samples, 2): their softmax is ``[1 - P, P]``."""
+        d = self.decision_function(X)
+        return np.column_stack([np.zeros_like(d), d])
 
     def scores_and_proba(self, X: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """:meth:`scores` and :meth:`predict_proba` of ``X`` from one pass, both shape (n_samples, 2)."""

@@ -9,10 +9,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils.validation import check_is_fitted
 
-from digitlab.models._linear import SCALE, LinearClassifier
-from digitlab.models._svm import fit_temperature
+from digitlab.models._linear import LinearClassifier
 from digitlab.models._validation import check_int, check_number, fit_data
-from digitlab.models.base import encode_labels, softmax
+from digitlab.models.base import encode_labels
+from digitlab.models.calibration import fit_temperature
 
 __all__ = ["LinearSVMClassifier"]
 
@@ -41,20 +41,21 @@ class LinearSVMClassifier(LinearClassifier):
     n_iter_ : int
         liblinear iterations (largest over the classes).
     temperature_ : float
-        ``predict_proba`` is ``softmax(scores / temperature_)``; fitted by
-        log-loss on (at most 5,000 of) the training images.
+        ``predict_proba`` is ``softmax(scores / temperature_)``; ``fit`` fits it
+        (Brier score) on (at most 5,000 of) the training images (overconfident),
+        :meth:`calibrate` on held-out ones.
     n_features_in_ : int
 
     Notes
     -----
-    As ``temperature_`` is not 1, ``proba_is_softmax`` is False;
-    :meth:`scores_and_proba` still takes one pass.
+    The probabilities are the softmax of the scores over ``temperature_``
+    (``proba_is_softmax``).
     """
 
     family = "linear"
     explanation = "exact"
     thread_safe = True
-    proba_is_softmax = False
+    proba_is_softmax = True
     fit_progress = False
     fit_checkpoints = False
 
@@ -86,10 +87,9 @@ class LinearSVMClassifier(LinearClassifier):
         check_number("C", self.C, 0, low_open=True)
         check_int("max_iter", self.max_iter, 1)
         check_number("tol", self.tol, 0)
-        pixels, labels = fit_data(self, X, y, np.float64)
+        Xs, labels = fit_data(self, X, y, np.float64, to="unit")
         self.classes_, y_idx = encode_labels(labels)
         k = len(self.classes_)
-        Xs = pixels / SCALE
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             m = LinearSVC(C=float(self.C), dual=False, max_iter=int(self.max_iter), tol=float(self.tol),
@@ -102,10 +102,6 @@ class LinearSVMClassifier(LinearClassifier):
         sub = np.random.default_rng(0).choice(len(Xs), min(len(Xs), 5000), replace=False)
         self.temperature_ = fit_temperature(Xs[sub] @ coef.T + icpt, y_idx[sub])
         return self
-
-    def _proba(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``softmax(scores / temperature_)``, shape (n_samples, n_classes)."""
-        return softmax(scores / self.temperature_)
 
     def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         check_is_fitted(self)

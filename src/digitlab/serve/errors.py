@@ -5,6 +5,7 @@ Routes and the library raise; only this module decides the status:
 ======================================  ======  =========================================
 :class:`~digitlab.errors.TooLargeError`   413   an input over a :class:`~digitlab.limits.Limits` bound
 ``NotFoundError``, ``DataNotFoundError``  404   an unknown model, MNIST absent, no mixture
+``MissingExtraError``                     501   needs an extra this installation lacks (torch)
 ``NoInkError``, other ``UserError``       422   the request is wrong
 ``ModelError``, other ``DigitlabError``   500   a model file or digitlab is broken
 any other exception                       500   a bug: one line in the log, no traceback in the answer
@@ -33,6 +34,7 @@ from starlette.responses import Response
 from digitlab.errors import (
     DataNotFoundError,
     DigitlabError,
+    MissingExtraError,
     ModelError,
     NoInkError,
     NotFoundError,
@@ -51,6 +53,7 @@ log = logging.getLogger("digitlab.serve")
 #: Library error -> HTTP status. A subclass not listed takes the status of its nearest listed base.
 STATUS: Mapping[type[DigitlabError], int] = {
     TooLargeError: 413,
+    MissingExtraError: 501,  # this installation lacks an extra (torch): not the request's fault, not a bug
     NotFoundError: 404,
     DataNotFoundError: 404,
     NoInkError: 422,
@@ -66,6 +69,7 @@ _DESCRIPTIONS = {
     415: "Unsupported content type",
     422: "Invalid input",
     500: "Unusable model or internal error",
+    501: "Needs an optional dependency this installation lacks",
     503: "Timed out",
 }
 _ABS_PATH = re.compile(r"(?<![\w.~<>/-])/(?:[\w.+@~-]+/)+([\w.+@~-]*)")

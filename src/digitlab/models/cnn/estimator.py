@@ -10,6 +10,14 @@ last completed epoch with the same weights as an uninterrupted run.
 Predictions run on an int8 copy of the network (:mod:`digitlab.models.cnn._int8`)
 made at the end of ``fit``; integrated gradients are taken of the float
 network.
+
+Without torch (``pip install digitlab`` without the ``train`` extra), a
+saved CNN loads and predicts from its int8 graph with ONNX Runtime alone:
+torch is imported only by what needs the float network (``fit``,
+:meth:`CNNClassifier.quantize`, ``int8=False``, integrated gradients), and
+each of those raises :class:`~digitlab.errors.MissingExtraError` naming the
+extra to install when torch is missing. :func:`digitlab.explain.explain`
+then explains by occlusion on the int8 graph instead.
 """
 
 from __future__ import annotations
@@ -17,34 +25,32 @@ from __future__ import annotations
 import functools
 import math
 import os
+import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils.validation import check_is_fitted
 
-from digitlab.errors import ParameterError
+from digitlab.errors import ParameterError, require_torch
 from digitlab.models._linear import ScoredClassifier, class_index
 from digitlab.models._validation import check_choice, check_int, check_number, fit_data, predict_data
 from digitlab.models.base import ProgressFn, encode_labels
-from digitlab.models.cnn._int8 import Int8Graph, export_int8
+from digitlab.models.cnn._int8 import Int8Graph, export_int8  # torch is imported only by export_int8's call
 from digitlab.models.cnn._threads import auto_threads, inference_threads, torch_threads
-from digitlab.models.cnn.checkpoint import History, fingerprint, has_checkpoint, load_checkpoint, save_checkpoint
-from digitlab.models.cnn.net import (
-    AUGMENTS,
-    DigitNet,
-    augment,
-    channels_last,
-    fold_batchnorm,
-    standardise,
-    standardised,
-    to_tensor,
-)
+from digitlab.models.cnn.inputs import standardised
+
+if TYPE_CHECKING:
+    import torch
+
+    from digitlab.models.cnn.checkpoint import History
+    from digitlab.models.cnn.net import DigitNet
+
+#: Builds of the float network from loaded weights: one at a time.
+_BUILD = threading.Lock()
 
 __all__ = ["RECIPES", "CNNClassifier", "Config"]
 
@@ -54,6 +60,14 @@ RECIPES: dict[str, dict[str, int | float | str]] = {
     "fast": {"width": 16, "depth": 1, "epochs": 3, "lr": 4e-3, "augment": "none", "dropout": 0.0},
     "default": {"width": 32, "depth": 2, "epochs": 24, "lr": 3e-3, "augment": "elastic", "dropout": 0.1},
 }
+
+
+class _NetShape(TypedDict):
+    """What builds a loaded model's network: the card's width, dropout and depth."""
+
+    width: int
+    dropout: float
+    depth: int
 
 
 class Config(TypedDict):
@@ -133,11 +147,12 @@ class CNNClassifier(ScoredClassifier):
     fit_progress = True
     fit_checkpoints = True
 
-    net_: DigitNet
     config_: Config
     history_: History
     int8_graph_: bytes
     n_features_in_: int
+    _net_arrays: dict[str, NDArray[Any]]   # a loaded model's weights, until the network is built
+    _net_shape: _NetShape
 
     def __init__(self, recipe: str = "default", epochs: int | None = None, batch_size: int = 128,
                  lr: float | None = None, weight_decay: float = 0.02, width: int | None = None,
@@ -170,6 +185,8 @@ class CNNClassifier(ScoredClassifier):
         ParameterError
             A parameter breaks its rule (the message states it and the value seen).
         """
+        from digitlab.models.cnn.net import AUGMENTS
+
         recipe = RECIPES[check_choice("recipe", self.recipe, RECIPES)]
 
         def pick(name: str) -> object:
@@ -223,7 +240,13 @@ class CNNClassifier(ScoredClassifier):
             A bad parameter, ``resume`` without ``checkpoint_dir``, or images that are not 28x28.
         UserError
             The checkpoint to resume from is unreadable or from another run.
+        MissingExtraError
+            torch is not installed (``pip install 'digitlab[train]'``).
         """
+        torch = require_torch("training the CNN")
+        from digitlab.models.cnn.checkpoint import fingerprint, has_checkpoint, load_checkpoint, save_checkpoint
+        from digitlab.models.cnn.net import DigitNet, channels_last, to_tensor
+
         cfg = self._config()
         if resume and checkpoint_dir is None:
             raise ParameterError("resume=True needs a checkpoint_dir")
@@ -231,6 +254,9 @@ class CNNClassifier(ScoredClassifier):
         self.classes_, y_idx = encode_labels(labels_in)
         if pixels.shape[1] != 784:
             raise ParameterError(f"the CNN needs 28x28 images (784 pixels), got {pixels.shape[1]} feature(s)")
+        if self.input_scale_ == "features":
+            raise ParameterError(f"the CNN needs pixel images (0-255 or 0-1), got values from {pixels.min():g} to "
+                                 f"{pixels.max():g}")
         key = fingerprint(pixels, y_idx, cfg)
         use_bf16 = self._use_bf16()
         report: ProgressFn = progress or (lambda *a, **k: None)
@@ -283,7 +309,14 @@ class CNNClassifier(ScoredClassifier):
         Returns
         -------
         self
+
+        Raises
+        ------
+        MissingExtraError
+            torch is not installed: the graph is exported from the float network.
         """
+        require_torch("making the CNN's int8 graph")
+
         pixels = self._pixels(X)
         rows = np.unique(np.linspace(0, len(pixels) - 1, min(len(pixels), n_calibration)).astype(np.int64))
         calibration = standardised(pixels[rows])                                       # (m, 1, 28, 28)
@@ -299,9 +332,59 @@ class CNNClassifier(ScoredClassifier):
 
     def _pixels(self, X: ArrayLike) -> NDArray[np.float32]:
         """``X`` checked against the fitted model, as (n, 784) float32 pixels 0-255."""
-        check_is_fitted(self, "net_")
+        check_is_fitted(self)
         pixels = predict_data(self, X, np.float32)
         return pixels
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted once ``fit`` trained a network or ``from_state`` loaded one (built only when first needed)."""
+        return "_net" in self.__dict__ or "_net_arrays" in self.__dict__
+
+    @property
+    def net_(self) -> DigitNet:
+        """The trained network (eval mode); a loaded model builds it from its weights on first use (needs torch).
+
+        Raises
+        ------
+        AttributeError
+            Not fitted.
+        MissingExtraError
+            torch is not installed.
+        ModelError
+            The saved weights do not fit the network the card describes.
+        """
+        net: DigitNet | None = self.__dict__.get("_net")
+        if net is not None:
+            return net
+        if "_net_arrays" not in self.__dict__:
+            raise AttributeError("net_")
+        torch = require_torch("the CNN's float network (integrated gradients, int8=False, a new int8 graph)")
+        from digitlab.errors import ModelError
+        from digitlab.models.cnn.net import DigitNet, channels_last
+
+        with _BUILD:
+            built: DigitNet | None = self.__dict__.get("_net")
+            if built is None:
+                shape = self._net_shape
+                built = DigitNet(shape["width"], shape["dropout"], len(self.classes_), shape["depth"])
+                state = {k: torch.from_numpy(np.array(v)) for k, v in self._net_arrays.items()}
+                try:
+                    built.load_state_dict(state, strict=True)
+                except RuntimeError as exc:
+                    raise ModelError(f"the CNN's weights do not fit its card: {str(exc).splitlines()[0]}") from None
+                built = self.__dict__["_net"] = channels_last(built).eval()
+        return built
+
+    @net_.setter
+    def net_(self, net: DigitNet) -> None:
+        self.__dict__["_net"] = net
+        self.__dict__.pop("_net_arrays", None)
+
+    def _net_state(self) -> dict[str, NDArray[Any]]:
+        """The network's weights as NumPy arrays, by ``state_dict`` key (without building a loaded network)."""
+        if "_net" not in self.__dict__ and "_net_arrays" in self.__dict__:
+            return dict(self._net_arrays)
+        return {k: v.detach().contiguous().numpy() for k, v in self.net_.state_dict().items()}
 
     def _logits(self, X: ArrayLike, batch: int = 2048) -> NDArray[np.float64]:
         pixels = self._pixels(X)
@@ -310,6 +393,9 @@ class CNNClassifier(ScoredClassifier):
         if graph is not None:
             runs = [graph.run(standardised(pixels[i:i + batch])) for i in range(0, len(pixels), batch)]
             return np.concatenate(runs).astype(np.float64) if runs else empty
+        torch = require_torch("predicting with the CNN's float network (int8=False, or a model without an int8 graph)")
+        from digitlab.models.cnn.net import standardise, to_tensor
+
         out, net = [], self._inference_net()
         use_bf16 = self._use_bf16()  # whatever the batch: same answers
         with torch.inference_mode(), torch_threads(inference_threads(len(pixels))), \
@@ -325,6 +411,8 @@ class CNNClassifier(ScoredClassifier):
 
     def _inference_net(self) -> DigitNet:
         """``net_`` with each BatchNorm folded into its convolution (same outputs, one pass fewer per layer)."""
+        from digitlab.models.cnn.net import fold_batchnorm
+
         cached: tuple[DigitNet, DigitNet] | None = getattr(self, "_folded", None)
         if cached is None or cached[0] is not self.net_:
             cached = self._folded = (self.net_, fold_batchnorm(self.net_))
@@ -359,7 +447,15 @@ class CNNClassifier(ScoredClassifier):
         -------
         ndarray of shape (n_samples, 784)
             Contributions on the logit scale.
+
+        Raises
+        ------
+        MissingExtraError
+            torch is not installed (:func:`digitlab.explain.explain` then uses occlusion on the int8 graph).
         """
+        torch = require_torch("integrated gradients of the CNN")
+        from digitlab.models.cnn.net import standardise, to_tensor
+
         pixels = self._pixels(X)
         k = class_index(self.classes_, digit)
         alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps             # (steps,)
@@ -378,8 +474,8 @@ class CNNClassifier(ScoredClassifier):
 
     # ------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
-        check_is_fitted(self, "net_")
-        arrays = {f"net.{k}": v.detach().contiguous().numpy() for k, v in self.net_.state_dict().items()}
+        check_is_fitted(self)
+        arrays = {f"net.{k}": v for k, v in self._net_state().items()}
         arrays["classes"] = np.asarray(self.classes_)
         if getattr(self, "int8_graph_", None) is not None:
             arrays["int8.onnx"] = np.frombuffer(self.int8_graph_, dtype=np.uint8)
@@ -396,14 +492,31 @@ class CNNClassifier(ScoredClassifier):
         est.n_features_in_ = int(meta["n_features_in"])
         est.config_ = cast(Config, dict(meta.get("config", {})))  # as get_state wrote it
         est.history_ = list(meta.get("history", []))
-        net = DigitNet(int(meta["width"]), float(meta["dropout"]), len(est.classes_), int(meta.get("depth", 1)))
-        state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")}
-        net.load_state_dict(state, strict=True)
-        est.net_ = channels_last(net).eval()
+        est._net_shape = _NetShape(width=int(meta["width"]), dropout=float(meta["dropout"]),
+                                   depth=int(meta.get("depth", 1)))
+        est._net_arrays = {k[4:]: v for k, v in arrays.items() if k.startswith("net.")}
+        _check_net_arrays(est._net_arrays, est._net_shape["width"], len(est.classes_))
         if "int8.onnx" in arrays:
             est.int8_graph_ = np.asarray(arrays["int8.onnx"], dtype=np.uint8).tobytes()
             est._int8 = Int8Graph(est.int8_graph_)  # a corrupt graph fails here, at load, not at the first request
         return est
+
+
+def _check_net_arrays(arrays: dict[str, NDArray[Any]], width: int, n_classes: int) -> None:
+    """Refuse weights that cannot be the network the card describes (checked without torch; the rest when built).
+
+    Raises
+    ------
+    ValueError
+        No weights, or a first convolution or last layer of another shape.
+    """
+    expected = {"features.0.weight": (width, 1, 3, 3), "fc.weight": (n_classes, 16 * 4 * width),
+                "fc.bias": (n_classes,)}
+    for key, shape in expected.items():
+        got = arrays.get(key)
+        if got is None or tuple(got.shape) != shape:
+            raise ValueError(f"net.{key} should have shape {shape}, got "
+                             f"{'nothing' if got is None else tuple(got.shape)}")
 
 
 def one_cycle_lr(step: int, total: int, peak: float, warmup: float) -> float:
@@ -421,6 +534,10 @@ def _train_epoch(net: DigitNet, opt: torch.optim.Optimizer, images: torch.Tensor
 
     ``images`` (n, 1, 28, 28) on the 0-1 scale, ``labels`` (n,) class indices.
     """
+    import torch
+    import torch.nn.functional as F
+
+    from digitlab.models.cnn.net import augment, standardise
     t0 = time.perf_counter()
     n, bs = len(labels), cfg["batch_size"]
     steps_per_epoch = math.ceil(n / bs)
@@ -451,6 +568,8 @@ def _train_epoch(net: DigitNet, opt: torch.optim.Optimizer, images: torch.Tensor
 
 @functools.lru_cache(maxsize=1)
 def _bf16_supported() -> bool:
+    import torch
+
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

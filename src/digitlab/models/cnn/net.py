@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
+from digitlab.models.cnn.inputs import MNIST_MEAN, MNIST_STD, standardised  # torch-free; re-exported here
+
 __all__ = ["AUGMENTS", "MNIST_MEAN", "MNIST_STD", "DigitNet", "augment", "channels_last", "fold_batchnorm",
            "standardise", "standardised", "to_tensor"]
 
-#: MNIST pixel mean and standard deviation on the 0-1 scale: what the network's input is standardised with.
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 #: The kinds of :func:`augment`.
 AUGMENTS = ("none", "affine", "elastic")
 
@@ -110,16 +110,6 @@ def to_tensor(X: NDArray[np.floating] | NDArray[np.integer]) -> torch.Tensor:
 def standardise(x: torch.Tensor) -> torch.Tensor:
     """(n, 1, 28, 28) pixels on the 0-1 scale -> the network's input."""
     return (x - MNIST_MEAN) / MNIST_STD
-
-
-def standardised(X: NDArray[np.floating] | NDArray[np.integer]) -> NDArray[np.float32]:
-    """(n, 784) pixels 0-255 -> (n, 1, 28, 28) standardised float32, in NumPy: the int8 graph's input.
-
-    The same values as ``standardise(to_tensor(X))`` to float32 rounding, without torch's per-call cost.
-    """
-    x = np.asarray(X, dtype=np.float32).reshape(-1, 1, 28, 28)
-    out: NDArray[np.float32] = (x * np.float32(1 / 255) - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD)
-    return out
 
 
 def augment(x: torch.Tensor, *, kind: str = "elastic", max_rotate: float = 12.0, max_scale: float = 0.1,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from digitlab.serve.routes import complete, health, models, page, predict, samples
+from digitlab.serve.routes import complete, health, models, onnx, page, predict, samples
 
 __all__ = ["ROUTERS"]
 
@@ -15,6 +15,7 @@ __all__ = ["ROUTERS"]
 ROUTERS: tuple[APIRouter, ...] = (
     predict.router,
     models.router,
+    onnx.router,
     samples.router,
     complete.router,
     health.router,

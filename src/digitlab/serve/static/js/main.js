@@ -1,9 +1,10 @@
-// MLPaint: draw a digit, get live predictions from the digitlab REST API.
-// Plain ES modules, no build step, nothing loaded from the network but this server.
+// MLPaint: draw a digit, get live predictions from the digitlab REST API, or from the model run in this browser.
+// Plain ES modules, no build step, nothing loaded from the network but this server (or the static site).
 import { $, setStatus } from "./dom.js";
-import { getJSON, Live, postJSON } from "./live.js";
+import { getJSON, Live } from "./live.js";
 import { Pad } from "./pad.js";
 import { ResultView } from "./result.js";
+import { Runner, site } from "./where.js";
 
 const state = {
   sample: null,         // {digit, offset, count, index, pixels} when an MNIST test image is shown
@@ -35,8 +36,10 @@ function requestBody() {
   return body;
 }
 
+const runner = new Runner({ model: () => $("model").value, onChange: () => { if (drawing()) live.now(); } });
+
 const live = new Live({
-  send: () => (drawing() ? postJSON("/v1/predict", requestBody()) : null),
+  send: () => (drawing() ? runner.predict(requestBody()) : null),
   onAnswer: (data, ms) => {
     if (!drawing()) return;
     view.show(data, ms, state.explainDigit !== null);
@@ -108,4 +111,5 @@ sd.addEventListener("change", () => loadSample(sd.value, 0));
 $("sample-offset").addEventListener("input", () => { $("sample-out").textContent = $("sample-offset").value; });
 $("sample-offset").addEventListener("change", () => loadSample(sd.value, $("sample-offset").value));
 
-pad.redraw(); updateHint(); view.empty("Draw something"); loadModels();
+pad.redraw(); updateHint(); view.empty("Draw something");
+if (site.static) runner.staticPage(); else loadModels();

@@ -30,17 +30,19 @@ export class ResultView {
     $("badge").textContent = String(data.digit);
     const p = data.probabilities[data.digit];
     $("confidence").textContent = `It's a ${data.digit} — ${(100 * p).toFixed(p > 0.999 ? 2 : 1)}% sure`;
-    $("timing").textContent = `${data.model} · server ${data.elapsed_ms.toFixed(1)} ms · ` +
-                              `round trip ${roundTripMs.toFixed(0)} ms`;
+    $("timing").textContent = data.where === "browser"
+      ? `${data.model} · in this browser ${data.elapsed_ms.toFixed(1)} ms`
+      : `${data.model} · server ${data.elapsed_ms.toFixed(1)} ms · round trip ${roundTripMs.toFixed(0)} ms`;
     this.bars.forEach((li, d) => {
       li.classList.toggle("win", d === data.digit);
       li.classList.toggle("explained", data.explained_digit === d);
       li.querySelector(".fill").style.width = `${(100 * data.probabilities[d]).toFixed(1)}%`;
       li.querySelector(".p").textContent = `${(100 * data.probabilities[d]).toFixed(1)}%`;
-      li.querySelector(".s").textContent = formatScore(data.scores[d]);
+      li.querySelector(".s").textContent = data.scores ? formatScore(data.scores[d]) : "";
     });
     drawSeen(data.input);
     drawHeat(data.input, data.explanation, data.explained_digit, data.explanation_method, explainPicked);
+    if (data.where === "browser") $("heat-caption").textContent = "Explanations are computed by the server";
   }
 
   empty(text) {
