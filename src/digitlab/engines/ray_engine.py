@@ -180,8 +180,9 @@ def sweep_ray(spec: Any, data: Any, combos: Sequence[dict[str, Any]], has_epochs
         storage = tempfile.mkdtemp(prefix="digitlab-tune-")
         try:
             tuner = tune.Tuner(trainable, param_space=space,
+                               # reuse_actors: a trial process (its imports, the data) serves trial after trial
                                tune_config=tune.TuneConfig(metric="accuracy", mode="max", scheduler=scheduler,
-                                                           max_concurrent_trials=n),
+                                                           max_concurrent_trials=n, reuse_actors=True),
                                run_config=tune.RunConfig(name="sweep", storage_path=storage, verbose=0,
                                                          callbacks=[Record()]))
             results = tuner.fit()
