@@ -108,14 +108,14 @@ def ray_local():
 
     os.environ.setdefault(LOOPBACK_ONLY, "0")  # before Ray is imported: its node on 127.0.0.1 only
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
-    for attempt in range(2):  # on a loaded machine Ray's processes can miss their start-up deadline once
+    for attempt in range(3):  # on a loaded machine Ray's processes can miss their 30-second start-up deadline
         try:
             ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
                      log_to_driver=False)  # "local": a new Ray, whatever an earlier `ray start` left behind
             break
         except Exception:
             ray.shutdown()
-            if attempt:
+            if attempt == 2:
                 raise
     yield ray
     ray.shutdown()
