@@ -251,3 +251,31 @@ def test_engine_ray_without_ray_says_how_to_install(cli, sources, tmp_path: Path
     assert res.exit_code == 2 and "pip install 'digitlab[ray]'" in res.stderr
     res = cli("score", "default", sources["idx"][0], "--out", tmp_path / "o", "--engine", "spark")
     assert res.exit_code == 2 and "--engine must be one of local, ray" in res.stderr
+
+
+def test_a_model_with_a_not_a_digit_detector_gets_the_column(sample, expected) -> None:
+    from digitlab.models.io import bundled_dir
+    from digitlab.score import Scorer, output_schema
+    from digitlab.sources import InputBatch
+
+    class Detecting:  # the bundled CNN, with a detector as issue 14's models offer: one flag per image
+        def __init__(self, est) -> None:
+            self.est, self.classes_ = est, est.classes_
+
+        def predict_proba(self, X):
+            return self.est.predict_proba(X)
+
+        def not_a_digit(self, X):
+            return X.sum(axis=1) < 20_000
+
+    scorer = Scorer(bundled_dir(), "default")
+    assert "not_a_digit" not in scorer.schema.names  # the CNN cannot tell: no column
+    scorer.estimator = Detecting(scorer.estimator)
+    scorer._not_a_digit = scorer.estimator.not_a_digit
+    scorer.schema = output_schema("int", 10, True)
+    x = sample[0][:8].reshape(8, -1).astype(np.float32)
+    errors: list[str | None] = [None] * 7 + ["blank picture"]
+    rows = scorer.score(InputBatch(partition=0, offset=0, ids=pa.array(np.arange(8)), pixels=x, errors=errors))
+    flags = rows.column(rows.schema.get_field_index("not_a_digit")).to_pylist()
+    assert flags[:7] == (x[:7].sum(axis=1) < 20_000).tolist() and flags[7] is None
+    assert rows.column(rows.schema.get_field_index("digit")).to_pylist()[:7] == expected[:7].tolist()
