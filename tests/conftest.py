@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+
+if TYPE_CHECKING:
+    from digitlab.data import PenDigits
 
 _REPO = Path(__file__).resolve().parents[1]
 _DEFAULT_DATA = _REPO.parent / "shared" / "data" / "mnist"
@@ -57,6 +61,17 @@ def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """MNIST test images (10000, 28, 28) uint8 and labels (10000,)."""
     from digitlab.data import load_mnist
     return load_mnist(mnist_dir, "test")
+
+
+@pytest.fixture(scope="session")
+def pen_digits(mnist_dir: Path) -> PenDigits:
+    """The shared pendigits file (30 writers, UNIPEN), found beside MNIST (``../pendigits``)."""
+    from digitlab.data import read_unipen
+
+    path = mnist_dir.parent / "pendigits" / "pendigits-orig.tra.gz"
+    if not path.exists():
+        pytest.skip(f"the pen digits are not at {path} (../shared/data/pendigits beside MNIST)")
+    return read_unipen(path)
 
 
 @pytest.fixture(scope="session")

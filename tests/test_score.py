@@ -269,7 +269,7 @@ def test_a_model_with_a_not_a_digit_detector_gets_the_column(sample, expected) -
             return X.sum(axis=1) < 20_000
 
     scorer = Scorer(bundled_dir(), "default")
-    assert "not_a_digit" not in scorer.schema.names  # the CNN cannot tell: no column
+    assert "not_a_digit" in scorer.schema.names  # the bundled CNN ships a detector (digitlab novelty)
     scorer.estimator = Detecting(scorer.estimator)
     scorer._not_a_digit = scorer.estimator.not_a_digit
     scorer.schema = output_schema("int", 10, True)
@@ -279,3 +279,14 @@ def test_a_model_with_a_not_a_digit_detector_gets_the_column(sample, expected) -
     flags = rows.column(rows.schema.get_field_index("not_a_digit")).to_pylist()
     assert flags[:7] == (x[:7].sum(axis=1) < 20_000).tolist() and flags[7] is None
     assert rows.column(rows.schema.get_field_index("digit")).to_pylist()[:7] == expected[:7].tolist()
+
+
+def test_the_bundled_detector_flags_what_predict_flags(sources, tmp_path: Path) -> None:
+    from digitlab.data.idx import read_idx
+    from digitlab.models.io import bundled_dir, load_model
+    from digitlab.novelty import not_a_digit
+
+    _, table = _score(sources, "idx", tmp_path / "out.parquet", workers=1)
+    x = read_idx(sources["idx"][0]).reshape(N, -1).astype(np.float32)
+    want = not_a_digit(load_model(bundled_dir(), name="default"), x)
+    assert want is not None and table["not_a_digit"].to_pylist() == want.tolist()

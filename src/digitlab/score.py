@@ -173,7 +173,23 @@ class Scorer:
         self.chunk = chunk
         fn = getattr(self.estimator, "not_a_digit", None)
         self._not_a_digit: Callable[[np.ndarray], Any] | None = fn if callable(fn) else None
+        if self._not_a_digit is None:  # the model folder's not-a-digit detector (digitlab novelty), if current
+            from digitlab.novelty import load_detector
+
+            detector = load_detector(folder, name)
+            if detector is not None:
+                self._not_a_digit = self._detector_flags(detector)
         self.schema = output_schema(id_kind, len(self.classes), self._not_a_digit is not None)
+
+    def _detector_flags(self, detector: Any) -> Callable[[np.ndarray], Any]:
+        """``not_a_digit`` by a detector that reads the model's scores (one more pass of the model)."""
+        def flags(X: np.ndarray) -> Any:
+            step = self.chunk or len(X)
+            scores = np.concatenate([np.asarray(self.estimator.scores(X[a:a + step]), np.float64)
+                                     for a in range(0, len(X), step)])
+            return detector.flags(X, scores)
+
+        return flags
 
     def score(self, batch: InputBatch) -> pa.RecordBatch:
         """The result rows of ``batch``: its partition and row positions, id, digit, probabilities, error."""

@@ -47,3 +47,22 @@ def test_serve_with_workers_hands_the_settings_to_worker_processes(cli, model_ho
     app = app_from_env()  # what each worker process builds
     settings = state_of(app).settings
     assert settings.default_model == "centroid" and settings.models_dir == model_home / "models"
+
+
+def test_serve_compares_the_models_named_and_all(cli, model_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--model A --model B``: A answers by default, both are compared; ``--all``: every saved model too."""
+    import uvicorn
+
+    from digitlab.serve import state_of
+
+    calls: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))
+    result = cli("serve", "--model", "centroid", "--model", "default", "--model", "centroid", "--home", model_home,
+                 "--no-browser")
+    assert result.exit_code == 0, result.stderr
+    settings = state_of(calls["app"]).settings
+    assert settings.default_model == "centroid" and settings.models == ("default",) and not settings.serve_all
+    result = cli("serve", "--all", "--home", model_home, "--no-browser")
+    assert result.exit_code == 0, result.stderr
+    settings = state_of(calls["app"]).settings
+    assert settings.default_model == "default" and settings.serve_all

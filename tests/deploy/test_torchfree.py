@@ -51,6 +51,7 @@ def test_predict_default_imports_neither_torch_nor_scikit_learn(digit_png, tmp_p
     assert r.returncode == 0, r.stderr
     out, modules = r.stdout.strip().splitlines()
     assert json.loads(out)["predictions"][0]["digit"] == digit
+    assert json.loads(out)["predictions"][0]["not_a_digit"] is False  # the bundled detector answers (issue 14)
     assert modules == "[]"
 
 

@@ -20,6 +20,8 @@ from digitlab.cli.explain import explain_command
 from digitlab.cli.export import export_command
 from digitlab.cli.export_page import export_page_command
 from digitlab.cli.models import models_app
+from digitlab.cli.novelty import novelty_app
+from digitlab.cli.read import read_command
 from digitlab.cli.runs import compare_command, runs_app
 from digitlab.cli.score import score_command
 from digitlab.cli.serve import serve_command
@@ -49,10 +51,14 @@ EXAMPLES: dict[str, list[str]] = {
     "data info": ["digitlab data info", "digitlab data info --format csv"],
     "data import": ["digitlab data import mnist", "digitlab data import digits.csv --name mine"],
     "data explore": ["digitlab data explore --out figures/", "digitlab data explore --table mine --out figures/"],
+    "data export": ["digitlab data export drawings --out my-drawings/   (MLPaint's corrections, one folder per "
+                    "label)", 'digitlab data export mnist_test --out test-images/ --where "label = 7"'],
     "sql": ['digitlab sql "SELECT label, count(*) AS n FROM mnist_train GROUP BY label ORDER BY label"',
             'digitlab sql "SELECT id, label FROM mnist_test LIMIT 5" --format csv'],
     "show": ["digitlab show mnist_test 0", "digitlab show mnist_train 7 --out seven.png --scale 10"],
     "train": ["digitlab train logreg --train-size 5000 --seed 1",
+              "digitlab train cnn --table drawings --init default   (fine-tune the bundled CNN on the "
+              "corrections and MNIST)",
               "digitlab train cnn --help   (lists the CNN's parameters)"],
     "learning-curve": ["digitlab learning-curve centroid --sizes 100,1000,10000 --plot lc.png"],
     "dpmm": ["digitlab dpmm fit --digits 2,3", "digitlab dpmm clusters dpmm --out clusters.png"],
@@ -81,7 +87,13 @@ EXAMPLES: dict[str, list[str]] = {
     "models show": ["digitlab models show logreg", "digitlab models show logreg@v1"],
     "models rm": ["digitlab models rm logreg@v1", "digitlab models rm logreg --yes"],
     "models requantize": ["digitlab models requantize default", "digitlab models requantize path/to/model"],
-    "serve": ["digitlab serve", "digitlab serve --model logreg --port 8080 --no-browser"],
+    "read": ["digitlab read my-number.png", "digitlab read --model default scan1.png scan2.png --format json"],
+    "novelty": ["digitlab novelty fit default", "digitlab novelty show default"],
+    "novelty fit": ["digitlab novelty fit default   (after the bundled model changes)",
+                    "digitlab novelty fit logreg --quick --dry-run"],
+    "novelty show": ["digitlab novelty show default", "digitlab novelty show logreg --format json"],
+    "serve": ["digitlab serve", "digitlab serve --model logreg --port 8080 --no-browser",
+              "digitlab serve --model default --model logreg   (compare them side by side; --all: every model)"],
     "export-page": ["digitlab export-page --out site/",
                     "python -m http.server -d site/ 8080   (any static host serves it)"],
     "export": ["digitlab export default --format onnx --out digit.onnx",
@@ -134,11 +146,14 @@ app.add_typer(models_app, name="models", rich_help_panel=_EVALUATE, epilog=_epil
 app.command("predict", rich_help_panel=_EVALUATE, epilog=_epilog("predict"))(predict_command)
 app.command("explain", rich_help_panel=_EVALUATE, epilog=_epilog("explain"))(explain_command)
 app.command("score", rich_help_panel=_EVALUATE, epilog=_epilog("score"))(score_command)
+app.command("read", rich_help_panel=_EVALUATE, epilog=_epilog("read"))(read_command)
+app.add_typer(novelty_app, name="novelty", rich_help_panel=_EVALUATE, epilog=_epilog("novelty"))
 app.command("serve", rich_help_panel=_SERVE, epilog=_epilog("serve"))(serve_command)
 app.command("export-page", rich_help_panel=_SERVE, epilog=_epilog("export-page"))(export_page_command)
 app.command("export", rich_help_panel=_SERVE, epilog=_epilog("export"))(export_command)
 
-for _group, _sub in (("data", data_app), ("dpmm", dpmm_app), ("runs", runs_app), ("models", models_app)):
+for _group, _sub in (("data", data_app), ("dpmm", dpmm_app), ("runs", runs_app), ("models", models_app),
+                     ("novelty", novelty_app)):
     for _info in _sub.registered_commands:  # the sub-apps' commands get their examples here, in one table
         _path = f"{_group} {_info.name}"
         if _path in EXAMPLES and not _info.epilog:

@@ -157,9 +157,16 @@ def train_command(
                                        "models/.checkpoints/NAME)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint (models that "
                                                         "support it)."),
+    init: str | None = typer.Option(None, "--init", help="Fine-tune: start from this saved model (e.g. default, "
+                                                         "the bundled CNN) on --table plus MNIST train (cnn)."),
     calibration: float = typer.Option(0.05, "--calibration", help="Fraction of the training images held out "
                                                                   "(stratified) to calibrate the probabilities; 0 "
                                                                   "for none."),
+    pen: Path | None = typer.Option(
+        None, "--pen", help="Train the CNN for drawings: pen-drawn digits (a UNIPEN file such as "
+                            "pendigits-orig.tra.gz) rendered as the page renders strokes, with stroke-style views "
+                            "of every image; the temperature is fitted on the calibration writers (docs/cnn.md)."),
+    pen_renders: int = typer.Option(4, "--pen-renders", min=3, help="Random renders of each pen digit (--pen)."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,
@@ -173,7 +180,8 @@ def train_command(
     show = fmt is not OutputFormat.json
     if folds is not None:
         given = [opt for opt, on in (("--out", out is not None), ("--dry-run", dry_run), ("--resume", resume),
-                                     ("--checkpoint-dir", checkpoint_dir is not None)) if on]
+                                     ("--checkpoint-dir", checkpoint_dir is not None), ("--init", init is not None))
+                 if on]
         if given:
             raise UserError(f"--folds runs an experiment that saves nothing; it does not take {given[0]}")
         with progress(show) as bar:
@@ -188,7 +196,7 @@ def train_command(
 
     spec = TrainSpec(model=model, params=params, train_size=train_size, dataset=table, where=where, seed=seed,
                      name=name, out=out, dry_run=dry_run, checkpoint_dir=checkpoint_dir, resume=resume,
-                     calibration=calibration)
+                     calibration=calibration, init=init, pen=pen, pen_renders=pen_renders)
     with progress(show) as bar:
         result = train(spec, settings=settings, progress=bar)
     doc: dict[str, Any] = {"run": result.run, "name": result.name, "version": result.version, "model": model,

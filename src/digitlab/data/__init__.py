@@ -4,6 +4,8 @@ Every reader returns ``(images, labels)``: ``images`` is ``uint8`` of shape
 ``(n, 28, 28)`` and ``labels`` is ``int64`` of shape ``(n,)`` with values 0-9.
 A malformed file raises :class:`digitlab.errors.DataError` naming the file
 and the record.
+``read_unipen`` reads pen trajectories (strokes, labels and writer ids) instead, ``write_unipen``
+writes them.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from digitlab.data.mnist import (
 )
 from digitlab.data.npz import read_npz, write_npz
 from digitlab.data.parquet import read_parquet, write_parquet
+from digitlab.data.unipen import PenDigits, read_unipen, write_unipen
 
 __all__ = [
     "MNIST_FILES",
     "Format",
+    "PenDigits",
     "detect_format",
     "fetch_mnist",
     "find_mnist",
@@ -35,10 +39,12 @@ __all__ = [
     "read_image_folder",
     "read_npz",
     "read_parquet",
+    "read_unipen",
     "write_csv",
     "write_idx",
     "write_idx_pair",
     "write_image_folder",
     "write_npz",
     "write_parquet",
+    "write_unipen",
 ]

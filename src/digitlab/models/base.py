@@ -19,6 +19,7 @@ Capabilities are **declared** by each class, never discovered by probing:
 ``proba_is_softmax``              ``predict_proba(X) == softmax(scores(X) / temperature_)``, so one pass gives both
 ``fit_progress``                  ``fit(X, y, progress=fn)`` reports progress (:class:`ProgressFit`)
 ``fit_checkpoints``               ``fit(..., checkpoint_dir=..., resume=...)`` (:class:`CheckpointFit`)
+``fit_init``                      ``fit(..., init=fitted)`` starts from another fitted model's weights (fine-tuning)
 ================================  ==========================================================
 
 Every fitted model also has
@@ -106,6 +107,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     proba_is_softmax: ClassVar[bool] = False
     fit_progress: ClassVar[bool] = False
     fit_checkpoints: ClassVar[bool] = False
+    fit_init: ClassVar[bool] = False
 
     classes_: NDArray[Any]
     #: The scale of the training images (set by ``fit``; models saved before it was recorded were fitted on 0-255).

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from digitlab.errors import DigitlabError
+from digitlab.serve import learn
 from digitlab.serve.errors import install_error_table
 from digitlab.serve.middleware import BodyLimitMiddleware
 from digitlab.serve.responses import ModelResponse
@@ -38,6 +39,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.model(None)
     except DigitlabError as exc:
         log.warning("default model %r not loaded: %s", state.settings.default_model, exc)
+    await learn.start(state)  # the models compared side by side (issue 15)
     yield
 
 

@@ -4,8 +4,9 @@ Routes and the library raise; only this module decides the status:
 
 ======================================  ======  =========================================
 :class:`~digitlab.errors.TooLargeError`   413   an input over a :class:`~digitlab.limits.Limits` bound
-``NotFoundError``, ``DataNotFoundError``  404   an unknown model, MNIST absent, no mixture
+``NotFoundError``, ``DataNotFoundError``  404   an unknown model or profile, MNIST absent, no mixture
 ``MissingExtraError``                     501   needs an extra this installation lacks (torch)
+:class:`~digitlab.errors.StoreBusyError`  503   another process held the store too long
 ``NoInkError``, other ``UserError``       422   the request is wrong
 ``ModelError``, other ``DigitlabError``   500   a model file or digitlab is broken
 any other exception                       500   a bug: one line in the log, no traceback in the answer
@@ -38,6 +39,7 @@ from digitlab.errors import (
     ModelError,
     NoInkError,
     NotFoundError,
+    StoreBusyError,
     TooLargeError,
     UserError,
 )
@@ -56,6 +58,7 @@ STATUS: Mapping[type[DigitlabError], int] = {
     MissingExtraError: 501,  # this installation lacks an extra (torch): not the request's fault, not a bug
     NotFoundError: 404,
     DataNotFoundError: 404,
+    StoreBusyError: 503,
     NoInkError: 422,
     UserError: 422,
     ModelError: 500,
@@ -70,7 +73,7 @@ _DESCRIPTIONS = {
     422: "Invalid input",
     500: "Unusable model or internal error",
     501: "Needs an optional dependency this installation lacks",
-    503: "Timed out",
+    503: "Timed out, or the store is busy",
 }
 _ABS_PATH = re.compile(r"(?<![\w.~<>/-])/(?:[\w.+@~-]+/)+([\w.+@~-]*)")
 

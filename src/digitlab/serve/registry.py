@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -36,12 +37,15 @@ from digitlab.models.io import LoadedModel, ModelEntry, list_models, load_model,
 if TYPE_CHECKING:
     from digitlab.explain import Explanation
     from digitlab.models.dpmm import DPMixtureClassifier
+    from digitlab.novelty import NoveltyDetector
+    from digitlab.read import Recognition
     from digitlab.serve.settings import ServeSettings
 
 __all__ = ["Mixture", "MixtureRegistry", "ModelRegistry", "Prediction", "ServedModel", "declared_class",
            "load_named"]
 
 T = TypeVar("T")
+log = logging.getLogger("digitlab.serve")
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,13 @@ class Prediction:
     ----------
     scores : ndarray of float64, shape (10,)
     probabilities : ndarray of float64, shape (10,)
+    not_a_digit : bool
+        The model's not-a-digit detector flagged the image (False for a model without one).
     """
 
     scores: np.ndarray
     probabilities: np.ndarray
+    not_a_digit: bool = False
 
     @property
     def digit(self) -> int:
@@ -157,11 +164,34 @@ class ServedModel:
         if classes.shape != (10,) or not np.array_equal(classes.astype(np.int64), np.arange(10)):
             raise ModelError(f"model {loaded.name!r} must predict the ten digits 0-9, it has classes "
                              f"{classes.tolist()}")
+        self.detector: NoveltyDetector | None = _detector_of(loaded)
+
+    def flags(self, X: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """``not_a_digit`` of each image of ``X`` (n, 784) given its scores, shape (n,) bool (all False without a
+        detector). Blocking; needs no lock (the detector only reads)."""
+        if self.detector is None:
+            return np.zeros(len(X), dtype=bool)
+        return self.detector.flags(X, scores)
+
+    def recognise(self, X: np.ndarray) -> Recognition:
+        """Probabilities, not-a-digit probability and flag of ``X`` (n, 784) float32: what ``/v1/read`` asks of
+        the model for each candidate digit. Blocking, holds the lock for the model call."""
+        from digitlab.read import Recognition
+
+        scores, probs = self.predict_batch(X)
+        if self.detector is None:
+            return Recognition(probs, np.zeros(len(X)), np.zeros(len(X), dtype=bool))
+        nov = self.detector.probability(X, scores)
+        return Recognition(probs, nov, nov > self.detector.threshold)
 
     def predict_batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores and probabilities of ``X`` (n, 784) float32; both (n, 10) float64. Blocking, holds the lock."""
         with self.lock:
             return self.estimator.scores_and_proba(X)
+
+    def _predict_and_flag(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scores, probs = self.predict_batch(X)
+        return scores, probs, self.flags(X, scores)
 
     def submit(self, x: np.ndarray) -> asyncio.Future[Prediction]:
         """Queue one image ``x`` (784,) float32; the future is answered with concurrent requests' batch.
@@ -185,7 +215,8 @@ class ServedModel:
                 if not batch:
                     continue
                 try:
-                    scores, probs = await run_in_threadpool(self.predict_batch, np.stack([x for x, _ in batch]))
+                    scores, probs, flags = await run_in_threadpool(self._predict_and_flag,
+                                                                   np.stack([x for x, _ in batch]))
                 except Exception as exc:
                     for _, f in batch:
                         if not f.done():
@@ -193,7 +224,7 @@ class ServedModel:
                     continue
                 for i, (_, f) in enumerate(batch):
                     if not f.done():
-                        f.set_result(Prediction(scores[i], probs[i]))
+                        f.set_result(Prediction(scores[i], probs[i], bool(flags[i])))
         finally:
             self._draining = False
 
@@ -203,6 +234,17 @@ class ServedModel:
 
         with self.explain_slots:
             return explain(self.estimator, x.reshape(28, 28).copy(), digit)  # the request's array stays intact
+
+
+def _detector_of(loaded: LoadedModel) -> NoveltyDetector | None:
+    """The not-a-digit detector in a model's folder (None when absent or stale); a broken one is logged, not fatal."""
+    from digitlab.novelty import load_detector
+
+    try:
+        return load_detector(loaded.path, loaded.name)
+    except ModelError as exc:
+        log.warning("%s", exc)
+        return None
 
 
 class ModelRegistry:

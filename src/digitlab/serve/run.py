@@ -29,6 +29,8 @@ def url_for(host: str, port: int) -> str:
 def check_default_model(settings: ServeSettings) -> None:
     """Load the default model once, so a missing one fails now with a clear message, not at the first request.
 
+    The models named to compare (``settings.models``, ``digitlab serve --model A --model B``) are checked too.
+
     Raises
     ------
     UserError
@@ -36,13 +38,14 @@ def check_default_model(settings: ServeSettings) -> None:
     ModelError
         The model's files are unusable.
     """
-    model = settings.default_model
-    try:
-        ModelRegistry(settings.models_dir).get(model)
-    except NotFoundError as exc:
-        hint = "the bundled default model is missing from this installation; " if model == "default" else ""
-        raise UserError(f"cannot serve model {model!r}: {hint}{exc}. Train one (e.g. `digitlab train logreg`, "
-                        "then `digitlab serve --model logreg`) or pick another with --model") from None
+    registry = ModelRegistry(settings.models_dir)
+    for model in dict.fromkeys([settings.default_model, *settings.models]):
+        try:
+            registry.get(model)
+        except NotFoundError as exc:
+            hint = "the bundled default model is missing from this installation; " if model == "default" else ""
+            raise UserError(f"cannot serve model {model!r}: {hint}{exc}. Train one (e.g. `digitlab train logreg`, "
+                            "then `digitlab serve --model logreg`) or pick another with --model") from None
 
 
 def run(settings: ServeSettings, *, workers: int = 1, log_level: str = "warning", open_browser: bool = False,

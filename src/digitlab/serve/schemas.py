@@ -42,21 +42,34 @@ from digitlab.errors import TooLargeError, UserError
 from digitlab.limits import DEFAULT_LIMITS, Limits
 from digitlab.models.io import MODEL_NAME, check_model_name
 from digitlab.preprocess import Drawing, check_drawing
+from digitlab.profiles import PROFILE_NAME, check_profile_name
 
 __all__ = [
     "CompleteRequest",
     "CompleteResponse",
+    "CorrectionRequest",
+    "CorrectionResponse",
     "ErrorResponse",
     "HealthResponse",
+    "ModelAnswer",
     "ModelInfo",
     "ModelsResponse",
+    "NotADigitInfo",
     "PredictRequest",
     "PredictResponse",
+    "ProfileDeleted",
+    "ProfileResponse",
+    "ReadDigitInfo",
+    "ReadRequest",
+    "ReadResponse",
     "SampleResponse",
     "parse_explain",
+    "parse_label",
     "parse_mask",
     "parse_model_name",
+    "parse_models",
     "parse_pixels",
+    "parse_profile_name",
     "parse_strokes",
     "validation_context",
 ]
@@ -158,6 +171,43 @@ def parse_model_name(value: object) -> str:
         raise ValueError(str(exc)) from None
 
 
+# --- corrections, profiles and compare (issue 15)
+
+#: Most models one request may compare (``models``).
+MAX_MODELS = 32
+
+
+def parse_profile_name(value: object) -> str:
+    """Validate a ``profile`` name by :func:`digitlab.corrections.check_profile_name`: 1-64 of ``[A-Za-z0-9_-]``."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a profile name (a string), got {_describe(value)}")
+    try:
+        return check_profile_name(value)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def parse_models(value: object) -> tuple[str, ...] | Literal["all"]:
+    """Validate ``models``: ``"all"`` (every model the server compares) or a list of 1-32 model names.
+
+    Returns the names in the order given, each once.
+    """
+    if value == "all":
+        return "all"
+    if not isinstance(value, list) or not value:
+        raise ValueError(f'must be "all" or a non-empty list of model names, got {_describe(value)}')
+    if len(value) > MAX_MODELS:
+        raise ValueError(f"must name at most {MAX_MODELS} models, got {len(value)}")
+    return tuple(dict.fromkeys(parse_model_name(v) for v in value))
+
+
+def parse_label(value: object) -> int:
+    """Validate a correction's ``label``: an integer digit 0-9 (not a boolean, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
+        raise ValueError(f"must be a digit 0-9 (an integer), got {_describe(value)}")
+    return int(value)
+
+
 def parse_mask(value: object) -> np.ndarray:
     """Validate ``mask``: 784 booleans (or 28 rows of 28). Returns bool ndarray of shape (784,)."""
     if not isinstance(value, (list, tuple)):
@@ -203,6 +253,17 @@ Explain = Annotated[int | bool, PlainValidator(parse_explain), WithJsonSchema({
 })]
 ModelName = Annotated[str, PlainValidator(parse_model_name), WithJsonSchema({
     "type": "string", "pattern": MODEL_NAME.pattern, "description": "A model name from GET /v1/models."})]
+ProfileName = Annotated[str, PlainValidator(parse_profile_name), WithJsonSchema({
+    "type": "string", "pattern": PROFILE_NAME.pattern,
+    "description": "A personal profile: predictions adapt to the corrections stored under this name."})]
+ModelSelection = Annotated[tuple[str, ...] | Literal["all"], PlainValidator(parse_models), WithJsonSchema({
+    "oneOf": [{"type": "string", "enum": ["all"]},
+              {"type": "array", "items": {"type": "string", "pattern": MODEL_NAME.pattern}, "minItems": 1,
+               "maxItems": MAX_MODELS}],
+    "description": "Also answer with each of these models (by_model): names from GET /v1/models, or \"all\" "
+                   "for every model the server compares (digitlab serve --model A --model B, or --all)."})]
+Label = Annotated[int, PlainValidator(parse_label), WithJsonSchema({
+    "type": "integer", "minimum": 0, "maximum": 9, "description": "The true digit."})]
 Mask = Annotated[np.ndarray, PlainValidator(parse_mask), WithJsonSchema({
     "type": "array", "items": {"type": "boolean"}, "minItems": 784, "maxItems": 784,
     "description": "784 booleans, row-major: true where the pixel is visible (given), false where it is hidden.",
@@ -240,6 +301,8 @@ class PredictRequest(BaseModel):
         json_schema_extra={"exclusiveMinimum": 0, "maximum": DEFAULT_LIMITS.max_pen_width})
     model: ModelName | None = None
     explain: Explain = False
+    profile: ProfileName | None = None
+    models: ModelSelection | None = None
 
     _drawing: Drawing | None = PrivateAttr(None)
 
@@ -275,6 +338,22 @@ class PredictRequest(BaseModel):
         return self._drawing
 
 
+class CorrectionRequest(PredictRequest):
+    """``POST /v1/corrections``: one input as for ``/v1/predict``, its true ``label``, and an optional ``profile``."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        "examples": [{"strokes": [[[140, 40], [140, 240]]], "width": 280, "height": 280, "pen_width": 20,
+                      "label": 1, "profile": "alice"}]})
+
+    label: Label = Field(description="The true digit, 0-9.")
+
+    @model_validator(mode="after")
+    def _no_prediction_options(self) -> CorrectionRequest:
+        if self.explain is not False or self.models is not None:
+            raise ValueError("'explain' and 'models' go with /v1/predict, not with a correction")
+        return self
+
+
 class CompleteRequest(BaseModel):
     """``POST /v1/complete``: a digit's ``pixels`` and which part is visible (``keep`` or ``mask``)."""
 
@@ -300,6 +379,58 @@ class CompleteRequest(BaseModel):
         if (self.keep is None) == (self.mask is None):
             raise ValueError("give exactly one of 'keep' (top, bottom, left or right) or 'mask' (784 booleans)")
         return self
+
+
+class ReadRequest(BaseModel):
+    """``POST /v1/read``: a number drawn as ``strokes`` on a canvas of any aspect ratio, or an ``image``."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, json_schema_extra={
+        "examples": [{"strokes": [[[60, 60], [60, 240]], [[160, 80], [230, 70], [170, 240]]], "width": 600,
+                      "height": 300, "pen_width": 16}]})
+
+    image: str | None = Field(default=None, description="A PNG/JPEG/BMP/GIF image, base64 or a data: URL, any "
+                                                        "size and aspect ratio.")
+    strokes: Strokes | None = None
+    width: int | None = _canvas_side("width")
+    height: int | None = _canvas_side("height")
+    pen_width: float | None = Field(
+        default=None, description="Pen width in canvas pixels (with strokes); default: 1/14 of the canvas's larger "
+                                  "side.",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": DEFAULT_LIMITS.max_pen_width})
+    model: ModelName | None = None
+
+    _drawing: Drawing | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: object) -> object:
+        _must_be_object(data, "'image' or 'strokes'")
+        return data
+
+    @model_validator(mode="after")
+    def _one_input(self, info: ValidationInfo) -> ReadRequest:
+        given = [k for k in ("image", "strokes") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'image' or 'strokes', got "
+                             + (" and ".join(repr(g) for g in given) if given else "none"))
+        if self.strokes is not None:
+            if self.width is None or self.height is None:
+                raise ValueError("'strokes' need the canvas 'width' and 'height'")
+            try:
+                self._drawing = check_drawing(self.strokes, self.width, self.height, self.pen_width,
+                                              limits=_limits(info))
+            except TooLargeError as exc:
+                raise PydanticCustomError("too_large", "{reason}", {"reason": str(exc)}) from None
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
+        elif self.width is not None or self.height is not None or self.pen_width is not None:
+            raise ValueError("'width', 'height' and 'pen_width' only go with 'strokes'")
+        return self
+
+    @property
+    def drawing(self) -> Drawing | None:
+        """The validated strokes and canvas, when the request has ``strokes``."""
+        return self._drawing
 
 
 # --------------------------------------------------------------------------- responses
@@ -334,6 +465,21 @@ MaskVector = Annotated[np.ndarray, _vector_check(784, "b"), _AS_LIST,
                        _vector_schema(784, {"type": "boolean"}, "784 booleans, row-major.")]
 
 _ANSWER = ConfigDict(arbitrary_types_allowed=True)
+_NOT_A_DIGIT = ("true when the drawing does not look like one digit (a letter, a symbol or shape, a scribble, two "
+                "digits): 'digit' still holds the best guess. Always false for a model that cannot tell "
+                "(GET /v1/models, 'not_a_digit').")
+
+
+class ModelAnswer(BaseModel):
+    """One model's answer in ``by_model``."""
+
+    model_config = _ANSWER
+
+    model: str
+    digit: int | None = Field(default=None, description="The predicted digit (null when nothing is drawn).")
+    probability: float | None = Field(default=None, description="The predicted digit's probability.")
+    probabilities: ClassVector | None = Field(default=None, description="10 class probabilities, digits 0-9.")
+    elapsed_ms: float = Field(description="Time this model's answer took, milliseconds.")
 
 
 class PredictResponse(BaseModel):
@@ -343,6 +489,7 @@ class PredictResponse(BaseModel):
 
     no_ink: bool = Field(description="true when the drawing or image is empty: no digit, scores or explanation.")
     digit: int | None = Field(default=None, description="The predicted digit.")
+    not_a_digit: bool | None = Field(default=None, description=_NOT_A_DIGIT)
     probabilities: ClassVector | None = Field(default=None, description="10 class probabilities, digits 0-9.")
     scores: ClassVector | None = Field(default=None, description="10 raw model scores (logits, negative distances...).")
     input: PixelVector = Field(description="The 784 normalised pixels (0-255, row-major) the model saw.")
@@ -351,6 +498,48 @@ class PredictResponse(BaseModel):
     explanation_method: str | None = Field(default=None, description="'exact' or the approximation used.")
     model: str = Field(description="The model that answered.")
     elapsed_ms: float = Field(description="Server time for this request, milliseconds.")
+    profile: str | None = Field(default=None, description="The profile the answer adapted to (when one was given).")
+    profile_drawings: int | None = Field(default=None, description="How many corrections that profile holds.")
+    by_model: list[ModelAnswer] | None = Field(default=None, description="Each model's answer, when 'models' "
+                                                                         "was given, in that order.")
+
+
+class CorrectionResponse(BaseModel):
+    """The answer of ``POST /v1/corrections`` (201)."""
+
+    id: int = Field(description="The correction's id in the store's table drawings.")
+    profile: str | None = Field(description="Its profile, or null.")
+    count: int = Field(description="The profile's stored corrections, this one included.")
+    label: int
+    predicted: int = Field(description="What the model answered for the drawing before this correction.")
+    model: str = Field(description="The model that answered.")
+    stored: Literal["store", "staged"] = Field(
+        description="'store': in the database; 'staged': the store was busy, the correction is safe on disk "
+                    "beside it and the next write applies it.")
+
+
+class ProfileResponse(BaseModel):
+    """``GET /v1/profiles/{name}``."""
+
+    profile: str
+    count: int = Field(description="Corrections stored under this profile.")
+    counts: list[int] = Field(description="Corrections per digit, 0-9.")
+
+
+class ProfileDeleted(BaseModel):
+    """``DELETE /v1/profiles/{name}``."""
+
+    profile: str
+    deleted: int = Field(description="Corrections deleted.")
+
+
+class NotADigitInfo(BaseModel):
+    """Whether a model's answers can say ``not_a_digit: true`` (it has a detector), and how often wrongly."""
+
+    can_tell: bool = Field(description="The model has a not-a-digit detector fitted for its weights.")
+    false_alarm_rate: float | None = Field(default=None, description="The share of real digits held out from "
+                                                                      "fitting (MNIST and pen digits) it flags.")
+    note: str | None = Field(default=None, description="Why it cannot tell, and how to make it.")
 
 
 class ModelInfo(BaseModel):
@@ -363,6 +552,9 @@ class ModelInfo(BaseModel):
                                                               "'integrated_gradients' or 'occlusion'.")
     test_accuracy: float | None = Field(default=None, description="Accuracy on the MNIST test set (model card).")
     default: bool = Field(default=False, description="The model used when a request names none.")
+    not_a_digit: NotADigitInfo | None = Field(default=None, description="Whether it can tell a digit from something "
+                                                                         "else, and at what operating point.")
+
 
 
 class ModelsResponse(BaseModel):
@@ -370,6 +562,8 @@ class ModelsResponse(BaseModel):
 
     default: str
     models: list[ModelInfo]
+    served: list[str] = Field(default_factory=list, description="The models compared side by side (the default "
+                                                                "first): what \"models\": \"all\" means.")
 
 
 class SampleResponse(BaseModel):
@@ -408,3 +602,27 @@ class CompleteResponse(BaseModel):
     visible: MaskVector = Field(description="The 784-pixel mask that was used (true = given).")
     model: str = Field(description="The mixture model that answered.")
     elapsed_ms: float
+
+
+class ReadDigitInfo(BaseModel):
+    """One digit of a ``POST /v1/read`` answer."""
+
+    model_config = _ANSWER
+
+    digit: int = Field(description="The digit (the best guess, also when not_a_digit).")
+    probabilities: ClassVector = Field(description="10 class probabilities, digits 0-9.")
+    box: tuple[float, float, float, float] = Field(description="[x0, y0, x1, y1] in the input's coordinates "
+                                                               "(canvas or picture pixels, y down).")
+    not_a_digit: bool = Field(description=_NOT_A_DIGIT)
+
+
+class ReadResponse(BaseModel):
+    """The answer of ``POST /v1/read``: the digits found, left to right."""
+
+    model_config = _ANSWER
+
+    no_ink: bool = Field(description="true when nothing is drawn: 'text' is empty and 'digits' too.")
+    text: str = Field(description="The digits left to right, e.g. \"2026\" (best guesses: check not_a_digit).")
+    digits: list[ReadDigitInfo]
+    model: str = Field(description="The model that answered.")
+    elapsed_ms: float = Field(description="Server time for this request, milliseconds.")

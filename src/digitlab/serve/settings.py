@@ -56,6 +56,14 @@ class ServeSettings:
     freeze_gc : bool
         ``gc.freeze()`` after each model load, so that full garbage collections do not walk the
         libraries' objects (shorter tail latencies). Off for servers inside test processes.
+    models : tuple of str
+        Models loaded at start and compared side by side (``"models": "all"``, the page's compare
+        view), besides the default; ``digitlab serve --model A --model B``. Empty: the default only.
+    serve_all : bool
+        Load and compare every model of the models folder (``digitlab serve --all``).
+    store_path : Path, optional
+        The store that corrections are written to; default ``digitlab.duckdb`` beside ``models_dir``
+        (the home folder's store).
 
     Raises
     ------
@@ -75,6 +83,9 @@ class ServeSettings:
     preprocess_threads: int = max(2, os.cpu_count() or 1)
     explain_threads: int = max(1, os.cpu_count() or 1)
     freeze_gc: bool = True
+    models: tuple[str, ...] = ()
+    serve_all: bool = False
+    store_path: Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("data_dir", "models_dir"):
@@ -82,6 +93,12 @@ class ServeSettings:
             if not isinstance(value, Path):
                 object.__setattr__(self, name, Path(value))
         check_model_name(self.default_model)
+        # --- corrections and compare (issue 15): the models compared, the store corrections go to
+        if isinstance(self.models, str) or not all(isinstance(m, str) for m in self.models):
+            raise UserError(f"setting models must be a list of model names, got {self.models!r}")
+        object.__setattr__(self, "models", tuple(check_model_name(m) for m in self.models))
+        store = self.store_path if self.store_path is not None else self.models_dir.parent / "digitlab.duckdb"
+        object.__setattr__(self, "store_path", Path(store))
         if not isinstance(self.limits, Limits):
             raise UserError(f"setting limits must be a digitlab.limits.Limits, got {type(self.limits).__name__}")
         if not 0 <= self.port <= 65535:
@@ -116,7 +133,8 @@ def serve_settings(data_dir: str | os.PathLike[str] | None = None,
     limits = overrides.pop("limits", DEFAULT_LIMITS)
     if limit_overrides:
         limits = replace(limits, **limit_overrides)
-    settings = ServeSettings(data_dir=base.data_dir, models_dir=base.models_dir, limits=limits)
+    settings = ServeSettings(data_dir=base.data_dir, models_dir=base.models_dir, limits=limits,
+                             store_path=base.store_path)
     return replace(settings, **overrides)
 
 
@@ -124,6 +142,7 @@ def settings_to_json(settings: ServeSettings) -> dict[str, Any]:
     """The settings as a JSON-able dict (paths as strings, limits as an object), e.g. for worker processes."""
     doc = asdict(settings)
     doc["data_dir"], doc["models_dir"] = str(settings.data_dir), str(settings.models_dir)
+    doc["store_path"], doc["models"] = str(settings.store_path), list(settings.models)
     return doc
 
 
@@ -132,4 +151,5 @@ def settings_from_json(doc: dict[str, Any]) -> ServeSettings:
     values = dict(doc)
     values["limits"] = Limits(**values.get("limits", {}))
     values["data_dir"], values["models_dir"] = Path(values["data_dir"]), Path(values["models_dir"])
+    values["models"] = tuple(values.get("models", ()))
     return ServeSettings(**values)

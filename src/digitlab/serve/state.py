@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
 from digitlab.errors import DataNotFoundError
+from digitlab.serve.learn import Learning
 from digitlab.serve.registry import MixtureRegistry, ModelRegistry, ServedModel
 from digitlab.serve.settings import ServeSettings
 
@@ -74,6 +75,8 @@ class AppState:
     cpu : anyio.CapacityLimiter
         Worker threads for CPU-bound input work (decoding, normalising, parsing large bodies): as many as
         there are cores, since more only fight over the GIL and stretch everyone's latency.
+    learning : Learning
+        Corrections, personal profiles and the models compared side by side (:mod:`digitlab.serve.learn`).
     """
 
     settings: ServeSettings
@@ -81,13 +84,14 @@ class AppState:
     mixtures: MixtureRegistry
     mnist: MnistTestSet
     cpu: anyio.CapacityLimiter
+    learning: Learning
 
     @classmethod
     def build(cls, settings: ServeSettings) -> AppState:
         """The state of a new application with ``settings`` (nothing loaded yet)."""
         return cls(settings=settings, registry=ModelRegistry.from_settings(settings),
                    mixtures=MixtureRegistry(settings.models_dir), mnist=MnistTestSet(settings),
-                   cpu=anyio.CapacityLimiter(settings.preprocess_threads))
+                   cpu=anyio.CapacityLimiter(settings.preprocess_threads), learning=Learning(settings))
 
     async def on_cpu(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         """Run CPU-bound ``fn(*args)`` in one of the :attr:`cpu` worker threads."""

@@ -13,7 +13,9 @@
 trains on MNIST and saves a model folder with its card (docs/cnn.md).
 Importing this package does not import torch: a saved CNN predicts with
 ONNX Runtime alone (:mod:`~digitlab.models.cnn.estimator`); ``DigitNet``
-and ``augment`` import it when first asked for.
+and ``augment`` import it when first asked for. ``CNNClassifier`` and
+``RECIPES`` are imported when first asked for too (the estimator brings
+scikit-learn), so ``inputs`` and ``_int8`` are light to import alone.
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from digitlab.models.cnn.estimator import RECIPES, CNNClassifier
-
 if TYPE_CHECKING:
+    from digitlab.models.cnn.estimator import RECIPES, CNNClassifier
     from digitlab.models.cnn.net import DigitNet, augment
 
 __all__ = ["RECIPES", "CNNClassifier", "DigitNet", "augment"]
 
 
 def __getattr__(name: str) -> Any:
-    """``DigitNet`` and ``augment`` from :mod:`~digitlab.models.cnn.net`, imported (with torch) on first use."""
+    """``DigitNet`` and ``augment`` from :mod:`~digitlab.models.cnn.net`, imported (with torch) on first use;
+    ``CNNClassifier`` and ``RECIPES`` from :mod:`~digitlab.models.cnn.estimator`."""
+    if name in ("RECIPES", "CNNClassifier"):
+        return getattr(importlib.import_module("digitlab.models.cnn.estimator"), name)
     if name in ("DigitNet", "augment"):
         return getattr(importlib.import_module("digitlab.models.cnn.net"), name)
     raise AttributeError(f"module 'digitlab.models.cnn' has no attribute {name!r}")

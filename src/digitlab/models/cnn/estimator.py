@@ -23,6 +23,7 @@ then explains by occlusion on the int8 graph instead.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
 import threading
@@ -57,8 +58,10 @@ __all__ = ["RECIPES", "CNNClassifier", "Config"]
 #: Defaults that each recipe gives to the parameters left as ``None``: ``"fast"`` (a quick network, no
 #: augmentation) and ``"default"`` (the bundled model's; docs/cnn.md tells how it was chosen).
 RECIPES: dict[str, dict[str, int | float | str]] = {
-    "fast": {"width": 16, "depth": 1, "epochs": 3, "lr": 4e-3, "augment": "none", "dropout": 0.0},
+    "fast": {"width": 16, "depth": 1, "epochs": 2, "lr": 4e-3, "augment": "none", "dropout": 0.0},
     "default": {"width": 32, "depth": 2, "epochs": 24, "lr": 3e-3, "augment": "elastic", "dropout": 0.1},
+    # fine-tuning a fitted network (``fit(..., init=...)``): a few epochs at a tenth of the learning rate
+    "finetune": {"width": 32, "depth": 2, "epochs": 2, "lr": 3e-4, "augment": "elastic", "dropout": 0.1},
 }
 
 
@@ -91,8 +94,9 @@ class CNNClassifier(ScoredClassifier):
 
     Parameters
     ----------
-    recipe : {"fast", "default"}, default="default"
-        Gives the values of the parameters left as ``None`` (see :data:`RECIPES`).
+    recipe : {"fast", "default", "finetune"}, default="default"
+        Gives the values of the parameters left as ``None`` (see :data:`RECIPES`); ``"finetune"`` is
+        for ``fit(..., init=...)``.
     epochs : int, optional
     batch_size : int, default=128
     lr : float, optional
@@ -146,6 +150,7 @@ class CNNClassifier(ScoredClassifier):
     proba_is_softmax = True
     fit_progress = True
     fit_checkpoints = True
+    fit_init = True
 
     config_: Config
     history_: History
@@ -211,8 +216,9 @@ class CNNClassifier(ScoredClassifier):
             seed=check_int("seed", self.seed))
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X: ArrayLike, y: ArrayLike, *, progress: ProgressFn | None = None,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> CNNClassifier:
+    def fit(self, X: ArrayLike, y: ArrayLike, *, views: ArrayLike | None = None, progress: ProgressFn | None = None,
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
+            init: CNNClassifier | None = None) -> CNNClassifier:
         """Train the network.
 
         Parameters
@@ -220,6 +226,12 @@ class CNNClassifier(ScoredClassifier):
         X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
             Pixel intensities 0-255.
         y : array-like of shape (n_samples,)
+        views : array-like of uint8, shape (n_views, n_samples, 784) or (n_views, n_samples, 28, 28), optional
+            Other versions of each training image, on the scale of ``X``: an MNIST
+            digit redrawn with a constant pen, another render of a pen-drawn digit
+            (:func:`digitlab.models.cnn.drawn.drawn_training_set` makes them).
+            Each time an image is put in a batch, it or one of its views is
+            taken, uniformly at random, before the augmentation.
         progress : callable, optional
             ``progress(key, completed, total, **info)``: key ``"batch"`` after
             every batch (running ``loss`` and ``accuracy`` of the epoch) and
@@ -229,6 +241,10 @@ class CNNClassifier(ScoredClassifier):
         resume : bool, default=False
             Continue from the checkpoint in ``checkpoint_dir`` (it must come from
             the same parameters and data); without one, start afresh.
+        init : CNNClassifier, optional
+            A fitted CNN to start from (fine-tuning, e.g. with ``recipe="finetune"``):
+            its network's width and depth, and its weights; the other
+            hyper-parameters are this estimator's. The labels must be its classes.
 
         Returns
         -------
@@ -237,7 +253,8 @@ class CNNClassifier(ScoredClassifier):
         Raises
         ------
         ParameterError
-            A bad parameter, ``resume`` without ``checkpoint_dir``, or images that are not 28x28.
+            A bad parameter, ``resume`` without ``checkpoint_dir``, images that are not 28x28, or an ``init``
+            that is not a fitted CNN of the same classes (and of the width and depth set, if set).
         UserError
             The checkpoint to resume from is unreadable or from another run.
         MissingExtraError
@@ -257,7 +274,20 @@ class CNNClassifier(ScoredClassifier):
         if self.input_scale_ == "features":
             raise ParameterError(f"the CNN needs pixel images (0-255 or 0-1), got values from {pixels.min():g} to "
                                  f"{pixels.max():g}")
+        view_images = None
+        if views is not None:
+            v = np.asarray(views)
+            v = v.reshape(v.shape[0], v.shape[1], -1) if v.ndim == 4 else v
+            if v.ndim != 3 or v.shape[1:] != pixels.shape:
+                raise ParameterError(f"views must have shape (n_views, {pixels.shape[0]}, 784), got {v.shape}")
+            if self.input_scale_ == "0-1":
+                v = np.rint(v * 255.0)
+            view_images = torch.from_numpy(np.ascontiguousarray(v, dtype=np.uint8)).view(v.shape[0], -1, 1, 28, 28)
+        if init is not None:
+            cfg = _from_init(cfg, init, self.classes_, width=self.width, depth=self.depth)
         key = fingerprint(pixels, y_idx, cfg)
+        if view_images is not None:
+            key = hashlib.sha256((key + hashlib.sha256(view_images.numpy().tobytes()).hexdigest()).encode()).hexdigest()
         use_bf16 = self._use_bf16()
         report: ProgressFn = progress or (lambda *a, **k: None)
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -265,6 +295,8 @@ class CNNClassifier(ScoredClassifier):
         with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads or auto_threads()):
             torch.manual_seed(cfg["seed"])
             net = channels_last(DigitNet(cfg["width"], cfg["dropout"], len(self.classes_), cfg["depth"]))
+            if init is not None:
+                net.load_state_dict(init.net_.state_dict())
             opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
             start_epoch = 0
             history: History = []
@@ -273,7 +305,7 @@ class CNNClassifier(ScoredClassifier):
             images = to_tensor(pixels)                             # (n, 1, 28, 28) in [0, 1]
             labels = torch.from_numpy(y_idx.astype(np.int64))      # (n,)
             for epoch in range(start_epoch, cfg["epochs"]):
-                history.append(_train_epoch(net, opt, images, labels, cfg, epoch, use_bf16, report))
+                history.append(_train_epoch(net, opt, images, labels, cfg, epoch, use_bf16, report, view_images))
                 if ckpt is not None:
                     save_checkpoint(ckpt, net, opt, epoch + 1, history, key)
                 last = history[-1]
@@ -502,6 +534,27 @@ class CNNClassifier(ScoredClassifier):
         return est
 
 
+def _from_init(cfg: Config, init: object, classes: NDArray[Any], *, width: int | None,
+               depth: int | None) -> Config:
+    """``cfg`` with the width and depth of the network ``fit(..., init=init)`` starts from.
+
+    Raises
+    ------
+    ParameterError
+        ``init`` is not a fitted CNN, has other classes, or another width or depth than the ones set.
+    """
+    if not isinstance(init, CNNClassifier) or not hasattr(init, "net_"):
+        raise ParameterError(f"init must be a fitted CNNClassifier, got {type(init).__name__}")
+    if not np.array_equal(np.asarray(init.classes_), classes):
+        raise ParameterError(f"init was fitted on the classes {np.asarray(init.classes_).tolist()}, the labels "
+                             f"have {classes.tolist()}")
+    got = {"width": int(init.net_.fc.in_features // 64), "depth": int(init.config_.get("depth", 1))}
+    for name, wanted in (("width", width), ("depth", depth)):
+        if wanted is not None and wanted != got[name]:
+            raise ParameterError(f"{name}={wanted} differs from the {name} of the init network, {got[name]}")
+    return cast(Config, {**cfg, **got})
+
+
 def _check_net_arrays(arrays: dict[str, NDArray[Any]], width: int, n_classes: int) -> None:
     """Refuse weights that cannot be the network the card describes (checked without torch; the rest when built).
 
@@ -529,10 +582,12 @@ def one_cycle_lr(step: int, total: int, peak: float, warmup: float) -> float:
 
 
 def _train_epoch(net: DigitNet, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
-                 cfg: Config, epoch: int, use_bf16: bool, report: ProgressFn) -> dict[str, float]:
+                 cfg: Config, epoch: int, use_bf16: bool, report: ProgressFn,
+                 views: torch.Tensor | None = None) -> dict[str, float]:
     """One pass over the shuffled, augmented training images; returns the epoch's record.
 
-    ``images`` (n, 1, 28, 28) on the 0-1 scale, ``labels`` (n,) class indices.
+    ``images`` (n, 1, 28, 28) on the 0-1 scale, ``labels`` (n,) class indices,
+    ``views`` (v, n, 1, 28, 28) uint8: other versions of each image, one drawn per use.
     """
     import torch
     import torch.nn.functional as F
@@ -549,7 +604,14 @@ def _train_epoch(net: DigitNet, opt: torch.optim.Optimizer, images: torch.Tensor
         for group in opt.param_groups:
             group["lr"] = one_cycle_lr(epoch * steps_per_epoch + b, total_steps, cfg["lr"], cfg["warmup"])
         idx = order[b * bs:(b + 1) * bs]
-        xb = standardise(augment(images[idx], kind=cfg["augment"]))                  # (b, 1, 28, 28)
+        xb = images[idx]                                                              # (b, 1, 28, 28)
+        if views is not None:  # each image, or one of its views (0 = the image itself)
+            pick = torch.randint(0, views.shape[0] + 1, (len(idx),))
+            other = pick > 0
+            if bool(other.any()):
+                xb = xb.clone()
+                xb[other] = views[pick[other] - 1, idx[other]].float().div_(255.0)
+        xb = standardise(augment(xb, kind=cfg["augment"]))                            # (b, 1, 28, 28)
         xb = xb.contiguous(memory_format=torch.channels_last)
         yb = labels[idx]                                                              # (b,)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 
+from digitlab.serve import learn
 from digitlab.serve.errors import error_responses
 from digitlab.serve.inputs import drawing_to_input, open_picture, picture_to_input, read_predict_request
 from digitlab.serve.responses import ModelResponse
@@ -77,21 +78,28 @@ async def predict(request: Request, state: AppStateDep) -> ModelResponse:
         x = await state.on_cpu(drawing_to_input, req.drawing)
     else:
         x = await image_input(upload if upload is not None else req.image or "", state)
+    more: dict[str, Any] = {}  # what "profile" and "models" add (issue 15); nothing is done without them
     if x is None:
+        if req.profile is not None or req.models is not None:
+            _, more = await learn.extras(state, req, served, None, None)
         return ModelResponse(PredictResponse(
             no_ink=True, digit=None, probabilities=None, scores=None, input=_NOTHING_SEEN, model=served.name,
-            elapsed_ms=_ms_since(t0)))
+            elapsed_ms=_ms_since(t0), **more))
     pred = await _in_time(served.submit(x), state)
+    if req.profile is not None or req.models is not None:
+        adapted, more = await _in_time(learn.extras(state, req, served, x, pred), state)
+        pred = adapted or pred
     if req.explain is False:
         return ModelResponse(PredictResponse(
-            no_ink=False, digit=pred.digit, probabilities=pred.probabilities, scores=pred.scores, input=x,
-            model=served.name, elapsed_ms=_ms_since(t0)))
+            no_ink=False, digit=pred.digit, not_a_digit=pred.not_a_digit, probabilities=pred.probabilities,
+            scores=pred.scores, input=x, model=served.name, elapsed_ms=_ms_since(t0), **more))
     digit = pred.digit if req.explain is True else int(req.explain)
     expl = await _in_time(state.blocking(served.explain, x, digit), state)
     return ModelResponse(PredictResponse(
-        no_ink=False, digit=pred.digit, probabilities=pred.probabilities, scores=pred.scores, input=x,
-        explanation=np.asarray(expl.contributions, dtype=np.float64).reshape(784), explained_digit=int(expl.digit),
-        explanation_method=str(expl.method), model=served.name, elapsed_ms=_ms_since(t0)))
+        no_ink=False, digit=pred.digit, not_a_digit=pred.not_a_digit, probabilities=pred.probabilities,
+        scores=pred.scores, input=x, explanation=np.asarray(expl.contributions, dtype=np.float64).reshape(784),
+        explained_digit=int(expl.digit), explanation_method=str(expl.method), model=served.name,
+        elapsed_ms=_ms_since(t0), **more))
 
 
 def _ms_since(t0: float) -> float:

@@ -3,15 +3,16 @@
 // body[data-busy] is "1" while a request is queued or in flight (tests wait for "0": the final answer).
 export class Live {
   // send(): Promise of the answer for the current drawing, or null when there is nothing to send;
-  // onAnswer(data, roundTripMs) and onError(err) are called for the newest request only.
-  constructor({ send, onAnswer, onError, throttleMs = 60 }) {
-    Object.assign(this, { send, onAnswer, onError, throttleMs });
+  // onAnswer(data, roundTripMs) and onError(err) are called for the newest request only;
+  // busyOn: the element whose data-busy says so (another Live than the page's main one keeps its own).
+  constructor({ send, onAnswer, onError, throttleMs = 60, busyOn = document.body }) {
+    Object.assign(this, { send, onAnswer, onError, throttleMs, busyOn });
     this.inFlight = false; this.dirty = false; this.lastSent = 0; this.timer = 0; this.seq = 0;
     this.updateBusy();
   }
 
   updateBusy() {
-    document.body.dataset.busy = this.inFlight || this.dirty || this.timer ? "1" : "0";
+    this.busyOn.dataset.busy = this.inFlight || this.dirty || this.timer ? "1" : "0";
   }
 
   // Ask for an answer soon (while drawing): no more often than once per throttleMs.

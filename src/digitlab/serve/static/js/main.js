@@ -1,8 +1,12 @@
 // MLPaint: draw a digit, get live predictions from the digitlab REST API, or from the model run in this browser.
 // Plain ES modules, no build step, nothing loaded from the network but this server (or the static site).
+import { CompareView } from "./compare.js";
+import { CorrectionBar } from "./correct.js";
 import { $, setStatus } from "./dom.js";
 import { getJSON, Live } from "./live.js";
+import { NumberMode } from "./number.js";
 import { Pad } from "./pad.js";
+import { ProfileControl } from "./profile.js";
 import { ResultView } from "./result.js";
 import { Runner, site } from "./where.js";
 
@@ -16,7 +20,7 @@ const pad = new Pad($("pad"), {
   onChange: (kind) => {
     if (kind === "start" && state.sample) { state.sample = null; pad.background = null; pad.redraw(); setStatus(""); }
     updateHint();
-    if (kind === "end") live.now(); else live.schedule();   // once more when the stroke ends
+    if (kind === "end") { live.now(); compare.now(); } else { live.schedule(); compare.schedule(); }
   },
 });
 
@@ -29,11 +33,16 @@ const view = new ResultView({
 
 function drawing() { return !pad.empty || !!state.sample; }
 
-function requestBody() {
-  const body = { model: $("model").value || undefined, explain: state.explainDigit ?? true };
+// The drawing as the API takes it (pixels of a shown sample, or the strokes), with the profile if one is chosen.
+function inputBody() {
+  const body = profile.name ? { profile: profile.name } : {};
   if (state.sample && pad.empty) body.pixels = state.sample.pixels;
   else Object.assign(body, { strokes: pad.points(), width: pad.width, height: pad.height, pen_width: pad.meanPen() });
   return body;
+}
+
+function requestBody() {
+  return { ...inputBody(), model: $("model").value || undefined, explain: state.explainDigit ?? true };
 }
 
 const runner = new Runner({ model: () => $("model").value, onChange: () => { if (drawing()) live.now(); } });
@@ -43,26 +52,55 @@ const live = new Live({
   onAnswer: (data, ms) => {
     if (!drawing()) return;
     view.show(data, ms, state.explainDigit !== null);
+    if (data.profile_drawings) $("timing").textContent += ` · adapted to ${data.profile} (${data.profile_drawings})`;
+    corrections.enable(!data.no_ink, data.digit);
     if ($("status").classList.contains("error")) setStatus("");   // keep informative lines (sample shown)
   },
   onError: (err) => setStatus(String(err.message || err), true),
 });
 
+// ---------- corrections, profile, compare ----------
+const profile = new ProfileControl({ onChange: () => { if (drawing()) { live.now(); compare.now(); } } });
+const corrections = new CorrectionBar({
+  body: () => (drawing() ? { ...inputBody(), model: $("model").value || undefined } : null),
+  onStored: (data) => {
+    if (data.profile && data.profile === profile.name) profile.show(data.count);
+    live.now(); compare.now();   // read again: under the profile, the answer has learnt from it
+  },
+});
+const compare = new CompareView({ body: () => (drawing() ? inputBody() : null) });
+
 function updateHint() { $("hint").classList.toggle("hidden", !pad.empty || !!state.sample); }
 
 function clearAll() {
   pad.clear(); state.sample = null; state.explainDigit = null; live.cancel();
-  updateHint(); view.empty("Draw something"); setStatus("");
+  updateHint(); view.empty("Draw something"); setStatus(""); corrections.enable(false); compare.clear();
 }
 function undo() {
   if (state.sample && pad.empty) { clearAll(); return; }
   pad.undo(); updateHint();
-  if (!pad.empty) live.now(); else { live.cancel(); view.empty("Draw something"); }
+  if (!pad.empty) { live.now(); compare.now(); } else {
+    live.cancel(); view.empty("Draw something"); corrections.enable(false); compare.clear();
+  }
 }
 $("clear").addEventListener("click", clearAll);
 $("undo").addEventListener("click", undo);
 $("pen").addEventListener("input", () => { $("pen-out").textContent = $("pen").value; });
+const number = new NumberMode({ model: () => $("model").value || undefined });
+function setMode(mode) {
+  const isNumber = mode === "number";
+  $("digit-view").hidden = isNumber; $("number-view").hidden = !isNumber;
+  $("mode-digit").setAttribute("aria-selected", String(!isNumber));
+  $("mode-number").setAttribute("aria-selected", String(isNumber));
+  document.body.dataset.mode = mode;
+}
+$("mode-digit").addEventListener("click", () => setMode("digit"));
+$("mode-number").addEventListener("click", () => setMode("number"));
+if (site.static) $("mode-number").hidden = true;   // reading a number needs the server (POST /v1/read)
+else if (new URLSearchParams(location.search).get("mode") === "number") setMode("number");
+
 document.addEventListener("keydown", (ev) => {
+  if (document.body.dataset.mode === "number") { number.key(ev); return; }
   if (ev.key === "Escape") clearAll();
   else if ((ev.ctrlKey || ev.metaKey) && ev.key === "z") { ev.preventDefault(); undo(); }
 });
@@ -80,10 +118,11 @@ async function loadModels() {
       if (m.name === data.default) o.selected = true;
       sel.appendChild(o);
     }
+    compare.setModels(data.served && data.served.length ? data.served : [data.default]);
     if (!data.models.length) setStatus("No model available on the server: train one with digitlab train.", true);
   } catch (err) { setStatus(`Cannot list models: ${err.message || err}`, true); }
 }
-$("model").addEventListener("change", () => live.now());
+$("model").addEventListener("change", () => { live.now(); number.refresh(); });
 
 // ---------- MNIST test samples ----------
 const sd = $("sample-digit");
@@ -100,7 +139,7 @@ async function loadSample(digit, offset) {
     $("sample-offset").max = String(data.count - 1); $("sample-offset").value = String(data.offset);
     $("sample-out").textContent = String(data.offset);
     setStatus(`MNIST test image #${data.index} (digit ${data.digit}, example ${data.offset + 1} of ${data.count})`);
-    live.now();
+    live.now(); compare.now();
   } catch (err) { setStatus(String(err.message || err), true); }
 }
 $("random").addEventListener("click", () => {

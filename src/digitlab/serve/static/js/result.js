@@ -26,10 +26,13 @@ export class ResultView {
     this.last = data;
     if (data.no_ink) { this.empty("Nothing drawn yet"); return; }
     const big = $("digit");
-    big.textContent = String(data.digit); big.classList.remove("empty");
-    $("badge").textContent = String(data.digit);
+    big.textContent = data.not_a_digit ? "?" : String(data.digit); big.classList.remove("empty");
+    big.classList.toggle("not-digit", !!data.not_a_digit);
+    $("badge").textContent = big.textContent;
     const p = data.probabilities[data.digit];
-    $("confidence").textContent = `It's a ${data.digit} — ${(100 * p).toFixed(p > 0.999 ? 2 : 1)}% sure`;
+    $("confidence").textContent = data.not_a_digit
+      ? `That doesn't look like a digit (best guess: ${data.digit})`
+      : `It's a ${data.digit} — ${(100 * p).toFixed(p > 0.999 ? 2 : 1)}% sure`;
     $("timing").textContent = data.where === "browser"
       ? `${data.model} · in this browser ${data.elapsed_ms.toFixed(1)} ms`
       : `${data.model} · server ${data.elapsed_ms.toFixed(1)} ms · round trip ${roundTripMs.toFixed(0)} ms`;
@@ -47,7 +50,8 @@ export class ResultView {
 
   empty(text) {
     this.last = null;
-    $("digit").textContent = "?"; $("digit").classList.add("empty"); $("badge").textContent = "";
+    $("digit").textContent = "?"; $("digit").classList.add("empty"); $("digit").classList.remove("not-digit");
+    $("badge").textContent = "";
     $("confidence").textContent = text; $("timing").textContent = "";
     this.bars.forEach((li) => {
       li.classList.remove("win", "explained");
