@@ -524,7 +524,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(spec: SweepSpec, settings: Settings) -> None:
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     _WORKER["limits"] = threadpool_limits(1)  # one core per trial
     _WORKER["spec"] = spec

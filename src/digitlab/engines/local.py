@@ -90,7 +90,7 @@ def score_local(todo: Sequence[Partition], plan: SourcePlan, folder: Path, name:
 def _worker(folder: str, name: str, id_kind: str, image_column: str, batch_size: int, tasks: Any, results: Any,
             parent: int) -> None:
     """A worker process: load the model, then score partitions until told to stop (None) or orphaned."""
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     def send(item: tuple[str, Any]) -> None:
         while True:

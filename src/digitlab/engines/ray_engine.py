@@ -50,7 +50,7 @@ class RayScorer:
 
     def __init__(self, model: list[Any], name: str, id_kind: str, image_column: str, batch_size: int) -> None:
         import ray
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
         from digitlab.engines.local import WORKER_CHUNK
         from digitlab.score import Scorer
