@@ -66,6 +66,7 @@ __all__ = [
     "load_pixels",
     "mnist_ready",
     "open_image",
+    "read_image_file",
     "render_drawing",
     "render_strokes",
     "stroke_width",
@@ -168,6 +169,25 @@ def decode_image(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Image.Image
     return load_pixels(open_image(data, limits=limits))
 
 
+def read_image_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The bytes of a picture file, refused before reading when larger than ``limits.max_file_bytes``.
+
+    Raises
+    ------
+    TooLargeError
+        The file is too large.
+    UserError
+        It cannot be read (the message starts with the path).
+    """
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise TooLargeError(f"{path}: file is {size} bytes; at most {limits.max_file_bytes} are read")
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+
+
 def load_image(path: str | os.PathLike[str], *, force: bool = False, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """Read an image file and return it as a 28x28 uint8 MNIST-style array.
 
@@ -191,13 +211,7 @@ def load_image(path: str | os.PathLike[str], *, force: bool = False, limits: Lim
         The picture holds no digit.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            raise TooLargeError(f"{path}: file is {size} bytes; at most {limits.max_file_bytes} are read")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+    data = read_image_file(path, limits)
     try:
         return to_mnist(decode_image(data, limits=limits), force=force, limits=limits)
     except UserError as exc:

@@ -7,60 +7,35 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("DIGITLAB_CHROMIUM", "/usr/bin/chromium")
+from _browser import chromium, free_port, uvicorn_thread
+
 pytestmark = pytest.mark.timeout(120)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_free_port = free_port  # the name the other browser tests import
 
 
 @pytest.fixture(scope="module")
 def server(settings) -> Iterator[str]:
     """The app served by uvicorn in a thread on a free port; stopped at the end."""
-    import uvicorn
-
     from digitlab.models.io import bundled_dir
     from digitlab.serve import create_app
 
     if (bundled_dir() / "card.json").is_file():  # show the bundled CNN when it is there
         from dataclasses import replace
         settings = replace(settings, default_model="default")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with uvicorn_thread(create_app(settings), start_timeout=30) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
     """Headless Debian Chromium driven by playwright."""
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
