@@ -108,3 +108,29 @@ def cli(runner: CliRunner, home: Path):
         return runner.invoke(app, [str(a) for a in args], **kwargs)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real Ray on this machine (2 CPUs), started once for the session and shut down at its end.
+
+    Engines given no address use it as it is (``digitlab.engines.ray_session``). Skipped when Ray is not
+    installed (``pip install -e '.[ray]'``; CI installs it).
+    """
+    import logging
+
+    from digitlab.engines import LOOPBACK_ONLY
+
+    os.environ.setdefault(LOOPBACK_ONLY, "0")  # before Ray is imported: its node on 127.0.0.1 only
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
+    for attempt in range(3):  # on a loaded machine Ray's processes can miss their 30-second start-up deadline
+        try:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+                     log_to_driver=False)  # "local": a new Ray, whatever an earlier `ray start` left behind
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
+    yield ray
+    ray.shutdown()
