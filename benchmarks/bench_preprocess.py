@@ -41,35 +41,12 @@ from scipy import ndimage as ndi
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report
 from digitlab.data import load_mnist
+from digitlab.models.cnn.views import thin  # Zhang-Suen thinning, as the CNN's stroke-style views use it
 from digitlab.preprocess import NoInkError, render_strokes, to_mnist
 
 CANVAS = 280
 
 # --------------------------------------------------------------------------- re-drawing MNIST digits
-
-
-def thin(binary: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning of a boolean picture to 1-px wide strokes (vectorised)."""
-    b = np.pad(binary.astype(np.uint8), 1)
-    while True:
-        changed = False
-        for step in (0, 1):
-            p2, p3, p4 = b[:-2, 1:-1], b[:-2, 2:], b[1:-1, 2:]
-            p5, p6, p7 = b[2:, 2:], b[2:, 1:-1], b[2:, :-2]
-            p8, p9 = b[1:-1, :-2], b[:-2, :-2]
-            ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
-            n = p2 + p3 + p4 + p5 + p6 + p7 + p8 + p9
-            a = sum(((ring[i] == 0) & (ring[i + 1] == 1)).astype(np.uint8) for i in range(8))
-            if step == 0:
-                c = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
-            else:
-                c = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
-            kill = (b[1:-1, 1:-1] == 1) & (n >= 2) & (n <= 6) & (a == 1) & c
-            if kill.any():
-                b[1:-1, 1:-1][kill] = 0
-                changed = True
-        if not changed:
-            return b[1:-1, 1:-1].astype(bool)
 
 
 def redraw(img28: np.ndarray, size: int, pos: tuple[int, int], pen: str = "normal") -> np.ndarray:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+
+if TYPE_CHECKING:
+    from digitlab.data import PenDigits
 
 _REPO = Path(__file__).resolve().parents[1]
 _DEFAULT_DATA = _REPO.parent / "shared" / "data" / "mnist"
@@ -60,6 +64,17 @@ def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def pen_digits(mnist_dir: Path) -> PenDigits:
+    """The shared pendigits file (30 writers, UNIPEN), found beside MNIST (``../pendigits``)."""
+    from digitlab.data import read_unipen
+
+    path = mnist_dir.parent / "pendigits" / "pendigits-orig.tra.gz"
+    if not path.exists():
+        pytest.skip(f"the pen digits are not at {path} (../shared/data/pendigits beside MNIST)")
+    return read_unipen(path)
+
+
+@pytest.fixture(scope="session")
 def small_train(mnist_train: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """A stratified sample of 3000 MNIST training images (300 per digit), fixed seed."""
     x, y = mnist_train
@@ -93,3 +108,29 @@ def cli(runner: CliRunner, home: Path):
         return runner.invoke(app, [str(a) for a in args], **kwargs)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real Ray on this machine (2 CPUs), started once for the session and shut down at its end.
+
+    Engines given no address use it as it is (``digitlab.engines.ray_session``). Skipped when Ray is not
+    installed (``pip install -e '.[ray]'``; CI installs it).
+    """
+    import logging
+
+    from digitlab.engines import LOOPBACK_ONLY
+
+    os.environ.setdefault(LOOPBACK_ONLY, "0")  # before Ray is imported: its node on 127.0.0.1 only
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
+    for attempt in range(3):  # on a loaded machine Ray's processes can miss their 30-second start-up deadline
+        try:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+                     log_to_driver=False)  # "local": a new Ray, whatever an earlier `ray start` left behind
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
+    yield ray
+    ray.shutdown()

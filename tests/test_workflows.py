@@ -77,11 +77,23 @@ def test_data_checksum_is_of_uint8_pixels_then_int64_labels() -> None:
     assert data_checksum(x, y) == expected == data_checksum(x.reshape(2, 784).astype(np.uint8), y.tolist())
 
 
-def test_the_bundled_cards_checksum_is_data_checksum_of_mnist_train(mnist_train) -> None:
+def test_the_bundled_cards_checksums_are_of_its_training_files(mnist_dir: Path) -> None:
+    import hashlib
+
+    from digitlab.data.mnist import find_mnist
     from digitlab.models.io import bundled_dir
 
     card = read_card(bundled_dir())
-    assert card.train is not None and card.train.sha256 == data_checksum(*mnist_train)
+    assert card.train is not None
+    found = {path.name: path for path in find_mnist(mnist_dir).values()}
+    mnist = {name: sha for name, sha in card.train.sources.items() if name.startswith("train-")}
+    assert len(mnist) == 2
+    for name, sha in mnist.items():
+        if name in found:  # the same files, as stored (.gz or not)
+            assert hashlib.sha256(found[name].read_bytes()).hexdigest() == sha
+    pen = mnist_dir.parent / "pendigits" / "pendigits-orig.tra.gz"
+    if pen.exists():
+        assert hashlib.sha256(pen.read_bytes()).hexdigest() == card.train.sources[pen.name]
 
 
 def test_evaluate_saved_records_a_run_and_writes_the_report(trained, settings: Settings, tmp_path: Path) -> None:

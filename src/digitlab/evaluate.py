@@ -4,11 +4,14 @@
 plus per-image predictions). :data:`SUMMARY_KEYS` and :data:`PER_CLASS_KEYS`
 are the metrics every table shows (``digitlab train``, ``evaluate``,
 ``compare`` and the HTML report of :mod:`digitlab.report`), in that order.
+
+:func:`accuracy_by` splits the accuracy by any per-row value (a writer, a
+label), worst group first: ``digitlab evaluate --by writer``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +22,9 @@ from digitlab.errors import UserError
 if TYPE_CHECKING:
     from digitlab.models.base import DigitClassifier, ProgressFn
 
-__all__ = ["ECE_BINS", "PER_CLASS_KEYS", "SUMMARY_KEYS", "Evaluation", "binary_metrics", "evaluate",
-           "expected_calibration_error", "is_binary", "multiclass_metrics", "select_known", "summary"]
+__all__ = ["ECE_BINS", "PER_CLASS_KEYS", "SUMMARY_KEYS", "Evaluation", "GroupAccuracy", "accuracy_by",
+           "binary_metrics", "evaluate", "expected_calibration_error", "is_binary", "multiclass_metrics",
+           "select_known", "summary"]
 
 _CHUNK = 2000
 
@@ -63,6 +67,78 @@ def expected_calibration_error(proba: np.ndarray, y_idx: np.ndarray, bins: int =
     return float(gap.sum() / len(proba))
 
 
+@dataclass(frozen=True)
+class GroupAccuracy:
+    """How often a model is right on the rows of one group (:func:`accuracy_by`).
+
+    Attributes
+    ----------
+    group : int, float, str, bool or None
+        The group's value (None for SQL NULL).
+    n : int
+        Rows in the group.
+    right : int
+        Rows the model got right.
+    accuracy : float
+        ``right / n``.
+    """
+
+    group: Any
+    n: int
+    right: int
+    accuracy: float
+
+
+def _natural(value: object) -> tuple[int, Any]:
+    """Sort key putting numbers in numeric order, then strings, then anything else, then None."""
+    if value is None:
+        return (3, "")
+    if isinstance(value, (bool, int, float, np.integer, np.floating)):
+        return (0, float(value))
+    if isinstance(value, str):
+        return (1, value)
+    return (2, str(value))
+
+
+def accuracy_by(groups: Sequence[Any] | np.ndarray, actual: np.ndarray, predicted: np.ndarray) -> list[GroupAccuracy]:
+    """Accuracy per group, the worst first.
+
+    Parameters
+    ----------
+    groups : sequence of hashable values, length n
+        The group of each row (a writer id, a label, ...).
+    actual, predicted : ndarray, shape (n,)
+
+    Returns
+    -------
+    list of GroupAccuracy
+        One per distinct group, sorted by accuracy ascending; groups of equal
+        accuracy in the groups' own order (numbers numerically).
+
+    Raises
+    ------
+    UserError
+        ``groups`` has another length than ``actual``, or unhashable values (arrays).
+    """
+    actual, predicted = np.asarray(actual), np.asarray(predicted)
+    values = [v.item() if isinstance(v, np.generic) else v for v in groups]
+    if len(values) != len(actual) or len(predicted) != len(actual):
+        raise UserError(f"{len(values)} group values for {len(actual)} rows")
+    right = actual == predicted
+    index: dict[Any, list[int]] = {}
+    try:
+        for i, v in enumerate(values):
+            index.setdefault(v, []).append(i)
+    except TypeError:
+        raise UserError("cannot group rows by a column whose values are lists or arrays (such as pixels); "
+                        "group by a column of numbers or text") from None
+    out = [GroupAccuracy(group=g, n=len(rows), right=int(right[rows].sum()),
+                         accuracy=float(right[rows].mean())) for g, rows in index.items()]
+    out.sort(key=lambda a: _natural(a.group))
+    out.sort(key=lambda a: a.accuracy)  # stable: ties stay in the groups' order
+    return out
+
+
 def summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The :data:`SUMMARY_KEYS` present in ``metrics``, in that order."""
     return {k: metrics[k] for k in SUMMARY_KEYS if k in metrics}
@@ -82,6 +158,8 @@ class Evaluation:
     classes : ndarray, shape (n_classes,)
     images : ndarray of uint8, shape (n, 28, 28)
     binary : bool
+    groups : ndarray of object, shape (n,), or None
+        Each row's group, when :func:`evaluate` was given ``groups``.
     """
 
     metrics: dict[str, Any]
@@ -92,10 +170,23 @@ class Evaluation:
     classes: np.ndarray
     images: np.ndarray
     binary: bool
+    groups: np.ndarray | None = None
 
     def _repr_html_(self) -> str:
         from digitlab.notebook.display import evaluation_html
         return evaluation_html(self)
+
+    def by_group(self) -> list[GroupAccuracy]:
+        """Accuracy per group of :attr:`groups`, the worst first (:func:`accuracy_by`).
+
+        Raises
+        ------
+        UserError
+            The evaluation was made without ``groups``.
+        """
+        if self.groups is None:
+            raise UserError("this evaluation has no groups: pass groups= to evaluate()")
+        return accuracy_by(self.groups, self.actual, self.predicted)
 
     @property
     def probability(self) -> np.ndarray:
@@ -116,12 +207,18 @@ def select_known(est: DigitClassifier, images: np.ndarray, labels: np.ndarray,
     A model trained on a subset of the digits (e.g. 2s and 3s) is evaluated on
     test images of those digits only.
     """
+    keep = _known(est, labels)
+    return images[keep], labels[keep], ids[keep]
+
+
+def _known(est: DigitClassifier, labels: np.ndarray) -> np.ndarray:
+    """Mask of the rows :func:`select_known` keeps."""
     if is_binary(est):
-        return images, labels, ids
+        return np.ones(len(labels), dtype=bool)
     keep = np.isin(labels, est.classes_)
     if not keep.any():
         raise UserError(f"no test image has a label the model knows ({np.asarray(est.classes_).tolist()})")
-    return images[keep], labels[keep], ids[keep]
+    return keep
 
 
 def multiclass_metrics(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, Any]:
@@ -208,7 +305,7 @@ def binary_metrics(y: np.ndarray, pred: np.ndarray, proba: np.ndarray) -> dict[s
 
 
 def evaluate(est: DigitClassifier, images: np.ndarray, labels: np.ndarray, ids: np.ndarray | None = None,
-             progress: ProgressFn | None = None) -> Evaluation:
+             progress: ProgressFn | None = None, groups: Sequence[Any] | np.ndarray | None = None) -> Evaluation:
     """Predict ``images`` with a fitted model and compute its metrics.
 
     Parameters
@@ -221,6 +318,9 @@ def evaluate(est: DigitClassifier, images: np.ndarray, labels: np.ndarray, ids: 
     ids : ndarray of int, shape (n,), optional
     progress : callable, optional
         ``progress("predict", done, total)`` after each block of images.
+    groups : sequence, length n, optional
+        Each row's group (a writer id, ...): kept in :attr:`Evaluation.groups`
+        for :meth:`Evaluation.by_group`.
 
     Returns
     -------
@@ -229,7 +329,17 @@ def evaluate(est: DigitClassifier, images: np.ndarray, labels: np.ndarray, ids: 
     images = np.asarray(images)
     labels = np.asarray(labels)
     ids = np.arange(len(labels)) if ids is None else np.asarray(ids)
-    images, labels, ids = select_known(est, images, labels, ids)
+    group_of: np.ndarray | None = None
+    if groups is not None:
+        group_of = np.empty(len(groups), dtype=object)
+        for i, g in enumerate(groups):  # one by one: a list value stays one object
+            group_of[i] = g.item() if isinstance(g, np.generic) else g
+        if len(group_of) != len(labels):
+            raise UserError(f"{len(group_of)} group values for {len(labels)} rows")
+    keep = _known(est, labels)
+    images, labels, ids = images[keep], labels[keep], ids[keep]
+    if group_of is not None:
+        group_of = group_of[keep]
     if len(labels) == 0:
         raise UserError("nothing to evaluate: the dataset selection is empty")
     flat = images.reshape(len(images), -1)
@@ -248,4 +358,5 @@ def evaluate(est: DigitClassifier, images: np.ndarray, labels: np.ndarray, ids: 
         y = labels
         metrics = multiclass_metrics(y, pred, proba, classes)
     return Evaluation(metrics, ids, np.asarray(y), np.asarray(pred), proba, classes,
-                      images.reshape(len(images), 28, 28) if flat.shape[1] == 784 else images, is_binary(est))
+                      images.reshape(len(images), 28, 28) if flat.shape[1] == 784 else images, is_binary(est),
+                      group_of)

@@ -22,14 +22,17 @@ import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from digitlab.preprocess import NoInkError, render_strokes
 
-__all__ = ["CANVAS", "KEPT_OUT_WRITERS", "PAGE_PEN", "WRITER_FOLDS", "Placement", "fold_of", "random_placement",
-           "render", "render_digits", "to_canvas"]
+if TYPE_CHECKING:
+    from digitlab.models.base import ProgressFn
+
+__all__ = ["CALIBRATION_WRITERS", "CANVAS", "KEPT_OUT_WRITERS", "PAGE_PEN", "WRITER_FOLDS", "Placement", "fold_of",
+           "random_placement", "render", "render_digits", "render_page", "to_canvas"]
 
 #: The page's canvas side (px) and default pen width (px).
 CANVAS = 280
@@ -39,6 +42,8 @@ PAGE_PEN = 20.0
 WRITER_FOLDS: tuple[tuple[int, ...], ...] = tuple(tuple(range(k + 1, 31, 5)) for k in range(5))
 #: Writers never used to train the bundled model (the last three ids; they lie in folds 2, 3 and 4).
 KEPT_OUT_WRITERS: tuple[int, ...] = (28, 29, 30)
+#: Writers the bundled model is not trained on either: its temperature is fitted on their digits.
+CALIBRATION_WRITERS: tuple[int, ...] = (25, 26, 27)
 
 
 def fold_of(writer: int) -> int:
@@ -159,3 +164,41 @@ def render_digits(digits: Sequence[Sequence[np.ndarray]], placement: Placement |
         with contextlib.suppress(NoInkError):
             out[i] = render(s, pl)
     return out
+
+
+def render_page(digits: Sequence[Sequence[np.ndarray]], *, progress: ProgressFn | None = None,
+                ) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+    """Tablet digits drawn on the page with the default :class:`Placement`: the pixels and the canvas strokes.
+
+    Each digit's pixels equal :func:`render` of it; its canvas strokes are
+    :func:`to_canvas` of it (what the page would send).
+
+    Parameters
+    ----------
+    digits : sequence of lists of ndarray of shape (n_points, 2)
+    progress : callable, optional
+        ``progress("render", done, total)`` every few hundred digits.
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (n_digits, 28, 28)
+    canvas : list of n_digits lists of ndarray of float64, shape (n_points, 2)
+
+    Raises
+    ------
+    NoInkError
+        A digit draws to nothing; the message gives its position (from 1).
+    """
+    placement = Placement()
+    images = np.zeros((len(digits), 28, 28), dtype=np.uint8)
+    canvas: list[list[np.ndarray]] = []
+    for i, s in enumerate(digits):
+        c = to_canvas(s, placement)
+        try:
+            images[i] = render_strokes([q.tolist() for q in c], CANVAS, CANVAS, placement.pen)
+        except NoInkError as exc:
+            raise NoInkError(f"digit {i + 1} draws to nothing on the canvas: {exc}") from None
+        canvas.append(c)
+        if progress is not None and ((i + 1) % 250 == 0 or i + 1 == len(digits)):
+            progress("render", i + 1, len(digits))
+    return images, canvas

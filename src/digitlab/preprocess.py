@@ -21,9 +21,10 @@ prepared the same way, so :func:`to_mnist` repeats those steps on any input:
    (14, 14), as in MNIST; the shift is clipped so the digit stays in frame.
 
 Empty or nearly empty pictures (no contrast, a few specks, a single dot)
-raise :class:`NoInkError` instead of giving a guess. A 28x28 single-channel
-picture that already is light-on-dark is returned unchanged unless
-``force=True``.
+raise :class:`NoInkError` instead of giving a guess. Only a 28x28
+single-channel picture that already is MNIST-style (:func:`mnist_ready`:
+light-on-dark, its ink in a 20x20 box, centred by mass) is returned unchanged,
+unless ``force=True``; any other picture is normalised, whatever its size and mode.
 
 :func:`render_strokes` draws a list of strokes (as a drawing canvas records
 them) with round caps and joins, antialiased, and normalises the result:
@@ -64,7 +65,9 @@ __all__ = [
     "jpeg_scans",
     "load_image",
     "load_pixels",
+    "mnist_ready",
     "open_image",
+    "read_image_file",
     "render_drawing",
     "render_strokes",
     "stroke_width",
@@ -181,6 +184,25 @@ def decode_image(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Image.Image
     return load_pixels(open_image(data, limits=limits))
 
 
+def read_image_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The bytes of a picture file, refused before reading when larger than ``limits.max_file_bytes``.
+
+    Raises
+    ------
+    TooLargeError
+        The file is too large.
+    UserError
+        It cannot be read (the message starts with the path).
+    """
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise TooLargeError(f"{path}: file is {size} bytes; at most {limits.max_file_bytes} are read")
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+
+
 def load_image(path: str | os.PathLike[str], *, force: bool = False, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """Read an image file and return it as a 28x28 uint8 MNIST-style array.
 
@@ -204,13 +226,7 @@ def load_image(path: str | os.PathLike[str], *, force: bool = False, limits: Lim
         The picture holds no digit.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            raise TooLargeError(f"{path}: file is {size} bytes; at most {limits.max_file_bytes} are read")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+    data = read_image_file(path, limits)
     try:
         return to_mnist(decode_image(data, limits=limits), force=force, limits=limits)
     except UserError as exc:
@@ -351,8 +367,8 @@ def to_mnist(img: Image.Image | np.ndarray, *, force: bool = False, strokes: boo
         are on the 0-255 scale, float arrays on 0-255 or 0-1. The longer side
         must lie in ``limits.min_image_side..limits.max_image_side``.
     force : bool, default=False
-        Normalise even a 28x28 single-channel light-on-dark picture, which is
-        otherwise taken to be MNIST-style already and returned unchanged.
+        Normalise even a 28x28 single-channel picture that is already
+        MNIST-style (:func:`mnist_ready`), which is otherwise returned unchanged.
     strokes : bool, default=True
         Bring the stroke width towards MNIST's (dilate thin, erode thick strokes).
     limits : Limits, default=DEFAULT_LIMITS
@@ -380,10 +396,39 @@ def to_mnist(img: Image.Image | np.ndarray, *, force: bool = False, strokes: boo
     else:
         raise UserError(f"expected a PIL image or a NumPy array, got {type(img).__name__}")
     if not alpha:
-        if single and ink.shape == (_FRAME, _FRAME) and not force and _border_median(ink) <= 127.5:
+        if single and ink.shape == (_FRAME, _FRAME) and not force and _mnist_ready(ink):
             return ink
         return _normalise(ink, _light_on_dark(ink), strokes=strokes)
     return _normalise(ink, strokes=strokes)
+
+
+def mnist_ready(img: np.ndarray) -> bool:
+    """Whether a 28x28 picture already is MNIST-style, so that normalising it again would only blur it.
+
+    It must be white ink on black (a dark border), its ink inside a 20x20 box,
+    and its centre of mass within a pixel of (14, 14). Any other picture, of
+    whatever size or mode, is normalised: a user's own 28x28 drawing of dark
+    ink on white, or a digit filling the frame or off centre, is not trusted.
+    """
+    a = np.asarray(img)
+    return a.shape == (_FRAME, _FRAME) and _mnist_ready(a)
+
+
+def _mnist_ready(ink: np.ndarray) -> bool:
+    if _border_median(ink) > 127.5:
+        return False
+    a = ink.astype(np.float64)
+    peak = float(a.max(initial=0.0))
+    if peak <= 0:
+        return False
+    on = a >= 0.2 * peak
+    rows, cols = np.flatnonzero(on.any(axis=1)), np.flatnonzero(on.any(axis=0))
+    if rows[-1] - rows[0] + 1 > _BOX or cols[-1] - cols[0] + 1 > _BOX:
+        return False
+    mass = float(a.sum())
+    r = float(a.sum(axis=1) @ np.arange(_FRAME)) / mass
+    c = float(a.sum(axis=0) @ np.arange(_FRAME)) / mass
+    return abs(r - _CENTRE) <= 1.0 and abs(c - _CENTRE) <= 1.0
 
 
 def _normalise(grey: np.ndarray, ink: np.ndarray = _IDENTITY, *, strokes: bool = True) -> np.ndarray:

@@ -513,13 +513,7 @@ def read_number(image_or_strokes: Drawing | Image.Image | np.ndarray | str | os.
         return _read_drawing(image_or_strokes, recognise)
     if isinstance(image_or_strokes, (str, os.PathLike)):
         path = Path(image_or_strokes)
-        try:
-            size = path.stat().st_size
-            if size > limits.max_file_bytes:
-                raise TooLargeError(f"{path}: file is {size} bytes; at most {limits.max_file_bytes} are read")
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UserError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+        data = preprocess.read_image_file(path, limits)
         try:
             return _read_picture(preprocess.decode_image(data, limits=limits), recognise, limits)
         except UserError as exc:

@@ -152,7 +152,8 @@ def check_where(where: str) -> str:
     """
     text = where.strip()
     if not text:
-        raise UserError("bad --where condition '': it must be an SQL condition over id, label and pixels")
+        raise UserError("bad --where condition '': it must be an SQL condition over the table's columns (id, "
+                        "label, pixels, ...)")
     if ";" in text:
         raise UserError(f"bad --where condition {where!r}: it must be one SQL condition, without ';'")
     con = duckdb.connect(config=SEALED_CONFIG)
@@ -167,8 +168,8 @@ def check_where(where: str) -> str:
             or node.get("from_table", {}).get("table_name") != "_rows" or node.get("group_expressions") \
             or node.get("having") or node.get("qualify") or node.get("cte_map", {}).get("map"):
         detail = f" ({tree['error_message']})" if tree.get("error_message") else ""
-        raise UserError(f"bad --where condition {where!r}: it must be one SQL condition over id, label and "
-                        f"pixels{detail}")
+        raise UserError(f"bad --where condition {where!r}: it must be one SQL condition over the table's "
+                        f"columns (id, label, pixels, ...){detail}")
     for fn in _table_functions(node):
         if fn.lower() not in _WHERE_TABLE_FUNCTIONS:
             raise UserError(f"bad --where condition {where!r}: it may not call the table function {fn}() (a "
@@ -534,11 +535,23 @@ class Store:
         return self.import_many({name: (images, labels, ids)}, replace=replace)[name]
 
     def import_many(self, datasets: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]], *,
-                    replace: bool = True) -> dict[str, int]:
+                    replace: bool = True,
+                    extra: Mapping[str, Mapping[str, pa.Array | np.ndarray | Sequence[Any]]] | None = None,
+                    ) -> dict[str, int]:
         """Create (or replace) several dataset tables in one transaction: all of them or none.
 
         The Arrow tables are built before the store is opened, so the write lock
         is held only while DuckDB copies them.
+
+        Parameters
+        ----------
+        datasets : mapping of table name to (images, labels, ids or None)
+        replace : bool, default=True
+        extra : mapping of table name to {column: values}, optional
+            More columns of a table after ``id``, ``label`` and ``pixels``, one
+            value per row: numpy arrays keep their type (int32 is ``INTEGER``),
+            lists of str become ``VARCHAR`` (the ``unipen`` import's ``writer``
+            and ``strokes``).
         """
         tables = {}
         for name, (images, labels, ids) in datasets.items():
@@ -547,11 +560,20 @@ class Store:
             if len(labels) != len(flat):
                 raise ValueError(f"{len(flat)} images but {len(labels)} labels")
             row_ids = np.arange(len(flat), dtype=np.int32) if ids is None else np.asarray(ids, dtype=np.int32)
-            tables[name] = pa.table({
+            columns: dict[str, pa.Array] = {
                 "id": pa.array(row_ids),
                 "label": pa.array(np.asarray(labels, dtype=np.uint8)),
                 "pixels": pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), 784),
-            })
+            }
+            for column, values in (extra or {}).get(name, {}).items():
+                check_name(column)
+                if column in columns:
+                    raise ValueError(f"the extra column {column!r} is one of id, label, pixels")
+                arr = values if isinstance(values, pa.Array) else pa.array(values)
+                if len(arr) != len(flat):
+                    raise ValueError(f"{len(flat)} images but {len(arr)} values of column {column!r}")
+                columns[column] = arr
+            tables[name] = pa.table(columns)
         with self.transaction() as con:
             if not replace:
                 existing = set(self._tables(con))
@@ -610,6 +632,70 @@ class Store:
         labels = tbl.column("label").to_numpy(zero_copy_only=False).astype(np.int64)
         ids = tbl.column("id").to_numpy(zero_copy_only=False).astype(np.int64)
         return images, labels, ids
+
+    def columns(self, name: str) -> list[str]:
+        """The columns of dataset table ``name``, in order (``id``, ``label``, ``pixels`` and any others).
+
+        Raises
+        ------
+        NotFoundError
+            No such dataset table.
+        """
+        check_name(name)
+        with self.connect(read_only=True) as con:
+            return self._columns(con, name)
+
+    def _columns(self, con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+        known = self._tables(con)
+        if name not in known:
+            raise NotFoundError(f"no dataset table {name!r} in the store; known: {', '.join(known) or 'none'}"
+                                " (import with 'digitlab data import')")
+        rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                           "ORDER BY ordinal_position", [name]).fetchall()
+        return [r[0] for r in rows]
+
+    def load_column(self, name: str, column: str, where: str | None = None) -> tuple[np.ndarray, list[Any]]:
+        """One column of a dataset table's rows, in the order of :meth:`load` (by ``id``), with their ids.
+
+        Parameters
+        ----------
+        name : str
+            A dataset table.
+        column : str
+            One of its columns (:meth:`columns`).
+        where : str, optional
+            The SQL condition of :meth:`load`.
+
+        Returns
+        -------
+        ids : ndarray of int64, shape (n,)
+        values : list of n Python values (None for SQL NULL)
+
+        Raises
+        ------
+        NotFoundError
+            No such table.
+        UserError
+            No such column (the message lists the table's columns), or a bad ``where``.
+        """
+        check_name(name)
+        if where:
+            check_where(where)
+        if not self.path.exists():
+            raise NotFoundError(f"no dataset table {name!r}: the store {self.path} is empty "
+                                "(import with 'digitlab data import')")
+        with self.connect(read_only=True, config=SEALED_CONFIG) as con:
+            cols = self._columns(con, name)
+            if column not in cols:
+                raise UserError(f"the table {name!r} has no column {column!r}; its columns: {', '.join(cols)}")
+            sql = (f'SELECT id, "{column}" FROM "{name}"' + (f" WHERE ({where})" if where else "")
+                   + " ORDER BY id")
+            try:
+                tbl = con.sql(sql).to_arrow_table()
+            except duckdb.Error as exc:
+                raise UserError(f"bad --where condition {where!r}: {first_line(exc)}") from None
+        ids = tbl.column(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        return ids, tbl.column(1).to_pylist()
 
     # ------------------------------------------------------------------ SQL
 

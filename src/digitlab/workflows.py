@@ -49,13 +49,14 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
-from digitlab.data.select import load_dataset, stratified_sample
+from digitlab.data.select import load_dataset, load_groups, stratified_sample
 from digitlab.errors import NotFoundError, ParameterError, UserError
-from digitlab.evaluate import Evaluation, evaluate, summary
+from digitlab.evaluate import Evaluation, GroupAccuracy, evaluate, summary
 from digitlab.models import make_model, model_class, model_name_of
 from digitlab.models.base import CheckpointFit, DigitClassifier, ProgressFit, ProgressFn
 from digitlab.models.base import softmax as _softmax
 from digitlab.models.card import CARD_FILE, ModelCard, TrainingData, read_card, utc_now
+from digitlab.models.cnn.drawn import DrawnTrainingSet
 from digitlab.models.io import (
     BUNDLED,
     MODEL_NAME,
@@ -185,6 +186,16 @@ class TrainSpec:
         model is fitted on the rest and nothing else is refitted. 0 calibrates
         nothing; so does a selection with fewer than 2 images of some label
         (the card's ``train.calibration`` then says why).
+    pen : path-like, optional
+        A UNIPEN file of pen-drawn digits with writer ids (``pendigits-orig.tra.gz``):
+        the CNN then trains for drawings (:mod:`digitlab.models.cnn.drawn`): the
+        digits of every writer but :data:`~digitlab.pen.CALIBRATION_WRITERS` and
+        :data:`~digitlab.pen.KEPT_OUT_WRITERS`, rendered as the page renders
+        strokes, join the selection, every row gets stroke-style views, and the
+        temperature is fitted on the calibration writers' digits instead of a
+        hold-out of the selection. The time of the views counts in ``train_seconds``.
+    pen_renders : int, default=4
+        Renders of each pen digit (``--pen``).
     init : str, optional
         Fine-tune: start from this saved model's weights (a name, ``NAME@vN``, ``default`` for the
         bundled model, or a model folder) instead of from scratch, for models that declare
@@ -210,6 +221,8 @@ class TrainSpec:
     command: str | None = None
     notes: Mapping[str, Any] = field(default_factory=dict)
     calibration: float = CALIBRATION_FRACTION
+    pen: str | os.PathLike[str] | None = None
+    pen_renders: int = 4
     init: str | None = None
 
     @property
@@ -284,6 +297,9 @@ class EvaluateSpec:
         Write the HTML report (:func:`digitlab.report.write_report`) into this folder.
     record : bool, default=True
         Record an ``evaluate`` run with the predictions in the store.
+    by : str, optional
+        A column of the dataset (``writer``, ``label``, ...): also measure the
+        accuracy per value of it (:attr:`EvaluateResult.by_group`).
     """
 
     name: str
@@ -291,6 +307,7 @@ class EvaluateSpec:
     where: str | None = None
     report: str | os.PathLike[str] | None = None
     record: bool = True
+    by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +327,11 @@ class EvaluateResult:
         ``index.html`` of the report, when written.
     version : int or None
         The version measured (None for the bundled model).
+    by : str or None
+        The column of :attr:`EvaluateSpec.by`.
+    by_group : list of GroupAccuracy or None
+        With ``by``: accuracy per value of that column, the worst first
+        (:func:`digitlab.evaluate.accuracy_by`).
     """
 
     name: str
@@ -320,6 +342,8 @@ class EvaluateResult:
     run: str | None
     report: Path | None
     version: int | None = None
+    by: str | None = None
+    by_group: list[GroupAccuracy] | None = None
 
 
 @dataclass(frozen=True)
@@ -483,7 +507,8 @@ class _InitFit(Protocol):
 
 
 def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressFn, *,
-         checkpoint_dir: Path | None = None, resume: bool = False, init: DigitClassifier | None = None) -> float:
+         checkpoint_dir: Path | None = None, resume: bool = False, init: DigitClassifier | None = None,
+         views: np.ndarray | None = None) -> float:
     """Fit ``est`` as its declared capabilities allow; returns the wall seconds.
 
     Raises
@@ -494,7 +519,10 @@ def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressF
     """
     start = time.perf_counter()
     try:
-        if init is not None:  # declared by fit_init; the CNN, which also checkpoints
+        if views is not None:  # the CNN (train --pen checked it)
+            cast(Any, est).fit(X, y, views=views, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume,
+                               init=init)
+        elif init is not None:  # declared by fit_init; the CNN, which also checkpoints
             cast(_InitFit, est).fit(X, y, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, init=init)
         elif est.fit_checkpoints:
             cast(CheckpointFit, est).fit(X, y, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
@@ -509,6 +537,60 @@ def _fit(est: DigitClassifier, X: np.ndarray, y: np.ndarray, progress: ProgressF
     except ValueError as exc:
         raise ParameterError(f"cannot train {model_name_of(est)!r}: {exc}") from None
     return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class _DrawnInputs:
+    """What ``train --pen`` adds: the training set with its views, the calibration digits, what the card says."""
+
+    training: DrawnTrainingSet
+    cal_x: np.ndarray
+    cal_y: np.ndarray
+    calibration_writers: tuple[int, ...]
+    sources: dict[str, str]
+    notes: dict[str, Any]
+
+
+def _drawn_inputs(spec: TrainSpec, est: DigitClassifier, images: np.ndarray, labels: np.ndarray,
+                  progress: ProgressFn, data_dir: Path) -> _DrawnInputs:
+    """Read the pen file and build the drawings' training set (``TrainSpec.pen``)."""
+    from digitlab.data import read_unipen
+    from digitlab.models.cnn.drawn import calibration_set, drawn_training_set, pen_sha256
+    from digitlab.pen import CALIBRATION_WRITERS, KEPT_OUT_WRITERS
+
+    if est.family != "cnn":
+        raise UserError(f"--pen trains the CNN for drawings; {model_name_of(est)!r} takes no views")
+    path = Path(spec.pen) if spec.pen is not None else Path()
+    if not path.is_file():
+        raise NotFoundError(f"no pen data file {str(path)!r} (a UNIPEN file such as pendigits-orig.tra.gz)")
+    pen = read_unipen(path)
+    if spec.dry_run:  # a few digits of every writer
+        keep = np.sort(np.concatenate([np.flatnonzero(pen.writers == w)[:10] for w in np.unique(pen.writers)]))
+        pen = type(pen)(strokes=tuple(pen.strokes[i] for i in keep), labels=pen.labels[keep],
+                        writers=pen.writers[keep])
+    n_jobs = max(1, min(2, int(getattr(est, "n_threads", None) or (os.cpu_count() or 1))))
+    training = drawn_training_set(images, labels, pen, renders=int(spec.pen_renders), n_jobs=n_jobs,
+                                  progress=lambda key, done, total: progress(key, done, total))
+    cal_x, cal_y = calibration_set(pen, CALIBRATION_WRITERS)
+    sha = pen_sha256(path)
+    sources = {path.name: sha}
+    if spec.dataset == "mnist_train":
+        sources.update(_mnist_sources(data_dir))
+    notes = {"pen": str(path), "pen_sha256": sha, "renders": int(spec.pen_renders),
+             "writers_trained": list(training.writers), "calibration_writers": list(CALIBRATION_WRITERS),
+             "kept_out_writers": list(KEPT_OUT_WRITERS), "mnist_rows": training.n_mnist, "pen_rows": training.n_pen,
+             "views_seconds": round(training.seconds, 1),
+             "views": "MNIST: constant-pen redraw, 8x8 view, itself; pen: other renders (digitlab.models.cnn.drawn)"}
+    return _DrawnInputs(training, cal_x, cal_y, tuple(CALIBRATION_WRITERS), sources, notes)
+
+
+def _mnist_sources(data_dir: Path) -> dict[str, str]:
+    """sha256 of the MNIST training files that were read, as stored (``.gz`` or not)."""
+    from digitlab.data.mnist import find_mnist
+
+    found = find_mnist(data_dir)
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for name, path in sorted(found.items()) if name.startswith("train-")}
 
 
 def calibration_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -660,6 +742,10 @@ def train_command_line(spec: TrainSpec) -> str:
         parts += ["--seed", str(spec.seed)]
     if spec.calibration != CALIBRATION_FRACTION:
         parts += ["--calibration", f"{spec.calibration:g}"]
+    if spec.pen is not None:
+        parts += ["--pen", str(spec.pen)]
+        if spec.pen_renders != 4:
+            parts += ["--pen-renders", str(spec.pen_renders)]
     for key, value in spec.params.items():
         if value is None:
             continue
@@ -791,11 +877,20 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if size is not None:
         keep = stratified_sample(labels, size, sample_seed)
         images, labels, ids = images[keep], labels[keep], ids[keep]
-    fit_rows, cal_rows, no_calibration = calibration_split(labels, float(spec.calibration), sample_seed)
-    selection = TrainingData(dataset=dataset, n=len(labels), sha256=data_checksum(images, labels),
-                             where=spec.where, sample=size, class_counts=_class_counts(labels))
-    cal_x, cal_y = images[cal_rows], labels[cal_rows]
-    images, labels = images[fit_rows], labels[fit_rows]
+    drawn = None
+    if spec.pen is not None:
+        drawn = _drawn_inputs(spec, est, images, labels, report, settings.data_dir)
+        images, labels = drawn.training.X, drawn.training.y
+        cal_x, cal_y, no_calibration = drawn.cal_x, drawn.cal_y, None
+        selection = TrainingData(dataset=f"{dataset}+pen", n=len(labels), sha256=data_checksum(images, labels),
+                                 where=spec.where, sample=size, class_counts=_class_counts(labels),
+                                 sources=drawn.sources)
+    else:
+        fit_rows, cal_rows, no_calibration = calibration_split(labels, float(spec.calibration), sample_seed)
+        selection = TrainingData(dataset=dataset, n=len(labels), sha256=data_checksum(images, labels),
+                                 where=spec.where, sample=size, class_counts=_class_counts(labels))
+        cal_x, cal_y = images[cal_rows], labels[cal_rows]
+        images, labels = images[fit_rows], labels[fit_rows]
     checkpoint_dir = None
     if cls.fit_checkpoints:
         if spec.checkpoint_dir is not None:
@@ -808,17 +903,25 @@ def train(spec: TrainSpec, *, settings: Settings | None = None, progress: Progre
     if spec.dry_run:
         test_x, test_y, test_ids = test_x[:DRY_RUN_SIZE], test_y[:DRY_RUN_SIZE], test_ids[:DRY_RUN_SIZE]
     seconds = _fit(est, images.reshape(len(images), -1), labels, report, checkpoint_dir=checkpoint_dir,
-                   resume=spec.resume, init=init.estimator if init is not None else None)
+                   resume=spec.resume, init=init.estimator if init is not None else None,
+                   views=None if drawn is None else drawn.training.views)
+    if drawn is not None:  # making the views is part of training
+        seconds += drawn.training.seconds
     if spec.resume and est.fit_checkpoints:  # the epochs run before the interruption count too
         history = getattr(est, "history_", None) or []
         seconds = float(sum(h.get("seconds", 0.0) for h in history)) or seconds
     calibration = _calibrate(est, cal_x, cal_y, float(spec.calibration), sample_seed, no_calibration)
+    if drawn is not None:
+        calibration = {**calibration, "fraction": 0.0, "data": "pen digits of the calibration writers",
+                       "writers": list(drawn.calibration_writers)}
     start = time.perf_counter()
     ev = evaluate(est, test_x, test_y, test_ids, progress=report)
     test = _test_metrics(est, ev, time.perf_counter() - start)
 
     run = new_run_id("train") if recording else None
     notes = {**_FAMILY_NOTES.get(est.family, lambda e: {})(est), **spec.notes}
+    if drawn is not None:
+        notes["drawings"] = drawn.notes
     if init is not None:
         notes["init"] = {"model": spec.init, "run": init.card.run, "train_sha256": init.card.train.sha256 if
                          init.card.train is not None else None}
@@ -887,7 +990,8 @@ def evaluate_saved(spec: EvaluateSpec, *, settings: Settings | None = None,
     folder = model_path(spec.name, settings.models_dir)
     loaded = load_model(folder, name=spec.name)
     images, labels, ids = load_dataset(settings, spec.dataset, spec.where)
-    ev = evaluate(loaded.estimator, images, labels, ids, progress=progress)
+    groups = None if spec.by is None else load_groups(settings, spec.dataset, spec.where, spec.by, ids, labels)
+    ev = evaluate(loaded.estimator, images, labels, ids, progress=progress, groups=groups)
     card = loaded.card
     run = new_run_id("evaluate") if spec.record else None
     index = None
@@ -912,7 +1016,8 @@ def evaluate_saved(spec: EvaluateSpec, *, settings: Settings | None = None,
                    data_sha256=card.train.sha256 if card.train is not None else None, git=git_commit(),
                    duration_seconds=time.perf_counter() - began, artifacts=artifacts)
     return EvaluateResult(name=spec.name, card=card, evaluation=ev, dataset=spec.dataset, where=spec.where, run=run,
-                          report=index, version=version)
+                          report=index, version=version, by=spec.by,
+                          by_group=ev.by_group() if spec.by is not None else None)
 
 
 def cross_validate(spec: CrossValidateSpec, *, settings: Settings | None = None,

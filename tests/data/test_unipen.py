@@ -148,3 +148,16 @@ def test_not_text(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         read_unipen(tmp_path / "nope.txt")
+
+
+def test_write_unipen_round_trips(tmp_path):
+    from digitlab.data import write_unipen
+
+    d = read_unipen(_write(tmp_path, _GOOD))
+    for name in ("back.tra", "back.tra.gz"):
+        back = read_unipen(write_unipen(tmp_path / name, d))
+        assert back.labels.tolist() == d.labels.tolist() and back.writers.tolist() == d.writers.tolist()
+        for a, b in zip(back.strokes, d.strokes, strict=True):
+            assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+    one = read_unipen(write_unipen(tmp_path / "one.tes", d, np.array([1])))
+    assert one.labels.tolist() == [4] and one.writers.tolist() == [7] and len(one.strokes[0]) == 2

@@ -47,15 +47,15 @@ def test_calibration_brings_every_family_within_the_bound(name: str, small_train
         assert ev.metrics["mean_proba_true"] < 0.95
 
 
-def test_the_bundled_cnn_calibrates(mnist_test, held_out) -> None:
+def test_the_bundled_cnn_ships_calibrated_and_calibrates_again(mnist_test, held_out) -> None:
     from digitlab.models.io import bundled_dir
 
     est = load_model(bundled_dir()).estimator
     xt, yt = mnist_test[0][:2000], mnist_test[1][:2000]
-    raw = evaluate(est, xt, yt).metrics["ece"]
-    est.calibrate(*held_out)
-    assert est.temperature_ < 1  # label smoothing made it unsure: calibration sharpens
-    assert evaluate(est, xt, yt).metrics["ece"] < min(raw, 0.02)
+    assert est.temperature_ < 1  # fitted on held-out writers: label smoothing had made it unsure
+    assert evaluate(est, xt, yt).metrics["ece"] <= 0.02
+    est.calibrate(*held_out)     # again, on MNIST digits: still within the bound
+    assert evaluate(est, xt, yt).metrics["ece"] <= 0.02
 
 
 def test_the_temperature_is_saved_and_refit_resets_it(small_train, held_out, tmp_path) -> None:

@@ -136,7 +136,7 @@ def test_integrated_gradients_sum_to_logit_difference(tiny_cnn: CNNClassifier,
 
 
 def test_fit_with_int8_makes_the_graph_predictions_use(int8_cnn: CNNClassifier) -> None:
-    assert isinstance(int8_cnn.int8_graph_, bytes) and int8_cnn.int8_graph_[:2] == b"\x08\x0a"  # ONNX protobuf
+    assert isinstance(int8_cnn.int8_graph_, bytes) and int8_cnn.int8_graph_[:1] == b"\x08"  # ONNX protobuf (ir_version)
     assert int8_cnn._int8_graph() is not None
     assert int8_cnn.set_params(int8=False)._int8_graph() is None
     int8_cnn.set_params(int8=True)

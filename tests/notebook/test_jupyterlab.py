@@ -16,8 +16,6 @@ import json
 import math
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,9 +26,10 @@ from pathlib import Path
 
 import pytest
 
+from _browser import chromium, free_port
+
 pytest.importorskip("anywidget", reason="the notebook extra is not installed: pip install 'digitlab[notebook]'")
 
-CHROMIUM = os.environ.get("DIGITLAB_CHROMIUM", "/usr/bin/chromium")
 SRC = Path(__file__).resolve().parents[2] / "src"
 pytestmark = pytest.mark.timeout(300)
 
@@ -47,12 +46,6 @@ c.LabApp.extension_manager = "readonly"
 c.LabApp.expose_app_in_browser = True
 c.JupyterNotebookApp.expose_app_in_browser = True
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cell(source: str) -> dict[str, object]:
@@ -87,7 +80,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
                       "pad.observe(save, names='prediction')")]}
         (work / f"{name}.ipynb").write_text(json.dumps(notebook))
     token = secrets.token_hex(16)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(conf), "JUPYTER_DATA_DIR": str(data),
            "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(settings), "IPYTHONDIR": str(root / "ipython"),
@@ -126,14 +119,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
 @pytest.fixture(scope="module")
 def browser():
     """Headless Debian Chromium driven by playwright."""
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _draw(page, canvas, strokes: list[list[tuple[float, float]]]) -> None:

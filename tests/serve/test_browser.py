@@ -14,21 +14,18 @@ import hashlib
 import http.server
 import json
 import math
-import os
 import re
-import shutil
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import _browser
+
 from . import _drawings
 
-CHROMIUM = os.environ.get("DIGITLAB_CHROMIUM", "/usr/bin/chromium")
 pytestmark = pytest.mark.timeout(240)
 
 ONE = [[(0.52, 0.18), (0.51, 0.5), (0.5, 0.82)]]
@@ -96,14 +93,8 @@ def site_url(site: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with _browser.chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -274,24 +265,10 @@ def server(settings) -> Iterator[str]:
     """digitlab's app served by uvicorn on a free port (the bundled CNN is the default); stopped at the end."""
     from dataclasses import replace
 
-    import uvicorn
-
     from digitlab.serve import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    app = create_app(replace(settings, default_model="default"))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with _browser.uvicorn_thread(create_app(replace(settings, default_model="default")), start_timeout=30) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,53 +6,33 @@ its own; the digits are drawn with the mouse.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx
 import pytest
 
-from .test_e2e import CHROMIUM, SEVEN, THREE, _draw, _free_port, _predicted, _wait
+from _browser import chromium, uvicorn_thread
+
+from .test_e2e import SEVEN, THREE, _draw, _predicted, _wait
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
 def server(settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     from digitlab.serve import create_app
 
     learn = replace(settings, store_path=tmp_path_factory.mktemp("page-store") / "digitlab.duckdb",
                     models=("default",))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(learn), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with uvicorn_thread(create_app(learn)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    import shutil
-    from pathlib import Path
-
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -23,9 +23,11 @@ from digitlab.cli.models import models_app
 from digitlab.cli.novelty import novelty_app
 from digitlab.cli.read import read_command
 from digitlab.cli.runs import compare_command, runs_app
+from digitlab.cli.score import score_command
 from digitlab.cli.serve import serve_command
 from digitlab.cli.show import show_command
 from digitlab.cli.sql import sql_command
+from digitlab.cli.sweep import sweep_command
 from digitlab.cli.train import TrainCommand, learning_curve_command, train_command
 
 __all__ = ["EXAMPLES", "app", "main"]
@@ -76,6 +78,10 @@ EXAMPLES: dict[str, list[str]] = {
                     "MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri mlruns/"],
     "compare": ["digitlab compare 3fa2 91bc   (short ids from 'digitlab runs')",
                 "digitlab compare latest latest~1 --plot compare.png   (the newest run and the one before)"],
+    "score": ["digitlab score default digits.parquet --out scored/",
+              "digitlab score default 'scans/*.png' --out scored/ --engine ray   (Ray Data)"],
+    "sweep": ["digitlab sweep logreg --grid C=0.1,1 --grid max_iter=50,100 --folds 3",
+              "digitlab sweep cnn --grid lr=0.001,0.003 --where 'id % 10 = 0' --engine ray --save best-cnn"],
     "models": ["digitlab models list", "digitlab models show logreg@v1"],
     "models list": ["digitlab models list", "digitlab models list --format json"],
     "models show": ["digitlab models show logreg", "digitlab models show logreg@v1"],
@@ -131,6 +137,7 @@ app.command("show", rich_help_panel=_DATA, epilog=_epilog("show"))(show_command)
 app.command("train", cls=TrainCommand, rich_help_panel=_TRAIN, epilog=_epilog("train"),
             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train_command)
 app.command("learning-curve", rich_help_panel=_TRAIN, epilog=_epilog("learning-curve"))(learning_curve_command)
+app.command("sweep", rich_help_panel=_TRAIN, epilog=_epilog("sweep"))(sweep_command)
 app.add_typer(dpmm_app, name="dpmm", rich_help_panel=_TRAIN, epilog=_epilog("dpmm"))
 app.command("evaluate", rich_help_panel=_EVALUATE, epilog=_epilog("evaluate"))(evaluate_command)
 app.add_typer(runs_app, name="runs", rich_help_panel=_EVALUATE, epilog=_epilog("runs"))
@@ -138,6 +145,7 @@ app.command("compare", rich_help_panel=_EVALUATE, epilog=_epilog("compare"))(com
 app.add_typer(models_app, name="models", rich_help_panel=_EVALUATE, epilog=_epilog("models"))
 app.command("predict", rich_help_panel=_EVALUATE, epilog=_epilog("predict"))(predict_command)
 app.command("explain", rich_help_panel=_EVALUATE, epilog=_epilog("explain"))(explain_command)
+app.command("score", rich_help_panel=_EVALUATE, epilog=_epilog("score"))(score_command)
 app.command("read", rich_help_panel=_EVALUATE, epilog=_epilog("read"))(read_command)
 app.add_typer(novelty_app, name="novelty", rich_help_panel=_EVALUATE, epilog=_epilog("novelty"))
 app.command("serve", rich_help_panel=_SERVE, epilog=_epilog("serve"))(serve_command)

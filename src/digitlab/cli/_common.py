@@ -274,6 +274,6 @@ class DigitlabGroup(TyperGroup):
             err_console.print("[red]internal error:[/red] out of memory")
             raise typer.Exit(1) from None
         except Exception as exc:
-            err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False,
+            err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))}", highlight=False,
                               soft_wrap=True)
             raise typer.Exit(1) from None

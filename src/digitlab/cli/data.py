@@ -65,6 +65,7 @@ class ImportFormat(str, enum.Enum):
     npz = "npz"
     images = "images"
     parquet = "parquet"
+    unipen = "unipen"
     json = "json"
     table = "table"
 
@@ -83,8 +84,8 @@ def import_(
     name: str | None = typer.Option(None, "--name", help="Table name (required unless PATH is 'mnist')."),
     formats: list[ImportFormat] = typer.Option(
         [], "--format", "-f",
-        help="Input format idx|csv|npz|images|parquet (default: guessed from PATH), and/or output json|table; "
-             "repeatable."),
+        help="Input format idx|csv|npz|images|parquet|unipen (default: guessed from PATH; .tra/.tes are "
+             "unipen), and/or output json|table; repeatable."),
     replace: bool = typer.Option(False, "--replace", help="Replace tables of the same name (refused without it)."),
     label: LabelOption = typer.Option(LabelOption.auto, "--label",
                                       help="CSV: the label column is the first or the last (default: from a header, "
@@ -97,7 +98,9 @@ def import_(
 
     ``digitlab data import mnist`` creates ``mnist_train`` and ``mnist_test``;
     ``digitlab data import digits.csv.gz --name mine`` a table ``mine``;
-    ``digitlab data import train-00000-of-00001.parquet --name hf`` reads Hugging Face's MNIST layout.
+    ``digitlab data import train-00000-of-00001.parquet --name hf`` reads Hugging Face's MNIST layout;
+    ``digitlab data import pendigits-orig.tra.gz --name pendigits`` draws UNIPEN pen trajectories as the page
+    draws strokes and keeps columns ``writer`` and ``strokes`` (JSON).
     """
     fmt_in = next((Format(f.value) for f in formats if f.value in Format.__members__), None)
     out = OutputFormat.json if ImportFormat.json in formats else OutputFormat.table
@@ -105,7 +108,9 @@ def import_(
         raise typer.BadParameter("--name is required when importing a file or folder", param_hint="--name")
     settings = settings_from(data_dir=data_dir, home=home)
     start = time.perf_counter()
-    imported = import_dataset(settings, path, name, fmt_in, split=split, replace=replace, label=label.value)
+    with progress(out is not OutputFormat.json) as bar:
+        imported = import_dataset(settings, path, name, fmt_in, split=split, replace=replace, label=label.value,
+                                  progress=bar)
     result = {"store": settings.store_path, "tables": imported, "seconds": round(time.perf_counter() - start, 3)}
     emit(result, out, columns=["table", "rows"], rows=list(imported.items()),
          title=f"Imported into {settings.store_path} in {result['seconds']} s")

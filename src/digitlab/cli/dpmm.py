@@ -50,6 +50,8 @@ def fit(
     seed: int = typer.Option(0, help="Seed of the chains."),
     name: str = typer.Option("dpmm", help="Save the model under this name."),
     n_jobs: int | None = typer.Option(None, "--n-jobs", min=1, help="Chains run at once (default: all cores)."),
+    engine: str = typer.Option("local", "--engine", help="local (threads of this process) or ray (one Ray task "
+                                                         "per chain; $RAY_ADDRESS, else a local Ray)."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,
@@ -63,8 +65,11 @@ def fit(
                "--iters", str(iters), "--threshold", f"{threshold:g}", "--seed", str(seed), "--name", name]
     if n_jobs is not None:
         command += ["--n-jobs", str(n_jobs)]
+    if engine != "local":
+        command += ["--engine", engine]
     spec = TrainSpec(model="dpmm", params={"digits": tuple(keep), "chains": chains, "iters": iters,
-                                           "threshold": threshold, "seed": seed, "n_jobs": n_jobs},
+                                           "threshold": threshold, "seed": seed, "n_jobs": n_jobs,
+                                           "engine": engine},
                      where=f"label IN ({', '.join(map(str, keep))})", seed=seed, name=name, record=False,
                      command=shlex.join(command))
     with progress(fmt is not OutputFormat.json) as bar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +27,27 @@ __all__ = ["evaluate_command", "predict_command"]
 def evaluate_command(
     name: str = typer.Argument(..., help="Saved model: NAME (its latest version), NAME@vN, or 'default' (the "
                                          "bundled CNN); 'digitlab models list' shows them."),
-    dataset: str = typer.Option("mnist_test", "--dataset", help="mnist_test, mnist_train, a store table or a "
-                                                                "file/folder."),
+    dataset: str = typer.Option("mnist_test", "--dataset", "--table", help="mnist_test, mnist_train, a store "
+                                                                           "table or a file/folder."),
     where: str | None = typer.Option(None, "--where", help="SQL condition selecting test rows."),
+    by: str | None = typer.Option(None, "--by", help="Also show the accuracy per value of this column (writer, "
+                                                     "label, ...), the worst first; with -f csv only that table."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report with figures into this folder."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Evaluate a saved model: metrics, per-class table, predictions stored as a run; optional HTML report."""
+    """Evaluate a saved model: metrics, per-class table, predictions stored as a run; optional HTML report.
+
+    ``--by writer`` (any column of the table) adds the accuracy per group,
+    the worst first: in JSON a list under "by", in CSV the only table.
+    """
     from digitlab.evaluate import PER_CLASS_KEYS, summary
     from digitlab.workflows import EvaluateSpec, evaluate_saved
 
     settings = settings_from(data_dir=data_dir, home=home)
     with progress(fmt is not OutputFormat.json) as bar:
-        result = evaluate_saved(EvaluateSpec(name=name, dataset=dataset, where=where, report=report),
+        result = evaluate_saved(EvaluateSpec(name=name, dataset=dataset, where=where, report=report, by=by),
                                 settings=settings, progress=bar)
     metrics = result.evaluation.metrics
     doc: dict[str, Any] = {"run": result.run, "name": name, "version": result.version, "model": result.card.model,
@@ -48,6 +55,14 @@ def evaluate_command(
                            "where": where, "metrics": metrics}
     if result.report is not None:
         doc["report"] = result.report
+    groups = [dataclasses.asdict(g) for g in result.by_group or []]
+    if by is not None:
+        doc["group_by"] = by
+        doc["by"] = groups
+        if fmt is OutputFormat.csv:
+            emit(doc, fmt, columns=[by, "n", "right", "accuracy"],
+                 rows=[(g["group"], g["n"], g["right"], g["accuracy"]) for g in groups])
+            return
 
     def render() -> None:
         shown = f"{name}@v{result.version}" if result.version is not None and "@" not in name else name
@@ -58,6 +73,10 @@ def evaluate_command(
             print_table(["label", *PER_CLASS_KEYS],
                         [(lab, *(f"{row[c]:.4f}" if isinstance(row[c], float) else row[c] for c in PER_CLASS_KEYS))
                          for lab, row in metrics["per_class"].items()], title="per class")
+        if by is not None:
+            print_table([by, "n", "right", "accuracy"],
+                        [(g["group"], g["n"], g["right"], f"{g['accuracy']:.4f}") for g in groups],
+                        title=f"accuracy by {by}, the worst first")
         if result.report is not None:
             console.print(f"report: {result.report}", highlight=False, soft_wrap=True)
 

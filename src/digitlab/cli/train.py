@@ -162,6 +162,11 @@ def train_command(
     calibration: float = typer.Option(0.05, "--calibration", help="Fraction of the training images held out "
                                                                   "(stratified) to calibrate the probabilities; 0 "
                                                                   "for none."),
+    pen: Path | None = typer.Option(
+        None, "--pen", help="Train the CNN for drawings: pen-drawn digits (a UNIPEN file such as "
+                            "pendigits-orig.tra.gz) rendered as the page renders strokes, with stroke-style views "
+                            "of every image; the temperature is fitted on the calibration writers (docs/cnn.md)."),
+    pen_renders: int = typer.Option(4, "--pen-renders", min=3, help="Random renders of each pen digit (--pen)."),
     data_dir: Path | None = DataDirOption,
     home: Path | None = HomeOption,
     fmt: OutputFormat = FormatOption,
@@ -191,7 +196,7 @@ def train_command(
 
     spec = TrainSpec(model=model, params=params, train_size=train_size, dataset=table, where=where, seed=seed,
                      name=name, out=out, dry_run=dry_run, checkpoint_dir=checkpoint_dir, resume=resume,
-                     calibration=calibration, init=init)
+                     calibration=calibration, init=init, pen=pen, pen_renders=pen_renders)
     with progress(show) as bar:
         result = train(spec, settings=settings, progress=bar)
     doc: dict[str, Any] = {"run": result.run, "name": result.name, "version": result.version, "model": model,

@@ -4,7 +4,8 @@ Every reader returns ``(images, labels)``: ``images`` is ``uint8`` of shape
 ``(n, 28, 28)`` and ``labels`` is ``int64`` of shape ``(n,)`` with values 0-9.
 A malformed file raises :class:`digitlab.errors.DataError` naming the file
 and the record.
-``read_unipen`` reads pen trajectories (strokes, labels and writer ids) instead.
+``read_unipen`` reads pen trajectories (strokes, labels and writer ids) instead, ``write_unipen``
+writes them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from digitlab.data.mnist import (
 )
 from digitlab.data.npz import read_npz, write_npz
 from digitlab.data.parquet import read_parquet, write_parquet
-from digitlab.data.unipen import PenDigits, read_unipen
+from digitlab.data.unipen import PenDigits, read_unipen, write_unipen
 
 __all__ = [
     "MNIST_FILES",
@@ -45,4 +46,5 @@ __all__ = [
     "write_image_folder",
     "write_npz",
     "write_parquet",
+    "write_unipen",
 ]

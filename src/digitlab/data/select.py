@@ -7,17 +7,22 @@ This is what ``digitlab train --where/--table/--train-size`` and ``digitlab eval
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digitlab.data.csv import LabelPosition
 from digitlab.data.formats import Format
-from digitlab.errors import NotFoundError, UserError
+from digitlab.errors import DigitlabError, NotFoundError, UserError
 from digitlab.settings import Settings
 
-__all__ = ["MNIST", "filter_where", "import_dataset", "load_dataset", "stratified_sample"]
+if TYPE_CHECKING:
+    from digitlab.models.base import ProgressFn
+
+__all__ = ["MNIST", "filter_where", "import_dataset", "load_dataset", "load_groups", "stratified_sample"]
 
 #: The source name of ``import_dataset`` that imports both MNIST splits (``mnist_train``, ``mnist_test``).
 MNIST = "mnist"
@@ -94,13 +99,57 @@ def load_dataset(settings: Settings, dataset: str, where: str | None) -> tuple[n
     return images, labels, ids
 
 
+def load_groups(settings: Settings, dataset: str, where: str | None, column: str, ids: np.ndarray,
+                labels: np.ndarray) -> list[object]:
+    """The value of ``column`` for each row :func:`load_dataset` gave (``ids``, ``labels``), in that order.
+
+    ``label`` and ``id`` are the rows' own; any other column is read from the
+    store table ``dataset`` (a ``unipen`` import's ``writer``, say). MNIST
+    files and other files have only ``id``, ``label`` and ``pixels``.
+
+    Raises
+    ------
+    UserError
+        No such column (the message lists the dataset's columns), or a column
+        of lists (``pixels``).
+    """
+    from digitlab.store import Store
+
+    if column == "label":
+        return [int(v) for v in labels]
+    if column == "id":
+        return [int(v) for v in ids]
+    store = Store(settings.store_path)
+    in_store = store.tables() if store.path.exists() else []
+    if dataset not in in_store:
+        if column == "pixels":
+            raise UserError("cannot group rows by 'pixels': its values are arrays; group by a column of numbers or "
+                            "text")
+        raise UserError(f"the dataset {dataset!r} has no column {column!r}; its columns: id, label, pixels "
+                        "(store tables can have more, e.g. a unipen import's writer)")
+    got_ids, values = store.load_column(dataset, column, where)
+    if not np.array_equal(got_ids, ids):
+        raise DigitlabError(f"the table {dataset!r} changed while it was read (its ids differ between two reads); "
+                            "try again")
+    if any(isinstance(v, (list, tuple, dict)) for v in values[:1]):
+        raise UserError(f"cannot group rows by {column!r}: its values are arrays or structures; group by a "
+                        "column of numbers or text")
+    return values
+
+
 def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str | None = None,
                    fmt: Format | None = None, split: str = "train", *, replace: bool = False,
-                   label: LabelPosition = "auto") -> dict[str, int]:
+                   label: LabelPosition = "auto", progress: ProgressFn | None = None) -> dict[str, int]:
     """Import a dataset into the store, in one short write transaction.
 
     The file is read and checked before the store is opened, so a malformed
     file never touches it and the store is held only while DuckDB copies the rows.
+
+    A UNIPEN file of pen trajectories (``--format unipen``, or a ``.tra``/``.tes``
+    name, ``.gz`` too) is drawn digit by digit as the page draws strokes
+    (:func:`digitlab.pen.render`), and its table has two more columns:
+    ``writer INTEGER`` (the file's writer id) and ``strokes VARCHAR``, the
+    digit's strokes on the 280x280 canvas as JSON ``[[[x, y], ...], ...]``.
 
     Parameters
     ----------
@@ -119,6 +168,8 @@ def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str
         and the store is left as it was.
     label : {"auto", "first", "last"}
         For CSV files: where the label column is.
+    progress : callable, optional
+        ``progress("render", done, total)`` while a UNIPEN file's digits are drawn.
 
     Returns
     -------
@@ -131,7 +182,10 @@ def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str
         No or a bad table name for a file; a table that exists without
         ``replace``; a malformed file (:class:`~digitlab.errors.DataError`).
     """
+    import pyarrow as pa
+
     from digitlab.data import load_mnist, read_dataset
+    from digitlab.data.formats import detect_format, read_pen_images
     from digitlab.store import Store, check_name
 
     store = Store(settings.store_path)
@@ -141,6 +195,14 @@ def import_dataset(settings: Settings, source: str | os.PathLike[str], name: str
     if name is None:
         raise UserError("a table name is required when importing a file or folder (--name)")
     check_name(name)
+    path = Path(source)
+    if path.is_file() and (Format(fmt) if fmt is not None else detect_format(path)) is Format.unipen:
+        if label != "auto":
+            raise UserError(f"--label is for CSV files; {path} is read as unipen")
+        images, labels, digits, canvas = read_pen_images(path, progress)
+        strokes = [json.dumps([q.tolist() for q in c], separators=(",", ":")) for c in canvas]
+        extra = {name: {"writer": digits.writers.astype(np.int32), "strokes": pa.array(strokes, pa.string())}}
+        return store.import_many({name: (images, labels, None)}, replace=replace, extra=extra)
     images, labels = read_dataset(source, fmt, split=split, label=label)
     return store.import_many({name: (images, labels, None)}, replace=replace)
 

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab._io import atomic_write_bytes
 from digitlab.errors import DataError
 
-__all__ = ["PenDigits", "read_unipen"]
+__all__ = ["PenDigits", "read_unipen", "write_unipen"]
 
 # Keywords that describe the file (before the first .SEGMENT) or timing; their contents are not needed.
 _IGNORED = {".INCLUDE", ".LEXICON", ".HIERARCHY", ".VERSION", ".DATA_SOURCE", ".DATA_ID", ".COORD",
@@ -209,3 +210,37 @@ def read_unipen(path: str | os.PathLike[str]) -> PenDigits:
     if not labels:
         raise fail(end, "no digit in the file (no .SEGMENT DIGIT line)")
     return PenDigits(tuple(strokes), np.array(labels, dtype=np.int64), np.array(writers, dtype=np.int64))
+
+
+def write_unipen(path: str | os.PathLike[str], digits: PenDigits, rows: np.ndarray | None = None) -> Path:
+    """Write digits in pendigits' UNIPEN layout (gzip-compressed when the name ends in ``.gz``), atomically.
+
+    :func:`read_unipen` reads the file back to the same strokes, labels and
+    writers (coordinates as ``%g`` writes them).
+
+    Parameters
+    ----------
+    path : path-like
+    digits : PenDigits
+    rows : ndarray of int, optional
+        Write only these digits, in this order (default: all).
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    order = range(len(digits)) if rows is None else [int(i) for i in rows]
+    lines = ['.LEXICON "0" "1" "2" "3" "4" "5" "6" "7" "8" "9"', ".HIERARCHY DIGIT"]
+    first = 0
+    for i in order:
+        strokes, label, writer = digits.strokes[i], int(digits.labels[i]), int(digits.writers[i])
+        span = f"{first}" if len(strokes) == 1 else f"{first}-{first + len(strokes) - 1}"
+        first += len(strokes)
+        lines += [f'.SEGMENT DIGIT {span} ? "{label}"', f".COMMENT {label} {writer} 0"]
+        for stroke in strokes:
+            lines += [".PEN_DOWN", *(f" {x:g} {y:g}" for x, y in np.asarray(stroke).reshape(-1, 2)), ".PEN_UP",
+                      ".DT 100"]
+    data = ("\n".join(lines) + "\n").encode("ascii")
+    atomic_write_bytes(path, gzip.compress(data, mtime=0) if path.name.lower().endswith(".gz") else data)
+    return path

@@ -25,9 +25,10 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from digitlab.engines import ENGINES
 from digitlab.errors import ModelError, ParameterError
 from digitlab.models._dpmm_gibbs import HYPER_HI, HYPER_LO, GibbsChain
-from digitlab.models._validation import check_int, check_number, predict_data, record_scale, scale_factor
+from digitlab.models._validation import check_choice, check_int, check_number, predict_data, record_scale, scale_factor
 from digitlab.models.base import DigitClassifier, ProgressFn, as_pixels, softmax
 
 __all__ = ["HALVES", "ChainState", "DPMixtureClassifier", "binarize", "cluster_means", "complete", "half_mask",
@@ -179,6 +180,55 @@ def _run_chain(c: int, X: NDArray[np.uint8], y_idx: NDArray[np.intp] | None, n_c
     return ChainState(assign, sizes, ones, chain.a.copy(), chain.b.copy(), chain.alpha, counts, loglik, moves, seconds)
 
 
+def _run_chains_ray(X: NDArray[np.uint8], y_idx: NDArray[np.intp] | None, n_classes: int,
+                    seeds: list[np.random.SeedSequence], est: DPMixtureClassifier, a0: NDArray[np.float64],
+                    b0: NDArray[np.float64], events: queue.Queue[tuple[int, int, int, float]]) -> list[ChainState]:
+    """Run every chain as a Ray task (one CPU each) and return their states in chain order.
+
+    Each task runs :func:`_run_chain` on the same data and seed as a local thread would. Progress comes back
+    through a Ray queue and is put on ``events``, as the threads do.
+    """
+    from sklearn.base import clone
+
+    from digitlab.engines import ray_session
+
+    with ray_session() as ray:
+        from ray.util.queue import Empty, Queue
+
+        progress: Any = Queue()
+
+        def chain_task(c: int, X: NDArray[np.uint8], y_idx: NDArray[np.intp] | None, seed: np.random.SeedSequence,
+                       params: DPMixtureClassifier) -> ChainState:
+            return _run_chain(c, X, y_idx, n_classes, seed, params, a0, b0,
+                              lambda *event: progress.put_nowait(event))
+
+        remote = ray.remote(num_cpus=1)(chain_task)
+        x_ref = ray.put(X)
+        params = clone(est)  # the parameters only, not a previous fit's chains
+        pending = {remote.remote(c, x_ref, y_idx, seeds[c], params): c for c in range(len(seeds))}
+        states: dict[int, ChainState] = {}
+
+        def forward() -> None:
+            try:
+                for event in progress.get_nowait_batch(progress.qsize()):
+                    events.put(event)
+            except Empty:
+                pass
+
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+                for ref in done:
+                    states[pending.pop(ref)] = ray.get(ref)
+                forward()
+            forward()
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            progress.shutdown()
+        return [states[c] for c in range(len(seeds))]
+
+
 class DPMixtureClassifier(DigitClassifier):
     """Dirichlet-process mixture of Beta-Bernoulli pixels (collapsed Gibbs), classifying by cluster votes.
 
@@ -207,6 +257,10 @@ class DPMixtureClassifier(DigitClassifier):
         Chain c uses child c of ``numpy.random.SeedSequence(seed)``.
     n_jobs : int or None, default=None
         Parallel chains; None uses every core. Results do not depend on it.
+    engine : {"local", "ray"}, default="local"
+        Where the chains run: threads of this process, or one Ray task per chain on a Ray cluster (the one
+        ``ray.init`` joined, ``$RAY_ADDRESS``, else a Ray started on this machine for the fit; ``n_jobs`` is
+        then Ray's to decide). The chains are the same either way for the same seed.
 
     Attributes
     ----------
@@ -252,7 +306,7 @@ class DPMixtureClassifier(DigitClassifier):
     def __init__(self, digits: Sequence[int] | None = (2, 3), chains: int = 5, iters: int = 5,
                  threshold: float = 128, alpha: float = 1.0, prior_strength: float = 2.0,
                  resample_alpha: bool = True, resample_beta: bool = True, seed: int = 0,
-                 n_jobs: int | None = None) -> None:
+                 n_jobs: int | None = None, engine: str = "local") -> None:
         self.digits = digits
         self.chains = chains
         self.iters = iters
@@ -263,6 +317,7 @@ class DPMixtureClassifier(DigitClassifier):
         self.resample_beta = resample_beta
         self.seed = seed
         self.n_jobs = n_jobs
+        self.engine = engine
 
     # -- validation ---------------------------------------------------------------------------------------------
     def _digits(self) -> list[int] | None:
@@ -277,6 +332,11 @@ class DPMixtureClassifier(DigitClassifier):
         check_int("seed", self.seed, 0)
         if self.n_jobs is not None:
             check_int("n_jobs", self.n_jobs, 1)
+        check_choice("engine", self.engine, ENGINES)
+        if self.engine == "ray":
+            from digitlab.engines import check_ray
+
+            check_ray()  # without Ray: a UserError saying how to install it
 
     # -- fitting ------------------------------------------------------------------------------------------------
     def fit(self, X: ArrayLike, y: ArrayLike | None = None, *,
@@ -352,12 +412,15 @@ class DPMixtureClassifier(DigitClassifier):
         if progress is not None:
             for c in range(int(self.chains)):
                 progress(f"chain {c}", 0, int(self.iters), clusters=0, loglik=float("nan"))
-        with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="dpmm-chain") as pool:
-            futures = [pool.submit(_run_chain, c, Xb, y_idx, n_classes, seeds[c], self, a0, b0, report)
-                       for c in range(int(self.chains))]
-            while not all(f.done() for f in futures):
-                drain(block=True)
-            states = [f.result() for f in futures]
+        if self.engine == "ray":
+            states = _run_chains_ray(Xb, y_idx, n_classes, seeds, self, a0, b0, events)
+        else:
+            with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="dpmm-chain") as pool:
+                futures = [pool.submit(_run_chain, c, Xb, y_idx, n_classes, seeds[c], self, a0, b0, report)
+                           for c in range(int(self.chains))]
+                while not all(f.done() for f in futures):
+                    drain(block=True)
+                states = [f.result() for f in futures]
         drain(block=False)
         self.fit_seconds_ = time.perf_counter() - start
         self.chains_ = states

@@ -23,6 +23,7 @@ then explains by occlusion on the int8 graph instead.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
 import threading
@@ -57,7 +58,7 @@ __all__ = ["RECIPES", "CNNClassifier", "Config"]
 #: Defaults that each recipe gives to the parameters left as ``None``: ``"fast"`` (a quick network, no
 #: augmentation) and ``"default"`` (the bundled model's; docs/cnn.md tells how it was chosen).
 RECIPES: dict[str, dict[str, int | float | str]] = {
-    "fast": {"width": 16, "depth": 1, "epochs": 3, "lr": 4e-3, "augment": "none", "dropout": 0.0},
+    "fast": {"width": 16, "depth": 1, "epochs": 2, "lr": 4e-3, "augment": "none", "dropout": 0.0},
     "default": {"width": 32, "depth": 2, "epochs": 24, "lr": 3e-3, "augment": "elastic", "dropout": 0.1},
     # fine-tuning a fitted network (``fit(..., init=...)``): a few epochs at a tenth of the learning rate
     "finetune": {"width": 32, "depth": 2, "epochs": 2, "lr": 3e-4, "augment": "elastic", "dropout": 0.1},
@@ -215,7 +216,7 @@ class CNNClassifier(ScoredClassifier):
             seed=check_int("seed", self.seed))
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X: ArrayLike, y: ArrayLike, *, progress: ProgressFn | None = None,
+    def fit(self, X: ArrayLike, y: ArrayLike, *, views: ArrayLike | None = None, progress: ProgressFn | None = None,
             checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
             init: CNNClassifier | None = None) -> CNNClassifier:
         """Train the network.
@@ -225,6 +226,12 @@ class CNNClassifier(ScoredClassifier):
         X : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
             Pixel intensities 0-255.
         y : array-like of shape (n_samples,)
+        views : array-like of uint8, shape (n_views, n_samples, 784) or (n_views, n_samples, 28, 28), optional
+            Other versions of each training image, on the scale of ``X``: an MNIST
+            digit redrawn with a constant pen, another render of a pen-drawn digit
+            (:func:`digitlab.models.cnn.drawn.drawn_training_set` makes them).
+            Each time an image is put in a batch, it or one of its views is
+            taken, uniformly at random, before the augmentation.
         progress : callable, optional
             ``progress(key, completed, total, **info)``: key ``"batch"`` after
             every batch (running ``loss`` and ``accuracy`` of the epoch) and
@@ -267,9 +274,20 @@ class CNNClassifier(ScoredClassifier):
         if self.input_scale_ == "features":
             raise ParameterError(f"the CNN needs pixel images (0-255 or 0-1), got values from {pixels.min():g} to "
                                  f"{pixels.max():g}")
+        view_images = None
+        if views is not None:
+            v = np.asarray(views)
+            v = v.reshape(v.shape[0], v.shape[1], -1) if v.ndim == 4 else v
+            if v.ndim != 3 or v.shape[1:] != pixels.shape:
+                raise ParameterError(f"views must have shape (n_views, {pixels.shape[0]}, 784), got {v.shape}")
+            if self.input_scale_ == "0-1":
+                v = np.rint(v * 255.0)
+            view_images = torch.from_numpy(np.ascontiguousarray(v, dtype=np.uint8)).view(v.shape[0], -1, 1, 28, 28)
         if init is not None:
             cfg = _from_init(cfg, init, self.classes_, width=self.width, depth=self.depth)
         key = fingerprint(pixels, y_idx, cfg)
+        if view_images is not None:
+            key = hashlib.sha256((key + hashlib.sha256(view_images.numpy().tobytes()).hexdigest()).encode()).hexdigest()
         use_bf16 = self._use_bf16()
         report: ProgressFn = progress or (lambda *a, **k: None)
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -287,7 +305,7 @@ class CNNClassifier(ScoredClassifier):
             images = to_tensor(pixels)                             # (n, 1, 28, 28) in [0, 1]
             labels = torch.from_numpy(y_idx.astype(np.int64))      # (n,)
             for epoch in range(start_epoch, cfg["epochs"]):
-                history.append(_train_epoch(net, opt, images, labels, cfg, epoch, use_bf16, report))
+                history.append(_train_epoch(net, opt, images, labels, cfg, epoch, use_bf16, report, view_images))
                 if ckpt is not None:
                     save_checkpoint(ckpt, net, opt, epoch + 1, history, key)
                 last = history[-1]
@@ -564,10 +582,12 @@ def one_cycle_lr(step: int, total: int, peak: float, warmup: float) -> float:
 
 
 def _train_epoch(net: DigitNet, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
-                 cfg: Config, epoch: int, use_bf16: bool, report: ProgressFn) -> dict[str, float]:
+                 cfg: Config, epoch: int, use_bf16: bool, report: ProgressFn,
+                 views: torch.Tensor | None = None) -> dict[str, float]:
     """One pass over the shuffled, augmented training images; returns the epoch's record.
 
-    ``images`` (n, 1, 28, 28) on the 0-1 scale, ``labels`` (n,) class indices.
+    ``images`` (n, 1, 28, 28) on the 0-1 scale, ``labels`` (n,) class indices,
+    ``views`` (v, n, 1, 28, 28) uint8: other versions of each image, one drawn per use.
     """
     import torch
     import torch.nn.functional as F
@@ -584,7 +604,14 @@ def _train_epoch(net: DigitNet, opt: torch.optim.Optimizer, images: torch.Tensor
         for group in opt.param_groups:
             group["lr"] = one_cycle_lr(epoch * steps_per_epoch + b, total_steps, cfg["lr"], cfg["warmup"])
         idx = order[b * bs:(b + 1) * bs]
-        xb = standardise(augment(images[idx], kind=cfg["augment"]))                  # (b, 1, 28, 28)
+        xb = images[idx]                                                              # (b, 1, 28, 28)
+        if views is not None:  # each image, or one of its views (0 = the image itself)
+            pick = torch.randint(0, views.shape[0] + 1, (len(idx),))
+            other = pick > 0
+            if bool(other.any()):
+                xb = xb.clone()
+                xb[other] = views[pick[other] - 1, idx[other]].float().div_(255.0)
+        xb = standardise(augment(xb, kind=cfg["augment"]))                            # (b, 1, 28, 28)
         xb = xb.contiguous(memory_format=torch.channels_last)
         yb = labels[idx]                                                              # (b,)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
