@@ -23,7 +23,13 @@ _SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 @pytest.fixture
 def no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``import torch`` raises ImportError, as without the train extra."""
+    """``import torch`` raises ImportError, as without the train extra.
+
+    scikit-learn (and the scipy.stats it loads) is imported first: scipy probes for torch when it is first
+    imported, and a torch that is installed but hidden half-way confuses it; without torch, it finds none.
+    """
+    import sklearn.linear_model  # noqa: F401
+
     monkeypatch.setitem(sys.modules, "torch", None)
 
 
