@@ -229,10 +229,9 @@ def main() -> None:
                       "",
                       table(["engine", "trials", "at once", "trials s", "wall s", "best 3-fold accuracy",
                              "best"], sweep_rows), ""]
-        lines.append(f"1-minute load average before / after: {load_before:.2f} / {_load():.2f}. The machine's 2 "
-                     "cores were shared with other engineers' jobs (and a training of the bundled model) and this "
-                     f"ran at nice {os.nice(0)}: the figures are lower bounds of what an idle machine gives; "
-                     "compare the engines within a row pair, not across runs.")
+        lines.append(f"1-minute load average before / after: {load_before:.2f} / {_load():.2f} (this ran at nice "
+                     f"{os.nice(0)}; with a load above the 2 cores, the figures are lower bounds of what an idle "
+                     "machine gives): compare the engines within a row pair, not across runs.")
         return "\n".join(lines)
 
     def publish() -> None:

@@ -26,7 +26,7 @@ import _browser
 
 from . import _drawings
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.torchfree]  # no torch needed: .ci/run runs these without it
 
 ONE = [[(0.52, 0.18), (0.51, 0.5), (0.5, 0.82)]]
 ZERO = [[(0.5 + 0.2 * math.sin(t / 24 * 2 * math.pi), 0.5 - 0.3 * math.cos(t / 24 * 2 * math.pi))
