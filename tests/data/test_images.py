@@ -42,9 +42,15 @@ def test_sub_folders_must_be_labels(tmp_path):
         read_image_folder(tmp_path / "d")
 
 
-def test_a_lab_image_in_a_folder_is_a_data_error_naming_the_file(tmp_path):
+def test_a_lab_image_in_a_folder_is_read_by_its_lightness(tmp_path):
+    """A CIELAB picture (exit 1 once) is read by its L band, as the server reads one."""
+    from digitlab.preprocess import mnist_ready
+
     (tmp_path / "imgs" / "3").mkdir(parents=True)
-    lab = Image.fromarray(np.random.default_rng(0).integers(0, 255, (28, 28, 3), dtype=np.uint8)).convert("LAB")
+    digit = np.zeros((40, 40), dtype=np.uint8)
+    digit[4:30, 20:26] = 255                                       # a bar, off centre: white ink on black
+    grey = Image.fromarray(digit)
+    lab = Image.merge("LAB", (grey, Image.new("L", grey.size, 128), Image.new("L", grey.size, 128)))
     lab.save(tmp_path / "imgs" / "3" / "a.tif")
-    with pytest.raises(DataError, match=r"a.tif, record 0: cannot read this image"):
-        read_image_folder(tmp_path / "imgs")
+    x, y = read_image_folder(tmp_path / "imgs")
+    assert y.tolist() == [3] and x.shape == (1, 28, 28) and x.max() == 255 and mnist_ready(x[0])
