@@ -268,8 +268,18 @@ def test_a_client_that_leaves_mid_body_is_one_log_line(settings, caplog) -> None
 
             await app(scope, receive, send)
 
-    with caplog.at_level(logging.DEBUG, logger="digitlab"):
-        asyncio.run(main())
+    # caplog listens on the root logger; digitlab.serve.run (an earlier test's server) gives the server log a
+    # handler, a level and no propagation of its own: undo that for this test, and put it back after
+    serve_log = logging.getLogger("digitlab.serve")
+    saved = (serve_log.handlers[:], serve_log.propagate, serve_log.level)
+    serve_log.handlers[:], serve_log.propagate = [], True
+    serve_log.setLevel(logging.NOTSET)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="digitlab"):
+            asyncio.run(main())
+    finally:
+        serve_log.handlers[:], serve_log.propagate = saved[0], saved[1]
+        serve_log.setLevel(saved[2])
     said = [rec for rec in caplog.records if rec.name.startswith("digitlab") and "left" in rec.getMessage()]
     assert len(said) == 1 and said[0].exc_info is None and said[0].levelno == logging.INFO
     assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
