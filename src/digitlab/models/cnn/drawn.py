@@ -26,10 +26,11 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -98,6 +99,18 @@ def _pen_renders(job: tuple[Sequence[Sequence[NDArray[np.float64]]], int]) -> ND
     return render_digits(strokes, rng=np.random.default_rng(RENDER_SEED + i))
 
 
+def _run(tasks: Sequence[tuple[Callable[[Any], Any], Any]], n_jobs: int) -> Iterator[Any]:
+    """``fn(job)`` of every task, in order: on ``n_jobs`` spawned worker processes, or here when 1."""
+    if n_jobs <= 1:
+        for fn, job in tasks:
+            yield fn(job)
+        return
+    with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, job) for fn, job in tasks]
+        for future in futures:
+            yield future.result()
+
+
 def drawn_training_set(mnist_x: NDArray[np.uint8], mnist_y: NDArray[np.int64], pen: PenDigits, *,
                        renders: int = 4, exclude_writers: Sequence[int] = (*CALIBRATION_WRITERS, *KEPT_OUT_WRITERS),
                        n_jobs: int = 2, progress: Callable[[str, int, int], None] | None = None,
@@ -135,31 +148,14 @@ def drawn_training_set(mnist_x: NDArray[np.uint8], mnist_y: NDArray[np.int64], p
     chunks = np.array_split(np.arange(len(mx)), n_chunks)
     mnist_jobs = [(mx[c], k, n_chunks) for k, c in enumerate(chunks)]
     pen_jobs = [(strokes, i) for i in range(renders)]
-    total = len(mnist_jobs) + len(pen_jobs)
-    report("views", 0, total)
-    if n_jobs > 1:
-        with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pen_futures = [pool.submit(_pen_renders, job) for job in pen_jobs]
-            mnist_futures = [pool.submit(_mnist_views, job) for job in mnist_jobs]
-            done = 0
-            parts = []
-            for f in mnist_futures:
-                parts.append(f.result())
-                done += 1
-                report("views", done, total)
-            rendered = []
-            for g in pen_futures:
-                rendered.append(g.result())
-                done += 1
-                report("views", done, total)
-    else:
-        parts, rendered = [], []
-        for k, job in enumerate(mnist_jobs):
-            parts.append(_mnist_views(job))
-            report("views", k + 1, total)
-        for i, pjob in enumerate(pen_jobs):
-            rendered.append(_pen_renders(pjob))
-            report("views", len(mnist_jobs) + i + 1, total)
+    tasks: list[tuple[Callable[[Any], Any], Any]] = ([(_pen_renders, job) for job in pen_jobs]
+                                                     + [(_mnist_views, job) for job in mnist_jobs])
+    report("views", 0, len(tasks))
+    results = []
+    for done, result in enumerate(_run(tasks, n_jobs), start=1):
+        results.append(result)
+        report("views", done, len(tasks))
+    rendered, parts = results[:len(pen_jobs)], results[len(pen_jobs):]
     redrawn = np.concatenate([p[0] for p in parts]).reshape(-1, 784)
     lowres = np.concatenate([p[1] for p in parts]).reshape(-1, 784)
     pen_x = np.stack(rendered).reshape(renders, -1, 784)                     # (renders, n_pen, 784)
