@@ -369,6 +369,37 @@ def _must_be_object(data: object, fields: str) -> None:
 # --------------------------------------------------------------------------- requests
 
 
+def _one_input_given(request: BaseModel, fields: tuple[str, ...]) -> None:
+    """The one-input rule of ``/v1/predict`` and ``/v1/read``: exactly one of ``fields`` is given."""
+    given = [k for k in fields if getattr(request, k) is not None]
+    if len(given) != 1:
+        names = [repr(f) for f in fields]
+        raise ValueError(f"give exactly one of {', '.join(names[:-1])} or {names[-1]}, got "
+                         + (" and ".join(repr(g) for g in given) if given else "none"))
+
+
+def _canvas_drawing(request: Any, info: ValidationInfo) -> Drawing | None:
+    """``request``'s strokes checked against its canvas and the server's limits (None without strokes).
+
+    ``width``, ``height`` and ``pen_width`` go with ``strokes`` only; a drawing over a size limit is a
+    ``too_large`` error (413), any other bad drawing a plain validation error (422).
+    """
+    if request.strokes is None:
+        if request.width is not None or request.height is not None or request.pen_width is not None:
+            raise ValueError("'width', 'height' and 'pen_width' only go with 'strokes'")
+        return None
+    if request.width is None or request.height is None:
+        raise ValueError("'strokes' need the canvas 'width' and 'height'")
+    try:
+        drawing: Drawing = check_drawing(request.strokes, request.width, request.height, request.pen_width,
+                                         limits=_limits(info))
+    except TooLargeError as exc:
+        raise PydanticCustomError("too_large", "{reason}", {"reason": str(exc)}) from None
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+    return drawing
+
+
 class PredictRequest(BaseModel):
     """``POST /v1/predict`` (JSON): exactly one of ``pixels``, ``image`` or ``strokes`` (with the canvas)."""
 
@@ -404,24 +435,10 @@ class PredictRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_input(self, info: ValidationInfo) -> PredictRequest:
-        given = [k for k in ("pixels", "image", "strokes") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of 'pixels', 'image' or 'strokes', got "
-                             + (" and ".join(repr(g) for g in given) if given else "none"))
+        _one_input_given(self, ("pixels", "image", "strokes"))
         if self.scale is not None and self.pixels is None:
             raise ValueError("'scale' only goes with 'pixels'")
-        if self.strokes is not None:
-            if self.width is None or self.height is None:
-                raise ValueError("'strokes' need the canvas 'width' and 'height'")
-            try:
-                self._drawing = check_drawing(self.strokes, self.width, self.height, self.pen_width,
-                                              limits=_limits(info))
-            except TooLargeError as exc:
-                raise PydanticCustomError("too_large", "{reason}", {"reason": str(exc)}) from None
-            except UserError as exc:
-                raise ValueError(str(exc)) from None
-        elif self.width is not None or self.height is not None or self.pen_width is not None:
-            raise ValueError("'width', 'height' and 'pen_width' only go with 'strokes'")
+        self._drawing = _canvas_drawing(self, info)
         return self
 
     @property
@@ -503,22 +520,8 @@ class ReadRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_input(self, info: ValidationInfo) -> ReadRequest:
-        given = [k for k in ("image", "strokes") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of 'image' or 'strokes', got "
-                             + (" and ".join(repr(g) for g in given) if given else "none"))
-        if self.strokes is not None:
-            if self.width is None or self.height is None:
-                raise ValueError("'strokes' need the canvas 'width' and 'height'")
-            try:
-                self._drawing = check_drawing(self.strokes, self.width, self.height, self.pen_width,
-                                              limits=_limits(info))
-            except TooLargeError as exc:
-                raise PydanticCustomError("too_large", "{reason}", {"reason": str(exc)}) from None
-            except UserError as exc:
-                raise ValueError(str(exc)) from None
-        elif self.width is not None or self.height is not None or self.pen_width is not None:
-            raise ValueError("'width', 'height' and 'pen_width' only go with 'strokes'")
+        _one_input_given(self, ("image", "strokes"))
+        self._drawing = _canvas_drawing(self, info)
         return self
 
     @property
